@@ -68,8 +68,7 @@ int spp_access_add_ram(struct spp_access *acc, uint64_t base, uint64_t size);
  * is protected (unprotect them first); -ENOENT if no such region, -EINVAL
  * for NULL.
  */
-int spp_access_remove_ram(struct spp_access *acc, uint64_t base,
-			  uint64_t size);
+int spp_access_remove_ram(struct spp_access *acc, uint64_t base, uint64_t size);
 
 /*
  * spp_access_is_ram() - whether every page of @gfn .. @gfn + @npages - 1
@@ -121,8 +120,8 @@ int spp_access_set_bulk(struct spp_access *acc, uint64_t gfn, uint64_t npages,
  * the same @map (e.g. SPP_ACCESS_FULL to unprotect a range). Errors as
  * spp_access_set_bulk().
  */
-int spp_access_set_range(struct spp_access *acc, uint64_t gfn,
-			 uint64_t npages, uint32_t map);
+int spp_access_set_range(struct spp_access *acc, uint64_t gfn, uint64_t npages,
+			 uint32_t map);
 
 /*
  * spp_access_get_bulk() - GET without the 512-page limit. Errors as

@@ -43,7 +43,8 @@
 #define SPP_EPTV_WRITABLE (1ULL << 4) /* accumulated EPT W */
 #define SPP_EPTV_EXECUTABLE (1ULL << 5) /* accumulated EPT X */
 #define SPP_EPTV_GLA_VALID (1ULL << 7) /* guest-linear-address field valid */
-#define SPP_EPTV_GLA_XLATE (1ULL << 8) /* access to the translation of the GLA
+#define SPP_EPTV_GLA_XLATE \
+	(1ULL << 8) /* access to the translation of the GLA
 					  (0: access to a paging structure) */
 #define SPP_QUAL_NMI_UNBLOCK (1ULL << 12) /* NMI unblocking due to IRET */
 
