@@ -2,11 +2,13 @@
 /*
  * spp - run guests under sub-page write protection.
  *
- * Until the KVM layer lands this command only knows --help, --version and
- * "check", which answers one write-check question with the core model.
+ * Until the KVM layer lands this command knows --help, --version, "demo"
+ * (the selftest scene and a guarded structure, played on the core model)
+ * and "check", which answers one write-check question with the core model.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +25,13 @@ static void usage(FILE *f)
 		"Sub-page (128-byte) write protection for KVM guests.\n"
 		"\n"
 		"commands:\n"
+		"  demo                play the KVM SPP selftest scene and a guarded\n"
+		"                      128-byte structure on the core model\n"
 		"  check GPA LEN MAP   would a LEN-byte write at GPA be allowed\n"
 		"                      on a page whose 32-bit write map is MAP?\n"
 		"                      (bit i = sub-page i writable; hex or dec)\n"
 		"\n"
-		"Running guests (spp run, spp demo, spp info) is not built yet.\n");
+		"Running real guests (spp run, spp info) comes with the KVM layer.\n");
 }
 
 /* Parse a whole unsigned number (0x.. hex or decimal) into *@out. */
@@ -96,6 +100,112 @@ static int cmd_check(int argc, char **argv)
 	return 0;
 }
 
+static void die_on(int ret, const char *what)
+{
+	if (ret < 0) {
+		fprintf(stderr, "spp demo: %s: %s\n", what, strerror(-ret));
+		exit(1);
+	}
+}
+
+/* One model write: check it, print it as an event line, count it. */
+static bool demo_write(struct spp_access *acc, uint64_t gpa, uint32_t len,
+		       const char *what)
+{
+	struct spp_write_verdict v;
+
+	die_on(spp_access_check_write(acc, gpa, len, &v), "check");
+	if (v.allowed)
+		printf("  write %-26s gpa=0x%08" PRIx64 " len=%u  allowed\n",
+		       what, gpa, len);
+	else
+		printf("  write %-26s gpa=0x%08" PRIx64
+		       " len=%u  DENIED (sub-page %u at 0x%" PRIx64 ")\n",
+		       what, gpa, len, v.denied_subpage, v.denied_gpa);
+	return v.allowed;
+}
+
+static int cmd_demo(void)
+{
+	const uint64_t page = 0x10000000, gfn = page >> SPP_PAGE_SHIFT;
+	struct {
+		struct spp_subpage h;
+		uint32_t map[1];
+	} req = { { .gfn_base = gfn, .npages = 1 }, { 0 } };
+	struct spp_walk_result wr;
+	struct spp_access *acc;
+	struct spp_sppt *sppt;
+	unsigned int i, denied = 0;
+	uint64_t vec;
+	int ret;
+
+	printf("spp %s demo (core model; real guests arrive with the KVM "
+	       "layer)\n\n",
+	       spp_version());
+	die_on(spp_access_create(&acc), "create");
+	die_on(spp_access_add_ram(acc, 0, 512ULL << 20), "add RAM");
+	die_on(spp_sppt_create(&sppt, SPP_SPPT_DEFAULT_BASE,
+			       SPP_SPPT_DEFAULT_MAXPHYADDR),
+	       "create SPPT");
+	die_on(spp_access_attach_sppt(acc, sppt), "attach SPPT");
+
+	printf("scene 1: the KVM SPP selftest, page 0x%" PRIx64 "\n", page);
+	ret = spp_access_set(acc, &req.h);
+	die_on(ret, "SET_ACCESS");
+	printf("  SET_ACCESS gfn 0x%" PRIx64 " map 0x%08x -> %d page(s)\n", gfn,
+	       req.map[0], ret);
+	for (i = 0; i < SPP_SUBPAGES_PER_PAGE; i++)
+		denied += !demo_write(acc, page + 128 * i, 4,
+				      "0x99 into sub-page");
+	printf("  -> %u of 32 stores denied\n", denied);
+	req.map[0] = SPP_ACCESS_FULL;
+	die_on(spp_access_set(acc, &req.h), "SET_ACCESS");
+	printf("  SET_ACCESS map 0xffffffff (unprotect)\n");
+	for (i = denied = 0; i < SPP_SUBPAGES_PER_PAGE; i++) {
+		struct spp_write_verdict v;
+
+		die_on(spp_access_check_write(acc, page + 128 * i, 4, &v),
+		       "check");
+		denied += !v.allowed;
+	}
+	printf("  -> the same 32 stores: %u denied\n\n", denied);
+
+	printf("scene 2: a 128-byte structure (sub-page 5) beside hot data\n");
+	req.map[0] = ~(1u << 5);
+	die_on(spp_access_set(acc, &req.h), "SET_ACCESS");
+	die_on(spp_sppt_get_vector(sppt, gfn, &vec), "SPPT");
+	printf("  map 0x%08x, SPPT leaf vector 0x%016" PRIx64
+	       ", SPPTP 0x%" PRIx64 "\n",
+	       req.map[0], vec, spp_sppt_spptp(sppt));
+	demo_write(acc, page + 0x100, 8, "hot data, sub-page 2");
+	demo_write(acc, page + 0x278, 8, "hot data, end of sub-page 4");
+	demo_write(acc, page + 0x290, 4, "structure field");
+	demo_write(acc, page + 0x27c, 8, "straddling into it");
+	demo_write(acc, page + 0x300, 8, "right after it");
+	{
+		struct spp_walk_input in = {
+			.spp_enabled = true,
+			.spptp = spp_sppt_spptp(sppt),
+			.maxphyaddr = spp_sppt_maxphyaddr(sppt),
+			.read = spp_sppt_read,
+			.read_ctx = sppt,
+			.ept = { .read = true, .spp = true },
+			.gpa = page + 0x290,
+			.type = SPP_ACCESS_WRITE,
+		};
+
+		die_on(spp_walk(&in, &wr), "walk");
+		printf("  hardware model for the field write: %s, exit %u, "
+		       "qualification 0x%" PRIx64 "\n",
+		       spp_walk_outcome_name(wr.outcome), wr.exit_reason,
+		       wr.exit_qualification);
+	}
+	spp_access_attach_sppt(acc, NULL);
+	spp_sppt_destroy(sppt);
+	spp_access_destroy(acc);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -110,6 +220,8 @@ int main(int argc, char **argv)
 		printf("spp %s\n", spp_version());
 		return 0;
 	}
+	if (!strcmp(argv[1], "demo"))
+		return cmd_demo();
 	if (!strcmp(argv[1], "check"))
 		return cmd_check(argc - 1, argv + 1);
 	fprintf(stderr, "spp: unknown command '%s' (try --help)\n", argv[1]);
