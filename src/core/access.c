@@ -296,7 +296,10 @@ int spp_access_get(const struct spp_access *acc, struct spp_subpage *req)
 
 uint32_t spp_access_lookup(const struct spp_access *acc, uint64_t gfn)
 {
-	return acc ? spp_pagemap_get(&acc->pm, gfn) : SPP_ACCESS_FULL;
+	/* Beyond 2^48 nothing is RAM; UINT64_MAX is the map's empty key. */
+	if (!acc || gfn >= SPP_GFN_LIMIT)
+		return SPP_ACCESS_FULL;
+	return spp_pagemap_get(&acc->pm, gfn);
 }
 
 /* Bits of the sub-pages @first..@last (0..31) of one page. */

@@ -7,7 +7,8 @@
  * children for levels 4..2, protected vectors for level 1). Table k of
  * the table address space has physical address base + 4096 * k; the
  * root is table 0. Tables are allocated only in prepare (into a spare
- * pool), so a commit never fails.
+ * pool that the following commit uses up), so a commit never fails;
+ * tables a commit leaves empty are freed at once.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,7 +20,6 @@
 #include "core.h"
 
 #define TABLE_SIZE 4096
-#define POOL_KEEP 16 /* spare tables kept after frees */
 
 struct sppt_table {
 	uint64_t *e;
@@ -102,7 +102,7 @@ int spp_sppt_create(struct spp_sppt **out, uint64_t base,
 	s->tabs_cap = 64;
 	s->tabs = calloc(s->tabs_cap, sizeof(*s->tabs));
 	s->free_idx = calloc(s->tabs_cap, sizeof(*s->free_idx));
-	s->pool_cap = POOL_KEEP;
+	s->pool_cap = 16;
 	s->pool = calloc(s->pool_cap, sizeof(*s->pool));
 	if (s->tabs && s->free_idx && s->pool)
 		s->tabs[0] = table_alloc();
@@ -298,8 +298,11 @@ int spp_sppt_prepare_src(struct spp_sppt *s, uint64_t gfn, uint64_t npages,
 	for (have = s->npool; have < need; have++) {
 		struct sppt_table *t = table_alloc();
 
-		if (!t)
-			return -ENOMEM; /* the pool keeps what it got: unseen */
+		if (!t) {
+			while (s->npool)
+				table_free(s->pool[--s->npool]);
+			return -ENOMEM;
+		}
 		s->pool[s->npool++] = t;
 	}
 	return 0;
@@ -348,10 +351,7 @@ static void table_release(struct spp_sppt *s, struct sppt_table *t)
 	s->tabs[t->idx] = NULL;
 	s->free_idx[s->nfree++] = t->idx;
 	s->live--;
-	if (s->npool < POOL_KEEP)
-		s->pool[s->npool++] = t;
-	else
-		table_free(t);
+	table_free(t);
 }
 
 /* Free the leaf of @gfn (now unused) and every parent left empty. */
