@@ -172,6 +172,16 @@ typedef int (*spp_access_page_fn)(void *ctx, uint64_t gfn, uint32_t map);
 int spp_access_for_each(const struct spp_access *acc, spp_access_page_fn fn,
 			void *ctx);
 
+/*
+ * spp_access_reserve() - allocate room for @npages protected pages now and
+ * keep it: SETs that stay within it never allocate in the store, and the
+ * store does not shrink below it. For VMMs that want no allocation (and no
+ * first-touch page faults) when protections change while the guest runs.
+ * 0 drops the reservation. An attached SPPT still allocates its tables.
+ * Returns 0, -EINVAL (NULL) or -ENOMEM (nothing changed).
+ */
+int spp_access_reserve(struct spp_access *acc, uint64_t npages);
+
 /* Number of protected pages (map != SPP_ACCESS_FULL). */
 uint64_t spp_access_count(const struct spp_access *acc);
 

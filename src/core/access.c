@@ -176,14 +176,24 @@ static int check_ram(const struct spp_access *acc, uint64_t gfn, uint64_t n)
 	return 0;
 }
 
-/* Pages of the update that are unprotected now and protected after. */
+/*
+ * Room the hash table needs for the update: the pages that are unprotected
+ * now and protected after. Counting them costs a lookup per page, so first
+ * try the bound "every protected map of the update is new", which needs
+ * no lookup and is exact enough whenever the table has that much room.
+ */
 static size_t count_inserts(const struct spp_access *acc, uint64_t gfn,
 			    uint64_t n, const struct spp_map_src *src)
 {
-	size_t k, inserts = 0;
+	size_t k, bound = 0, inserts = 0;
 
-	if (!src->maps && src->fill == SPP_ACCESS_FULL)
-		return 0;
+	if (!src->maps)
+		bound = src->fill == SPP_ACCESS_FULL ? 0 : n;
+	else
+		for (k = 0; k < n; k++)
+			bound += src->maps[k] != SPP_ACCESS_FULL;
+	if (!bound || acc->pm.count + bound <= acc->pm.cap / 4 * 3)
+		return bound;
 	for (k = 0; k < n; k++)
 		if (spp_map_src_at(src, k) != SPP_ACCESS_FULL &&
 		    spp_pagemap_get(&acc->pm, gfn + k) == SPP_ACCESS_FULL)
@@ -417,6 +427,15 @@ int spp_access_for_each(const struct spp_access *acc, spp_access_page_fn fn,
 			return ret;
 	}
 	return 0;
+}
+
+int spp_access_reserve(struct spp_access *acc, uint64_t npages)
+{
+	if (!acc)
+		return -EINVAL;
+	if (npages > SPP_GFN_LIMIT)
+		return -ENOMEM;
+	return spp_pagemap_set_floor(&acc->pm, (size_t)npages);
 }
 
 uint64_t spp_access_count(const struct spp_access *acc)

@@ -24,7 +24,8 @@ struct spp_pagemap {
 	uint32_t *vals;
 	size_t cap; /* 0 or a power of two */
 	size_t count;
-	unsigned int shift; /* 64 - log2(cap) */
+	size_t min_cap; /* shrinking stops here (spp_access_reserve) */
+	unsigned int shift; /* 64 - log2(cap / 8): yields a group index */
 };
 
 #define SPP_PAGEMAP_EMPTY UINT64_MAX
@@ -35,6 +36,22 @@ void spp_pagemap_init(struct spp_pagemap *pm);
 /* spp_pagemap_release() - free the arrays; the map is empty afterwards. */
 void spp_pagemap_release(struct spp_pagemap *pm);
 
+/*
+ * spp_pagemap_slot() - home slot of @gfn. Groups of 8 consecutive gfns
+ * hash together (Fibonacci hashing of gfn / 8) and keep their order inside
+ * the group, so a run of contiguous pages touches one cache line of keys
+ * per 8 pages instead of one per page (SET of contiguous pages runs about
+ * twice as fast; bench/run-core).
+ */
+static inline size_t spp_pagemap_slot(const struct spp_pagemap *pm,
+				      uint64_t gfn)
+{
+	size_t group =
+		(size_t)(((gfn >> 3) * 0x9E3779B97F4A7C15ULL) >> pm->shift);
+
+	return (group << 3) | (size_t)(gfn & 7);
+}
+
 /* spp_pagemap_get() - the map of @gfn, SPP_ACCESS_FULL if absent. */
 static inline uint32_t spp_pagemap_get(const struct spp_pagemap *pm,
 				       uint64_t gfn)
@@ -43,7 +60,7 @@ static inline uint32_t spp_pagemap_get(const struct spp_pagemap *pm,
 
 	if (!pm->count)
 		return SPP_ACCESS_FULL;
-	i = (size_t)((gfn * 0x9E3779B97F4A7C15ULL) >> pm->shift);
+	i = spp_pagemap_slot(pm, gfn);
 	for (;; i = (i + 1) & mask) {
 		if (pm->keys[i] == gfn)
 			return pm->vals[i];
@@ -70,6 +87,13 @@ void spp_pagemap_put(struct spp_pagemap *pm, uint64_t gfn, uint32_t map);
  * the map. Never allocates.
  */
 void spp_pagemap_remove_range(struct spp_pagemap *pm, uint64_t gfn, uint64_t n);
+
+/*
+ * spp_pagemap_set_floor() - keep room for @npages entries from now on:
+ * grows the table now and never shrinks it below that. 0 drops the floor.
+ * Returns 0 or -ENOMEM (nothing changed then).
+ */
+int spp_pagemap_set_floor(struct spp_pagemap *pm, size_t npages);
 
 /* spp_pagemap_shrink() - shrink after many removals; best effort. */
 void spp_pagemap_shrink(struct spp_pagemap *pm);

@@ -24,7 +24,7 @@ void spp_pagemap_release(struct spp_pagemap *pm)
 
 static size_t slot_of(const struct spp_pagemap *pm, uint64_t gfn)
 {
-	return (size_t)((gfn * 0x9E3779B97F4A7C15ULL) >> pm->shift);
+	return spp_pagemap_slot(pm, gfn);
 }
 
 static void insert_fresh(struct spp_pagemap *pm, uint64_t gfn, uint32_t map)
@@ -58,7 +58,7 @@ static int rehash(struct spp_pagemap *pm, size_t cap)
 	pm->vals = vals;
 	pm->cap = cap;
 	pm->count = 0;
-	pm->shift = 64 - (unsigned int)__builtin_ctzll(cap);
+	pm->shift = 64 + 3 - (unsigned int)__builtin_ctzll(cap);
 	for (i = 0; i < old.cap; i++)
 		if (old.keys[i] != SPP_PAGEMAP_EMPTY)
 			insert_fresh(pm, old.keys[i], old.vals[i]);
@@ -150,19 +150,49 @@ void spp_pagemap_remove_range(struct spp_pagemap *pm, uint64_t gfn, uint64_t n)
 	}
 }
 
+/* Slots needed to hold @n entries at load <= 3/4. */
+static size_t cap_for(size_t n)
+{
+	size_t cap = PAGEMAP_MIN_CAP;
+
+	while (n > cap / 4 * 3)
+		cap *= 2;
+	return cap;
+}
+
+int spp_pagemap_set_floor(struct spp_pagemap *pm, size_t npages)
+{
+	size_t cap;
+	int ret;
+
+	if (npages > SIZE_MAX / 64)
+		return -ENOMEM;
+	cap = npages ? cap_for(npages) : 0;
+	if (cap > pm->cap) {
+		ret = rehash(pm, cap);
+		if (ret)
+			return ret;
+	}
+	pm->min_cap = cap;
+	return 0;
+}
+
 void spp_pagemap_shrink(struct spp_pagemap *pm)
 {
-	size_t cap = pm->cap;
+	size_t cap = pm->cap, floor = pm->min_cap > PAGEMAP_MIN_CAP ?
+					      pm->min_cap :
+					      PAGEMAP_MIN_CAP;
 
-	if (!pm->count) {
+	if (!pm->count && !pm->min_cap) {
 		spp_pagemap_release(pm);
 		return;
 	}
-	if (cap <= PAGEMAP_MIN_CAP || pm->count > cap / 16)
+	if (cap <= floor || pm->count > cap / 16)
 		return;
-	while (cap > PAGEMAP_MIN_CAP && pm->count <= cap / 8)
+	while (cap > floor && pm->count <= cap / 8)
 		cap /= 2;
-	(void)rehash(pm, cap); /* on -ENOMEM the larger table stays */
+	if (cap != pm->cap)
+		(void)rehash(pm, cap); /* on -ENOMEM the larger table stays */
 }
 
 size_t spp_pagemap_memory(const struct spp_pagemap *pm)
