@@ -891,6 +891,15 @@ static uint64_t vec_of(const struct spp_sppt *s, uint64_t gfn)
 	return v;
 }
 
+/* Whether root entry @i of @s is present. */
+static int rd_root_present(struct spp_sppt *s, uint64_t i)
+{
+	uint64_t e = 0;
+
+	assert_int_equal(spp_sppt_read(s, spp_sppt_spptp(s) + i * 8, &e), 0);
+	return (int)(e & 1);
+}
+
 static void test_attach_existing_pages(void **state)
 {
 	struct spp_access *acc = new_acc_ram();
@@ -1060,6 +1069,104 @@ static void test_attach_busy(void **state)
 	spp_access_destroy(acc);
 }
 
+/*
+ * An SPPT with room for only a few tables (they must fit below
+ * 2^maxphyaddr) makes SETs fail with -ENOMEM: the store and the table
+ * must both stay as they were.
+ */
+static struct spp_sppt *new_small_sppt(unsigned int ntables)
+{
+	struct spp_sppt *s = NULL;
+
+	assert_int_equal(
+		spp_sppt_create(&s, (1ULL << 36) - ntables * 4096ULL, 36), 0);
+	return s;
+}
+
+static void test_attach_enomem_set_all_or_nothing(void **state)
+{
+	struct spp_access *acc = new_acc_ram();
+	struct spp_sppt *s = new_small_sppt(4);
+	struct spp_subpage *r;
+	uint64_t v;
+	unsigned int i;
+
+	(void)state;
+	assert_int_equal(spp_access_attach_sppt(acc, s), 0);
+	/* block 0 (gfn 0..511) takes all four tables */
+	assert_int_equal(spp_access_set_range(acc, 500, 12, 0x0F), 0);
+	assert_int_equal(spp_sppt_table_count(s), 4);
+	assert_int_equal(spp_access_count(acc), 12);
+
+	/* 505..516 would change 505..511 and need a table for block 1 */
+	r = req_alloc(505, 12, 0);
+	for (i = 0; i < 12; i++)
+		r->access_map[i] = 0xF0000000u | i;
+	assert_int_equal(spp_access_set(acc, r), -ENOMEM);
+	free(r);
+	assert_int_equal(spp_access_set_range(acc, 505, 12, 0), -ENOMEM);
+	{
+		uint32_t maps[2] = { 1, 2 };
+
+		assert_int_equal(spp_access_set_bulk(acc, 511, 2, maps),
+				 -ENOMEM);
+	}
+
+	/* nothing changed, in the store or in the table */
+	assert_int_equal(spp_access_count(acc), 12);
+	for (i = 500; i < 512; i++) {
+		assert_int_equal(spp_access_lookup(acc, i), 0x0F);
+		assert_int_equal(vec_of(s, i), 0x55);
+	}
+	for (i = 512; i < 520; i++)
+		assert_int_equal(spp_access_lookup(acc, i), SPP_ACCESS_FULL);
+	assert_int_equal(spp_sppt_get_vector(s, 512, &v), -ENOENT);
+	assert_int_equal(spp_sppt_table_count(s), 4);
+
+	/* a SET inside block 0 still works */
+	assert_int_equal(spp_access_set_range(acc, 0, 3, 0x1), 0);
+	assert_int_equal(vec_of(s, 2), 0x1);
+	assert_int_equal(spp_access_count(acc), 15);
+
+	assert_int_equal(spp_access_attach_sppt(acc, NULL), 0);
+	spp_sppt_destroy(s);
+	spp_access_destroy(acc);
+}
+
+static void test_attach_enomem_leaves_sppt(void **state)
+{
+	struct spp_access *acc = new_acc_ram();
+	struct spp_sppt *s = new_small_sppt(5);
+	uint64_t v, i;
+
+	(void)state;
+	/* three 2 MiB blocks: root + L3 + L2 + 3 L1 = 6 tables > 5 */
+	set1(acc, 10, 0x1);
+	set1(acc, 600, 0x2);
+	set1(acc, 1200, 0x3);
+	assert_int_equal(spp_access_attach_sppt(acc, s), -ENOMEM);
+	assert_int_equal(spp_sppt_table_count(s), 1);
+	for (i = 0; i < 512; i++)
+		assert_int_equal(rd_root_present(s, i), 0);
+	assert_int_equal(spp_sppt_get_vector(s, 10, &v), -ENOENT);
+	assert_int_equal(spp_sppt_get_vector(s, 600, &v), -ENOENT);
+	/* not attached: SETs do not reach the table */
+	set1(acc, 11, 0x4);
+	assert_int_equal(spp_sppt_table_count(s), 1);
+	assert_int_equal(spp_access_count(acc), 4);
+
+	/* two blocks fit */
+	set1(acc, 1200, SPP_ACCESS_FULL);
+	assert_int_equal(spp_access_attach_sppt(acc, s), 0);
+	assert_int_equal(spp_sppt_table_count(s), 5);
+	assert_int_equal(vec_of(s, 10), 0x1);
+	assert_int_equal(vec_of(s, 11), 0x10);
+	assert_int_equal(vec_of(s, 600), 0x4);
+	assert_int_equal(spp_access_attach_sppt(acc, NULL), 0);
+	spp_sppt_destroy(s);
+	spp_access_destroy(acc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1090,6 +1197,8 @@ int main(void)
 		cmocka_unit_test(test_attach_later_sets),
 		cmocka_unit_test(test_attach_failed_set_leaves_sppt),
 		cmocka_unit_test(test_attach_busy),
+		cmocka_unit_test(test_attach_enomem_set_all_or_nothing),
+		cmocka_unit_test(test_attach_enomem_leaves_sppt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

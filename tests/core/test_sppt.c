@@ -647,24 +647,61 @@ static void test_prepare_invalid(void **state)
 	spp_sppt_destroy(s);
 }
 
-/* A table with room for only two tables below 2^36 cannot grow to four. */
+/*
+ * Tables must fit below 2^maxphyaddr: a table with room for only four
+ * tables holds one 2 MiB block and refuses a second one with -ENOMEM,
+ * changing nothing.
+ */
 static void test_address_space_exhausted(void **state)
 {
 	struct spp_sppt *s = NULL;
-	const uint64_t base = (1ULL << 36) - 2 * 4096;
-	uint32_t m = 0;
-	uint64_t v;
-	int ret;
+	const uint64_t base = (1ULL << 36) - 4 * 4096;
+	const uint64_t g = 0x12345; /* below 2^24: fits the 36-bit space */
+	uint32_t maps[2] = { 0x1, 0x2 };
+	uint64_t v, tables[4];
+	size_t mem;
 
 	(void)state;
-	ret = spp_sppt_create(&s, base, 36);
-	if (ret == -EINVAL) /* an implementation may demand more room */
-		return;
-	assert_int_equal(ret, 0);
-	assert_int_equal(spp_sppt_set(s, GFN_G & ((1ULL << 24) - 1), 1, &m),
-			 -ENOMEM);
+	/* the root fits below 2^36, so creation succeeds */
+	assert_int_equal(spp_sppt_create(&s, base, 36), 0);
+	assert_int_equal(spp_sppt_set(s, g, 1, maps), 0);
+	assert_int_equal(spp_sppt_table_count(s), 4);
+	walk_by_hand(s, g, tables);
+	mem = spp_sppt_memory(s);
+
+	/* another 2 MiB block needs a fifth table */
+	assert_int_equal(spp_sppt_set(s, g + 512, 1, maps + 1), -ENOMEM);
+	/* also when the same call changes the existing block too */
+	assert_int_equal(spp_sppt_set(s, (g | 511), 2, maps), -ENOMEM);
+	assert_int_equal(spp_sppt_prepare(s, g + 512, 1, maps), -ENOMEM);
+	assert_int_equal(spp_sppt_table_count(s), 4);
+	assert_int_equal(spp_sppt_memory(s), mem);
+	assert_int_equal(spp_sppt_get_vector(s, g + 512, &v), -ENOENT);
+	assert_int_equal(spp_sppt_get_vector(s, g | 511, &v), 0);
+	assert_int_equal(v, SPP_VECTOR_FULL);
+	assert_int_equal(walk_by_hand(s, g, tables), 0x1);
+
+	/* changes inside the existing block need no table */
+	assert_int_equal(spp_sppt_set(s, g + 1, 1, maps + 1), 0);
+	assert_int_equal(spp_sppt_get_vector(s, g + 1, &v), 0);
+	assert_int_equal(v, 0x4);
+
+	/* freeing the block makes room elsewhere */
+	maps[0] = maps[1] = SPP_ACCESS_FULL;
+	assert_int_equal(spp_sppt_set(s, g, 2, maps), 0);
 	assert_int_equal(spp_sppt_table_count(s), 1);
-	assert_int_equal(rd(s, base) & 1, 0);
+	maps[0] = 0;
+	assert_int_equal(spp_sppt_set(s, g + 512, 1, maps), 0);
+	assert_int_equal(spp_sppt_get_vector(s, g + 512, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(spp_sppt_table_count(s), 4);
+	spp_sppt_destroy(s);
+
+	/* room for the root alone */
+	assert_int_equal(spp_sppt_create(&s, (1ULL << 36) - 4096, 36), 0);
+	assert_int_equal(spp_sppt_set(s, 0, 1, maps), -ENOMEM);
+	assert_int_equal(spp_sppt_table_count(s), 1);
+	assert_int_equal(rd(s, (1ULL << 36) - 4096) & 1, 0);
 	assert_int_equal(spp_sppt_get_vector(s, 0, &v), -ENOENT);
 	spp_sppt_destroy(s);
 }
