@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spp/guard.h - sub-page write protection enforced on a KVM VM.
+ *
+ * A guard owns the memslots of the guest RAM regions it is given and the
+ * permission store (spp/access.h) of that RAM. Pages that need trapping
+ * live in KVM_MEM_READONLY memslots, so every guest write to them exits to
+ * user space as KVM_EXIT_MMIO; spp_guard_handle_exit() checks the store,
+ * writes the allowed bytes into guest memory, drops denied ones and
+ * reports an event. Reads and all other pages never exit.
+ *
+ * Trapped pages: every protected page (map != SPP_ACCESS_FULL) and, to
+ * keep page-crossing stores all or nothing, the page before a protected
+ * page whose sub-page 0 is denied and the page after one whose sub-page 31
+ * is denied (KVM's emulator writes the RAM half of a crossing store before
+ * the MMIO half exits, so that half must trap too). Adjacent trapped pages
+ * share one slot; near the memslot limit, trapped runs are merged with the
+ * pages between them (those pages then trap and their writes are committed:
+ * correct, only slower).
+ *
+ * Memslot changes happen between the embedder's pause() and resume()
+ * callbacks: no vCPU is in KVM_RUN or in an exit handler meanwhile, so no
+ * write lands unchecked and no vCPU sees RAM vanish. A SET returns only
+ * after the new protection is in force.
+ *
+ * A VMM that owns its VM fd, memory and exit loop embeds a guard like this:
+ *   spp_guard_create(&g, vm_fd, &ops, ctx);
+ *   spp_guard_add_memory(g, slot, gpa, size, hva);  (the slot it created)
+ *   spp_guard_set_access(g, req);
+ *   ...in its exit loop, for KVM_EXIT_MMIO:
+ *   ret = spp_guard_handle_exit(g, vcpu_fd, run, vcpu_index, &ev);
+ *
+ * Thread safety: handle_exit may run concurrently on several vCPU
+ * threads; protection changes are serialised internally and wait for
+ * running handlers through pause()/resume().
+ */
+#ifndef SPP_GUARD_H
+#define SPP_GUARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <spp/access.h>
+
+struct kvm_run;
+struct spp_guard;
+
+/* Most bytes one store can write (a 32-byte AVX store; KVM splits
+ * everything into fragments of at most 8 bytes). */
+#define SPP_STORE_MAX 64
+
+/* What spp does with a write that touches a denied sub-page. */
+enum spp_policy {
+	SPP_POLICY_DENY, /* drop the store, report, go on */
+	SPP_POLICY_LOG, /* commit the store anyway, report */
+	SPP_POLICY_STOP, /* hold the store, return SPP_EXIT_STOP */
+};
+
+enum spp_verdict {
+	SPP_VERDICT_ALLOWED, /* every touched sub-page writable */
+	SPP_VERDICT_DENIED, /* dropped */
+	SPP_VERDICT_LOGGED, /* denied sub-page, committed by policy LOG */
+	SPP_VERDICT_STOPPED, /* denied sub-page, held by policy STOP */
+};
+
+/* One trapped store: a whole guest store instruction's bytes, the KVM
+ * fragments of a split store put back together. */
+struct spp_event {
+	uint32_t vcpu;
+	uint64_t gpa; /* first byte */
+	uint32_t len;
+	uint8_t data[SPP_STORE_MAX];
+	uint64_t subpage_gpa; /* first denied sub-page (first touched if
+				 allowed) */
+	unsigned int subpage; /* its index 0..31 */
+	uint64_t rip; /* RIP after the store: where the guest resumes */
+	uint32_t fragments; /* KVM exits this store took */
+	enum spp_verdict verdict;
+};
+
+struct spp_guard_ops {
+	/*
+	 * Stop every vCPU of the VM outside KVM_RUN and outside
+	 * spp_guard_handle_exit() and return 0, or a negative errno. NULL:
+	 * the VMM promises no vCPU runs while it changes protections.
+	 */
+	int (*pause)(void *ctx);
+	/* Let the vCPUs run again. */
+	void (*resume)(void *ctx);
+	/*
+	 * Called for every store that touched a denied sub-page (and, with
+	 * spp_guard_set_report_allowed(), for allowed ones too), on the
+	 * vCPU's thread, before the guest resumes. May be NULL.
+	 */
+	void (*event)(void *ctx, const struct spp_event *ev);
+};
+
+/* Counters since creation. */
+struct spp_guard_stats {
+	uint64_t exits; /* MMIO exits on trapped pages */
+	uint64_t stores; /* stores they made up */
+	uint64_t allowed;
+	uint64_t denied; /* touched a denied sub-page (any policy) */
+	uint64_t slot_changes; /* memslots created or deleted */
+	uint32_t slots; /* memslots the guard holds now */
+	uint32_t ro_slots;
+	uint64_t trapped_pages; /* pages in read-only slots */
+};
+
+/*
+ * spp_guard_create() - a guard for the VM @vm_fd.
+ * Checks KVM_CAP_READONLY_MEM (-EOPNOTSUPP without it) and reads
+ * KVM_CAP_NR_MEMSLOTS; disables KVM_X86_QUIRK_SLOT_ZAP_ALL where the
+ * kernel offers it (without that every slot change re-faults all guest
+ * memory). @ops may be NULL. Returns 0, -EINVAL, -EOPNOTSUPP or -ENOMEM.
+ */
+int spp_guard_create(struct spp_guard **out, int vm_fd,
+		     const struct spp_guard_ops *ops, void *ctx);
+
+/* spp_guard_destroy() - free the guard; the memslots stay as they are. */
+void spp_guard_destroy(struct spp_guard *g);
+
+/*
+ * spp_guard_set_slot_range() - memslot ids the guard may use for the
+ * pieces of split regions: [@first, @first + @count). Default: every id
+ * from 32 to KVM_CAP_NR_MEMSLOTS - 1. Returns 0, -EINVAL or -EBUSY (the
+ * guard already uses ids outside the new range).
+ */
+int spp_guard_set_slot_range(struct spp_guard *g, uint32_t first,
+			     uint32_t count);
+
+/*
+ * spp_guard_add_memory() - hand the guard the RAM region [@gpa, @gpa +
+ * @size) that the VMM mapped as memslot @slot (flags 0) from host memory
+ * @hva. The guard takes the slot over. 4 KiB alignment required.
+ * Returns 0, -EINVAL or -EEXIST (overlaps a region), -ENOMEM.
+ */
+int spp_guard_add_memory(struct spp_guard *g, uint32_t slot, uint64_t gpa,
+			 uint64_t size, void *hva);
+
+/*
+ * spp_guard_remove_memory() - give the region that starts at @gpa back.
+ * Refused with -EBUSY while any page of it is protected (unprotect first);
+ * otherwise the guard merges it back into one read-write memslot with the
+ * id the VMM handed in and forgets it. -ENOENT if no such region.
+ */
+int spp_guard_remove_memory(struct spp_guard *g, uint64_t gpa);
+
+/*
+ * spp_guard_set_access() / spp_guard_get_access() - KVM_SUBPAGES_SET_ACCESS
+ * and _GET_ACCESS on this VM, semantics as spp_access_set()/get() (npages
+ * on success, all or nothing), plus -EIO if KVM refused a memslot change
+ * (the guard then restores the previous slots and maps).
+ */
+int spp_guard_set_access(struct spp_guard *g, const struct spp_subpage *req);
+int spp_guard_get_access(struct spp_guard *g, struct spp_subpage *req);
+
+/* spp_guard_set_range() - one @map for pages @gfn .. @gfn + @npages - 1;
+ * errors as spp_access_set_bulk() plus -EIO. */
+int spp_guard_set_range(struct spp_guard *g, uint64_t gfn, uint64_t npages,
+			uint32_t map);
+
+/*
+ * spp_guard_protect_add() - only clear bits: page @gfn's map becomes
+ * old & @map. What a guest may do to its own pages (memory guard use): add
+ * protection, never remove it. Errors as spp_guard_set_range().
+ */
+int spp_guard_protect_add(struct spp_guard *g, uint64_t gfn, uint32_t map);
+
+/* spp_guard_lookup() - the current map of page @gfn. */
+uint32_t spp_guard_lookup(struct spp_guard *g, uint64_t gfn);
+
+/* spp_guard_set_policy() - what to do with denied stores (default DENY). */
+void spp_guard_set_policy(struct spp_guard *g, enum spp_policy policy);
+
+/* Also report allowed stores to trapped pages through ops->event. */
+void spp_guard_set_report_allowed(struct spp_guard *g, bool on);
+
+/* Return codes of spp_guard_handle_exit(). */
+enum spp_exit {
+	SPP_EXIT_NOT_MINE = 0, /* not a trapped page: the VMM handles it */
+	SPP_EXIT_HANDLED = 1, /* done: re-enter KVM_RUN */
+	SPP_EXIT_STOP = 2, /* policy STOP: *ev holds the store, not applied */
+	SPP_EXIT_AGAIN = 3, /* done, and @run now holds the next exit of the
+			       same instruction (not ours): handle it before
+			       re-entering */
+};
+
+/*
+ * spp_guard_handle_exit() - resolve a KVM_EXIT_MMIO of vCPU @vcpu_fd
+ * (index @vcpu for events) whose kvm_run is @run.
+ * A write to a trapped page is judged as one store together with the
+ * further fragments KVM splits the same instruction into: where a later
+ * fragment could change the verdict, the guard collects them by
+ * re-entering KVM_RUN with immediate_exit set (which completes pending
+ * MMIO without running guest code). Allowed bytes go to guest memory and
+ * are marked dirty; a store that touches a denied sub-page follows the
+ * policy. A read of guest RAM (possible only while a slot is being
+ * changed without pause()) is served from memory.
+ * Fills *@ev (may be NULL) when it returns SPP_EXIT_HANDLED or
+ * SPP_EXIT_STOP for a store. Returns an enum spp_exit value or a negative
+ * errno (-EINVAL for a @run that is not an MMIO exit, or the errno of
+ * KVM_RUN).
+ */
+int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
+			  uint32_t vcpu, struct spp_event *ev);
+
+/*
+ * spp_guard_resolve_stop() - finish a store held by SPP_EXIT_STOP: judge
+ * it again under the current maps (the caller may have changed them) and
+ * commit it when allowed, drop it when still denied. @commit forces the
+ * commit. Returns the final verdict (SPP_VERDICT_ALLOWED, _DENIED or
+ * _LOGGED) or -EINVAL.
+ */
+int spp_guard_resolve_stop(struct spp_guard *g, const struct spp_event *ev,
+			   bool commit);
+
+/*
+ * spp_guard_get_dirty() - pages the guard wrote into guest memory itself:
+ * those writes bypass KVM's dirty log. Sets bit k of @bitmap (a u64 array
+ * of @npages bits) for each page @gfn + k written since the last call
+ * with @clear; merge it with KVM_GET_DIRTY_LOG before migrating.
+ * Returns 0, -EINVAL, or -EFAULT when the range is not guarded RAM.
+ */
+int spp_guard_get_dirty(struct spp_guard *g, uint64_t gfn, uint64_t npages,
+			uint64_t *bitmap, bool clear);
+
+/* spp_guard_stats() - counters; @out filled. */
+void spp_guard_stats(struct spp_guard *g, struct spp_guard_stats *out);
+
+/* spp_guard_access() - the permission store (read-only use). */
+const struct spp_access *spp_guard_access(struct spp_guard *g);
+
+#endif /* SPP_GUARD_H */

@@ -1,0 +1,983 @@
+// SPDX-License-Identifier: MIT
+/*
+ * guard.c - sub-page write protection on a KVM VM through read-only
+ * memslots (see spp/guard.h for the model).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include <linux/kvm.h>
+
+#include <spp/guard.h>
+
+#include "slots.h"
+
+#ifndef KVM_X86_QUIRK_SLOT_ZAP_ALL
+#define KVM_X86_QUIRK_SLOT_ZAP_ALL (1 << 7)
+#endif
+
+#define GUARD_FIRST_SLOT 32
+#define PAGE_SHIFT SPP_PAGE_SHIFT
+#define PAGE_SIZE SPP_PAGE_SIZE
+
+struct guard_region {
+	uint64_t gfn;
+	uint64_t npages;
+	uint8_t *hva;
+	uint32_t vmm_slot; /* the id the VMM handed in */
+	struct spp_slot *slots; /* sorted, contiguous, cover the region */
+	size_t nslots;
+	uint64_t *dirty; /* pages the guard wrote, one bit each */
+};
+
+struct spp_guard {
+	int vm_fd;
+	struct spp_guard_ops ops;
+	void *ctx;
+	pthread_mutex_t lock; /* protection changes */
+	struct spp_access *acc;
+	struct guard_region *regions; /* sorted by gfn */
+	size_t nregions;
+	uint32_t *free_ids; /* stack of unused memslot ids */
+	size_t nfree;
+	uint32_t id_first, id_count;
+	uint32_t nr_memslots;
+	enum spp_policy policy;
+	bool report_allowed;
+	struct spp_guard_stats stats;
+};
+
+/* ---- memslots --------------------------------------------------------- */
+
+static int kvm_set_slot(struct spp_guard *g, const struct guard_region *r,
+			const struct spp_slot *s, bool remove)
+{
+	struct kvm_userspace_memory_region m = {
+		.slot = s->id,
+		.flags = (!remove && s->ro) ? KVM_MEM_READONLY : 0,
+		.guest_phys_addr = s->gfn << PAGE_SHIFT,
+		.memory_size = remove ? 0 : s->npages << PAGE_SHIFT,
+		.userspace_addr =
+			(uint64_t)(uintptr_t)(r->hva + ((s->gfn - r->gfn)
+							<< PAGE_SHIFT)),
+	};
+
+	if (ioctl(g->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0)
+		return -errno;
+	__atomic_add_fetch(&g->stats.slot_changes, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static bool same_slot(const struct spp_slot *a, const struct spp_slot *b)
+{
+	return a->gfn == b->gfn && a->npages == b->npages && a->ro == b->ro;
+}
+
+/* Whether @s of @set (n entries) has an equal twin in @other; its id. */
+static bool find_twin(const struct spp_slot *s, const struct spp_slot *other,
+		      size_t n, uint32_t *id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (same_slot(s, &other[i])) {
+			if (id)
+				*id = other[i].id;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Replace the @n_old slots @old (in KVM now) by the @n_new slots @new:
+ * slots present in both stay untouched, the others are deleted, then
+ * created (KVM refuses overlapping slots). Assigns ids to @new. On failure
+ * puts the old slots back (best effort) and returns the KVM errno.
+ */
+static int swap_slots(struct spp_guard *g, const struct guard_region *r,
+		      const struct spp_slot *old, size_t n_old,
+		      struct spp_slot *new, size_t n_new)
+{
+	size_t i, j, nfree0 = g->nfree;
+	int ret = 0;
+
+	for (i = 0; i < n_new; i++)
+		if (!find_twin(&new[i], old, n_old, &new[i].id))
+			new[i].id = UINT32_MAX;
+	for (i = 0; i < n_old; i++) {
+		if (find_twin(&old[i], new, n_new, NULL))
+			continue;
+		ret = kvm_set_slot(g, r, &old[i], true);
+		if (ret)
+			goto undo_deletes;
+		g->free_ids[g->nfree++] = old[i].id;
+	}
+	for (j = 0; j < n_new; j++) {
+		if (new[j].id != UINT32_MAX)
+			continue;
+		if (!g->nfree) {
+			ret = -ENOSPC;
+			goto undo_creates;
+		}
+		new[j].id = g->free_ids[--g->nfree];
+		ret = kvm_set_slot(g, r, &new[j], false);
+		if (ret) {
+			g->free_ids[g->nfree++] = new[j].id;
+			new[j].id = UINT32_MAX;
+			goto undo_creates;
+		}
+	}
+	return 0;
+
+undo_creates:
+	while (j--) {
+		if (find_twin(&new[j], old, n_old, NULL))
+			continue;
+		kvm_set_slot(g, r, &new[j], true);
+		g->free_ids[g->nfree++] = new[j].id;
+	}
+	i = n_old;
+undo_deletes:
+	while (i--) {
+		if (find_twin(&old[i], new, n_new, NULL))
+			continue;
+		kvm_set_slot(g, r, &old[i], false);
+	}
+	g->nfree = nfree0;
+	return ret;
+}
+
+/* ---- trapped pages ------------------------------------------------------ */
+
+/* The maps as they will be after the pending update: an overlay. */
+struct overlay {
+	const struct spp_access *acc;
+	uint64_t gfn, n;
+	const uint32_t *maps; /* NULL: @fill for all */
+	uint32_t fill;
+};
+
+static uint32_t overlay_map(const struct overlay *o, uint64_t gfn)
+{
+	if (gfn - o->gfn < o->n)
+		return o->maps ? o->maps[gfn - o->gfn] : o->fill;
+	return spp_access_lookup(o->acc, gfn);
+}
+
+/* A page traps if it is protected, or if a store crossing into a
+ * neighbour's denied edge sub-page could start or end on it. */
+static bool overlay_trapped(void *ctx, uint64_t gfn)
+{
+	const struct overlay *o = ctx;
+
+	if (overlay_map(o, gfn) != SPP_ACCESS_FULL)
+		return true;
+	if (gfn + 1 < SPP_GFN_LIMIT && !(overlay_map(o, gfn + 1) & 1))
+		return true;
+	if (gfn && !(overlay_map(o, gfn - 1) & (1u << 31)))
+		return true;
+	return false;
+}
+
+struct pending {
+	struct guard_region *r;
+	struct spp_slot_plan plan;
+	struct spp_slot *old; /* copy of the replaced slots */
+	bool applied;
+};
+
+static void pending_release(struct pending *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		spp_slot_plan_release(&p[i].plan);
+		free(p[i].old);
+	}
+	free(p);
+}
+
+/* Put the planned slots into the region's array (after KVM took them). */
+static int region_commit_plan(struct guard_region *r, struct pending *p)
+{
+	size_t n = r->nslots - p->plan.count + p->plan.nslots;
+	struct spp_slot *s = malloc(n * sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	memcpy(s, r->slots, p->plan.first * sizeof(*s));
+	memcpy(s + p->plan.first, p->plan.slots, p->plan.nslots * sizeof(*s));
+	memcpy(s + p->plan.first + p->plan.nslots,
+	       r->slots + p->plan.first + p->plan.count,
+	       (r->nslots - p->plan.first - p->plan.count) * sizeof(*s));
+	free(r->slots);
+	r->slots = s;
+	r->nslots = n;
+	return 0;
+}
+
+static int guard_pause(struct spp_guard *g)
+{
+	return g->ops.pause ? g->ops.pause(g->ctx) : 0;
+}
+
+static void guard_resume(struct spp_guard *g)
+{
+	if (g->ops.resume)
+		g->ops.resume(g->ctx);
+}
+
+static void count_slots(struct spp_guard *g)
+{
+	uint32_t slots = 0, ro = 0;
+	uint64_t trapped = 0;
+	size_t i, k;
+
+	for (i = 0; i < g->nregions; i++) {
+		for (k = 0; k < g->regions[i].nslots; k++) {
+			const struct spp_slot *s = &g->regions[i].slots[k];
+
+			slots++;
+			if (s->ro) {
+				ro++;
+				trapped += s->npages;
+			}
+		}
+	}
+	g->stats.slots = slots;
+	g->stats.ro_slots = ro;
+	g->stats.trapped_pages = trapped;
+}
+
+/*
+ * Change maps of @gfn .. @gfn + @n - 1 and the memslots with them, all or
+ * nothing. Called with g->lock held.
+ */
+static int update(struct spp_guard *g, uint64_t gfn, uint64_t n,
+		  const uint32_t *maps, uint32_t fill)
+{
+	struct overlay o = { g->acc, gfn, n, maps, fill };
+	struct pending *p;
+	uint64_t lo, hi;
+	size_t np = 0, i;
+	int ret;
+
+	if (!n)
+		return 0;
+	if (gfn + n < gfn)
+		return -EINVAL;
+	if (!spp_access_is_ram(g->acc, gfn, n))
+		return -EFAULT;
+
+	/* Plan every region the trapped window [gfn-1, gfn+n+1) touches. */
+	lo = gfn ? gfn - 1 : 0;
+	hi = gfn + n + 1;
+	p = calloc(g->nregions, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	for (i = 0; i < g->nregions; i++) {
+		struct guard_region *r = &g->regions[i];
+		uint64_t a = lo > r->gfn ? lo : r->gfn;
+		uint64_t b = hi < r->gfn + r->npages ? hi : r->gfn + r->npages;
+
+		if (a >= b)
+			continue;
+		p[np].r = r;
+		ret = spp_slots_plan(r->slots, r->nslots, a, b, overlay_trapped,
+				     &o, g->nfree, &p[np].plan);
+		if (ret)
+			goto out;
+		p[np].old = malloc(p[np].plan.count * sizeof(*p[np].old));
+		if (!p[np].old) {
+			np++;
+			ret = -ENOMEM;
+			goto out;
+		}
+		memcpy(p[np].old, r->slots + p[np].plan.first,
+		       p[np].plan.count * sizeof(*p[np].old));
+		np++;
+	}
+
+	ret = guard_pause(g);
+	if (ret)
+		goto out;
+	for (i = 0; i < np && !ret; i++) {
+		ret = swap_slots(g, p[i].r, p[i].old, p[i].plan.count,
+				 p[i].plan.slots, p[i].plan.nslots);
+		p[i].applied = !ret;
+	}
+	if (!ret)
+		ret = maps ? spp_access_set_bulk(g->acc, gfn, n, maps) :
+			     spp_access_set_range(g->acc, gfn, n, fill);
+	if (!ret) {
+		for (i = 0; i < np && !ret; i++)
+			ret = region_commit_plan(p[i].r, &p[i]);
+		/* An array allocation failing here leaves KVM right and the
+		 * region's bookkeeping stale: refuse to pretend otherwise. */
+		if (ret)
+			ret = -EIO;
+	} else {
+		/* Undo the slot swaps that went through. */
+		for (i = np; i--;)
+			if (p[i].applied)
+				swap_slots(g, p[i].r, p[i].plan.slots,
+					   p[i].plan.nslots, p[i].old,
+					   p[i].plan.count);
+		if (ret != -ENOMEM)
+			ret = -EIO;
+	}
+	count_slots(g);
+	guard_resume(g);
+out:
+	pending_release(p, np);
+	return ret;
+}
+
+/* ---- public: setup ---------------------------------------------------- */
+
+int spp_guard_create(struct spp_guard **out, int vm_fd,
+		     const struct spp_guard_ops *ops, void *ctx)
+{
+	struct spp_guard *g;
+	int nr, quirks, ret;
+
+	if (!out || vm_fd < 0)
+		return -EINVAL;
+	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
+		return -EOPNOTSUPP;
+	nr = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+	if (nr <= GUARD_FIRST_SLOT)
+		return -EOPNOTSUPP;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	ret = spp_access_create(&g->acc);
+	if (ret) {
+		free(g);
+		return ret;
+	}
+	g->vm_fd = vm_fd;
+	if (ops)
+		g->ops = *ops;
+	g->ctx = ctx;
+	g->nr_memslots = (uint32_t)nr;
+	pthread_mutex_init(&g->lock, NULL);
+	ret = spp_guard_set_slot_range(g, GUARD_FIRST_SLOT,
+				       (uint32_t)nr - GUARD_FIRST_SLOT);
+	if (ret) {
+		spp_guard_destroy(g);
+		return ret;
+	}
+	/* Without this, every slot deletion makes all guest memory re-fault
+	 * (measured); kernels before 6.12 have no such quirk. */
+	quirks = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DISABLE_QUIRKS2);
+	if (quirks > 0 && (quirks & KVM_X86_QUIRK_SLOT_ZAP_ALL)) {
+		struct kvm_enable_cap cap = {
+			.cap = KVM_CAP_DISABLE_QUIRKS2,
+			.args = { KVM_X86_QUIRK_SLOT_ZAP_ALL },
+		};
+
+		ioctl(vm_fd, KVM_ENABLE_CAP, &cap); /* best effort */
+	}
+	*out = g;
+	return 0;
+}
+
+void spp_guard_destroy(struct spp_guard *g)
+{
+	size_t i;
+
+	if (!g)
+		return;
+	for (i = 0; i < g->nregions; i++) {
+		free(g->regions[i].slots);
+		free(g->regions[i].dirty);
+	}
+	free(g->regions);
+	free(g->free_ids);
+	spp_access_destroy(g->acc);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+}
+
+static bool id_in_use(const struct spp_guard *g, uint32_t id)
+{
+	size_t i, k;
+
+	for (i = 0; i < g->nregions; i++)
+		for (k = 0; k < g->regions[i].nslots; k++)
+			if (g->regions[i].slots[k].id == id)
+				return true;
+	return false;
+}
+
+int spp_guard_set_slot_range(struct spp_guard *g, uint32_t first,
+			     uint32_t count)
+{
+	uint32_t *ids, id;
+	size_t i, k, n = 0;
+
+	if (!g || !count || first >= g->nr_memslots ||
+	    count > g->nr_memslots - first)
+		return -EINVAL;
+	pthread_mutex_lock(&g->lock);
+	/* Every id in use must be inside the new range or a VMM slot id. */
+	for (i = 0; i < g->nregions; i++) {
+		for (k = 0; k < g->regions[i].nslots; k++) {
+			id = g->regions[i].slots[k].id;
+			if ((id < first || id - first >= count) &&
+			    id != g->regions[i].vmm_slot) {
+				pthread_mutex_unlock(&g->lock);
+				return -EBUSY;
+			}
+		}
+	}
+	ids = malloc((count + g->nregions) * sizeof(*ids));
+	if (!ids) {
+		pthread_mutex_unlock(&g->lock);
+		return -ENOMEM;
+	}
+	/* Lowest ids on top of the stack. */
+	for (id = first + count; id-- > first;)
+		if (!id_in_use(g, id))
+			ids[n++] = id;
+	for (i = 0; i < g->nregions; i++)
+		if (!id_in_use(g, g->regions[i].vmm_slot))
+			ids[n++] = g->regions[i].vmm_slot;
+	free(g->free_ids);
+	g->free_ids = ids;
+	g->nfree = n;
+	g->id_first = first;
+	g->id_count = count;
+	pthread_mutex_unlock(&g->lock);
+	return 0;
+}
+
+int spp_guard_add_memory(struct spp_guard *g, uint32_t slot, uint64_t gpa,
+			 uint64_t size, void *hva)
+{
+	struct guard_region *regions, *r;
+	uint32_t *ids;
+	size_t i, k;
+	int ret;
+
+	if (!g || !hva || !size || ((gpa | size) & (PAGE_SIZE - 1)) ||
+	    ((uintptr_t)hva & (PAGE_SIZE - 1)))
+		return -EINVAL;
+	if (slot >= g->id_first && slot - g->id_first < g->id_count)
+		return -EINVAL; /* the guard's own ids */
+	pthread_mutex_lock(&g->lock);
+	for (i = 0; i < g->nregions; i++) {
+		if (g->regions[i].vmm_slot == slot) {
+			ret = -EEXIST;
+			goto out;
+		}
+	}
+	ret = spp_access_add_ram(g->acc, gpa, size);
+	if (ret)
+		goto out;
+	ret = -ENOMEM;
+	regions = realloc(g->regions, (g->nregions + 1) * sizeof(*regions));
+	if (!regions)
+		goto undo_ram;
+	g->regions = regions;
+	ids = realloc(g->free_ids,
+		      (g->id_count + g->nregions + 1) * sizeof(*ids));
+	if (!ids)
+		goto undo_ram;
+	g->free_ids = ids;
+	for (k = 0; k < g->nregions && g->regions[k].gfn < gpa >> PAGE_SHIFT;
+	     k++)
+		;
+	memmove(&g->regions[k + 1], &g->regions[k],
+		(g->nregions - k) * sizeof(*g->regions));
+	r = &g->regions[k];
+	memset(r, 0, sizeof(*r));
+	r->gfn = gpa >> PAGE_SHIFT;
+	r->npages = size >> PAGE_SHIFT;
+	r->hva = hva;
+	r->vmm_slot = slot;
+	r->slots = calloc(1, sizeof(*r->slots));
+	r->dirty = calloc((r->npages + 63) / 64, sizeof(*r->dirty));
+	if (!r->slots || !r->dirty) {
+		free(r->slots);
+		free(r->dirty);
+		memmove(&g->regions[k], &g->regions[k + 1],
+			(g->nregions - k) * sizeof(*g->regions));
+		goto undo_ram;
+	}
+	r->slots[0] = (struct spp_slot){ slot, r->gfn, r->npages, false };
+	r->nslots = 1;
+	g->nregions++;
+	count_slots(g);
+	ret = 0;
+	goto out;
+undo_ram:
+	spp_access_remove_ram(g->acc, gpa, size);
+out:
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+int spp_guard_remove_memory(struct spp_guard *g, uint64_t gpa)
+{
+	struct guard_region *r = NULL;
+	struct spp_slot whole;
+	size_t i;
+	int ret;
+
+	if (!g)
+		return -EINVAL;
+	pthread_mutex_lock(&g->lock);
+	for (i = 0; i < g->nregions; i++)
+		if (g->regions[i].gfn << PAGE_SHIFT == gpa)
+			r = &g->regions[i];
+	ret = -ENOENT;
+	if (!r)
+		goto out;
+	ret = spp_access_remove_ram(g->acc, gpa, r->npages << PAGE_SHIFT);
+	if (ret)
+		goto out; /* -EBUSY: protected pages inside */
+	whole = (struct spp_slot){ r->vmm_slot, r->gfn, r->npages, false };
+	ret = guard_pause(g);
+	if (!ret) {
+		/* The VMM's id may be in use for a piece: free all first. */
+		for (i = 0; i < r->nslots && !ret; i++)
+			ret = kvm_set_slot(g, r, &r->slots[i], true);
+		if (!ret)
+			ret = kvm_set_slot(g, r, &whole, false);
+		guard_resume(g);
+	}
+	if (ret) {
+		spp_access_add_ram(g->acc, gpa, r->npages << PAGE_SHIFT);
+		ret = -EIO;
+		goto out;
+	}
+	for (i = 0; i < r->nslots; i++)
+		if (r->slots[i].id != r->vmm_slot)
+			g->free_ids[g->nfree++] = r->slots[i].id;
+	free(r->slots);
+	free(r->dirty);
+	i = (size_t)(r - g->regions);
+	memmove(r, r + 1, (g->nregions - i - 1) * sizeof(*r));
+	g->nregions--;
+	count_slots(g);
+out:
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+/* ---- public: protections ---------------------------------------------- */
+
+int spp_guard_set_access(struct spp_guard *g, const struct spp_subpage *req)
+{
+	int ret;
+
+	if (!g || !req || req->flags || req->npages > SPP_SUBPAGE_MAX_PAGES)
+		return -EINVAL;
+	if (!req->npages)
+		return 0;
+	pthread_mutex_lock(&g->lock);
+	ret = update(g, req->gfn_base, req->npages, req->access_map, 0);
+	pthread_mutex_unlock(&g->lock);
+	return ret ? ret : (int)req->npages;
+}
+
+int spp_guard_get_access(struct spp_guard *g, struct spp_subpage *req)
+{
+	int ret;
+
+	if (!g)
+		return -EINVAL;
+	pthread_mutex_lock(&g->lock);
+	ret = spp_access_get(g->acc, req);
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+int spp_guard_set_range(struct spp_guard *g, uint64_t gfn, uint64_t npages,
+			uint32_t map)
+{
+	int ret;
+
+	if (!g)
+		return -EINVAL;
+	pthread_mutex_lock(&g->lock);
+	ret = update(g, gfn, npages, NULL, map);
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+int spp_guard_protect_add(struct spp_guard *g, uint64_t gfn, uint32_t map)
+{
+	uint32_t now;
+	int ret;
+
+	if (!g)
+		return -EINVAL;
+	pthread_mutex_lock(&g->lock);
+	now = spp_access_lookup(g->acc, gfn);
+	ret = (now & map) == now ?
+		      (spp_access_is_ram(g->acc, gfn, 1) ? 0 : -EFAULT) :
+		      update(g, gfn, 1, NULL, now & map);
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+uint32_t spp_guard_lookup(struct spp_guard *g, uint64_t gfn)
+{
+	return g ? spp_access_lookup(g->acc, gfn) : SPP_ACCESS_FULL;
+}
+
+void spp_guard_set_policy(struct spp_guard *g, enum spp_policy policy)
+{
+	if (g && policy <= SPP_POLICY_STOP)
+		g->policy = policy;
+}
+
+void spp_guard_set_report_allowed(struct spp_guard *g, bool on)
+{
+	if (g)
+		g->report_allowed = on;
+}
+
+const struct spp_access *spp_guard_access(struct spp_guard *g)
+{
+	return g ? g->acc : NULL;
+}
+
+void spp_guard_stats(struct spp_guard *g, struct spp_guard_stats *out)
+{
+	if (!g || !out)
+		return;
+	pthread_mutex_lock(&g->lock);
+	out->exits = __atomic_load_n(&g->stats.exits, __ATOMIC_RELAXED);
+	out->stores = __atomic_load_n(&g->stats.stores, __ATOMIC_RELAXED);
+	out->allowed = __atomic_load_n(&g->stats.allowed, __ATOMIC_RELAXED);
+	out->denied = __atomic_load_n(&g->stats.denied, __ATOMIC_RELAXED);
+	out->slot_changes =
+		__atomic_load_n(&g->stats.slot_changes, __ATOMIC_RELAXED);
+	out->slots = g->stats.slots;
+	out->ro_slots = g->stats.ro_slots;
+	out->trapped_pages = g->stats.trapped_pages;
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* ---- exits ------------------------------------------------------------ */
+
+static struct guard_region *region_of(struct spp_guard *g, uint64_t gpa,
+				      uint64_t len)
+{
+	uint64_t gfn = gpa >> PAGE_SHIFT, last = (gpa + len - 1) >> PAGE_SHIFT;
+	size_t i;
+
+	for (i = 0; i < g->nregions; i++) {
+		struct guard_region *r = &g->regions[i];
+
+		if (gfn - r->gfn < r->npages && last - r->gfn < r->npages)
+			return r;
+	}
+	return NULL;
+}
+
+/*
+ * The one place a guest-physical range becomes a host pointer: NULL
+ * unless [@gpa, @gpa + @len) lies inside one guarded region.
+ */
+static uint8_t *guest_ptr(struct spp_guard *g, uint64_t gpa, uint64_t len,
+			  struct guard_region **rp)
+{
+	struct guard_region *r;
+
+	if (!len || gpa + len < gpa)
+		return NULL;
+	r = region_of(g, gpa, len);
+	if (rp)
+		*rp = r;
+	return r ? r->hva + (gpa - (r->gfn << PAGE_SHIFT)) : NULL;
+}
+
+/*
+ * Verdict of every sub-page [gpa, gpa + len) touches: 1 all writable,
+ * -1 all denied, 0 mixed.
+ */
+static int window_verdict(const struct spp_access *acc, uint64_t gpa,
+			  uint64_t len)
+{
+	uint64_t last = gpa + len - 1, g;
+	bool any_ok = false, any_denied = false;
+
+	for (g = gpa >> PAGE_SHIFT; g <= last >> PAGE_SHIFT; g++) {
+		uint64_t from = g == gpa >> PAGE_SHIFT ? gpa : g << PAGE_SHIFT;
+		uint64_t to = g == last >> PAGE_SHIFT ?
+				      last :
+				      (g << PAGE_SHIFT) + 4095;
+		unsigned int a = spp_subpage_index(from),
+			     b = spp_subpage_index(to);
+		uint32_t touched =
+			(uint32_t)(((2ULL << b) - 1) & ~((1ULL << a) - 1));
+		uint32_t map = spp_access_lookup(acc, g);
+
+		any_ok |= (touched & map) != 0;
+		any_denied |= (touched & ~map) != 0;
+	}
+	return any_denied ? (any_ok ? 0 : -1) : 1;
+}
+
+struct piece {
+	uint64_t gpa;
+	uint32_t len;
+};
+
+struct store {
+	struct piece piece[16];
+	unsigned int npieces;
+	uint8_t data[SPP_STORE_MAX];
+	uint32_t len;
+	uint32_t fragments;
+};
+
+static int store_add(struct store *s, const struct kvm_run *run)
+{
+	uint32_t len = run->mmio.len;
+
+	if (len > 8 || s->len + len > SPP_STORE_MAX)
+		return -E2BIG;
+	if (s->npieces &&
+	    s->piece[s->npieces - 1].gpa + s->piece[s->npieces - 1].len ==
+		    run->mmio.phys_addr)
+		s->piece[s->npieces - 1].len += len;
+	else
+		s->piece[s->npieces++] =
+			(struct piece){ run->mmio.phys_addr, len };
+	memcpy(s->data + s->len, run->mmio.data, len);
+	s->len += len;
+	s->fragments++;
+	return 0;
+}
+
+/* Could KVM still owe fragments of the instruction after this one? */
+static bool may_continue(const struct kvm_run *run)
+{
+	return run->mmio.len == 8 ||
+	       ((run->mmio.phys_addr + run->mmio.len) & (PAGE_SIZE - 1)) == 0;
+}
+
+/*
+ * Judge the store: fill @ev with the verdict under the strict rule (every
+ * touched sub-page of every piece writable).
+ */
+static void judge(struct spp_guard *g, const struct store *s,
+		  struct spp_event *ev)
+{
+	unsigned int i;
+
+	ev->verdict = SPP_VERDICT_ALLOWED;
+	ev->subpage_gpa = s->piece[0].gpa & ~(SPP_SUBPAGE_SIZE - 1);
+	ev->subpage = spp_subpage_index(s->piece[0].gpa);
+	for (i = 0; i < s->npieces; i++) {
+		struct spp_write_verdict v;
+
+		if (spp_access_check_write(g->acc, s->piece[i].gpa,
+					   s->piece[i].len, &v) ||
+		    v.allowed)
+			continue;
+		ev->verdict = SPP_VERDICT_DENIED;
+		ev->subpage_gpa = v.denied_gpa;
+		ev->subpage = v.denied_subpage;
+		return;
+	}
+}
+
+static void commit(struct spp_guard *g, const struct spp_event *ev,
+		   const struct store *s)
+{
+	uint32_t off = 0;
+	unsigned int i;
+
+	for (i = 0; i < s->npieces; i++) {
+		struct guard_region *r;
+		uint8_t *p = guest_ptr(g, s->piece[i].gpa, s->piece[i].len, &r);
+		uint64_t gfn;
+
+		if (p) {
+			memcpy(p, ev->data + off, s->piece[i].len);
+			for (gfn = s->piece[i].gpa >> PAGE_SHIFT;
+			     gfn <= (s->piece[i].gpa + s->piece[i].len - 1) >>
+			     PAGE_SHIFT;
+			     gfn++) {
+				uint64_t k = gfn - r->gfn;
+
+				__atomic_or_fetch(&r->dirty[k / 64],
+						  1ULL << (k % 64),
+						  __ATOMIC_RELAXED);
+			}
+		}
+		off += s->piece[i].len;
+	}
+}
+
+/* Pieces of @ev rebuilt from its gpa/len (a held store is contiguous or
+ * has its pieces recorded in the same order; see handle_exit). */
+static void event_store(const struct spp_event *ev, struct store *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->piece[0].gpa = ev->gpa;
+	s->piece[0].len = ev->len;
+	s->npieces = 1;
+	s->len = ev->len;
+}
+
+static void fetch_rip(int vcpu_fd, struct spp_event *ev)
+{
+	struct kvm_regs regs;
+
+	if (ioctl(vcpu_fd, KVM_GET_REGS, &regs) == 0)
+		ev->rip = regs.rip;
+}
+
+int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
+			  uint32_t vcpu, struct spp_event *ev_out)
+{
+	struct spp_event ev;
+	struct store s;
+	uint8_t *p;
+	int ret = SPP_EXIT_HANDLED, v;
+
+	if (!g || !run || run->exit_reason != KVM_EXIT_MMIO || !run->mmio.len ||
+	    run->mmio.len > 8)
+		return -EINVAL;
+	p = guest_ptr(g, run->mmio.phys_addr, run->mmio.len, NULL);
+	if (!p)
+		return SPP_EXIT_NOT_MINE;
+	if (!run->mmio.is_write) {
+		memcpy(run->mmio.data, p, run->mmio.len);
+		return SPP_EXIT_HANDLED;
+	}
+
+	memset(&s, 0, sizeof(s));
+	store_add(&s, run);
+	__atomic_add_fetch(&g->stats.exits, 1, __ATOMIC_RELAXED);
+	/*
+	 * Collect the rest of a split store when it could change the
+	 * verdict: a fragment ending at a page boundary (the next page's
+	 * part may be anywhere), or an 8-byte one whose next 8 bytes would be
+	 * judged differently. KVM_RUN with immediate_exit completes the
+	 * pending MMIO and returns the next fragment's exit, or -EINTR
+	 * without running guest code once the instruction is done.
+	 */
+	v = 1;
+	if (may_continue(run) &&
+	    ((run->mmio.phys_addr + run->mmio.len) & (PAGE_SIZE - 1)) != 0) {
+		uint64_t end = (run->mmio.phys_addr | (PAGE_SIZE - 1)) + 1;
+		uint64_t wlen = end - run->mmio.phys_addr < 16 ?
+					end - run->mmio.phys_addr :
+					16;
+
+		v = window_verdict(g->acc, run->mmio.phys_addr, wlen);
+	} else if (may_continue(run)) {
+		v = 0;
+	}
+	while (v == 0 && may_continue(run)) {
+		int r;
+
+		run->immediate_exit = 1;
+		r = ioctl(vcpu_fd, KVM_RUN, 0);
+		run->immediate_exit = 0;
+		if (r < 0 && errno == EINTR)
+			break; /* the instruction is complete */
+		if (r < 0) {
+			ret = -errno;
+			break;
+		}
+		if (run->exit_reason != KVM_EXIT_MMIO || !run->mmio.is_write ||
+		    !guest_ptr(g, run->mmio.phys_addr, run->mmio.len, NULL) ||
+		    store_add(&s, run)) {
+			ret = SPP_EXIT_AGAIN; /* someone else's exit */
+			break;
+		}
+		__atomic_add_fetch(&g->stats.exits, 1, __ATOMIC_RELAXED);
+	}
+
+	memset(&ev, 0, sizeof(ev));
+	ev.vcpu = vcpu;
+	ev.gpa = s.piece[0].gpa;
+	ev.len = s.len;
+	ev.fragments = s.fragments;
+	memcpy(ev.data, s.data, s.len);
+	judge(g, &s, &ev);
+	__atomic_add_fetch(&g->stats.stores, 1, __ATOMIC_RELAXED);
+	if (ev.verdict == SPP_VERDICT_ALLOWED) {
+		__atomic_add_fetch(&g->stats.allowed, 1, __ATOMIC_RELAXED);
+		commit(g, &ev, &s);
+	} else {
+		__atomic_add_fetch(&g->stats.denied, 1, __ATOMIC_RELAXED);
+		if (g->policy == SPP_POLICY_LOG) {
+			ev.verdict = SPP_VERDICT_LOGGED;
+			commit(g, &ev, &s);
+		} else if (g->policy == SPP_POLICY_STOP && ret >= 0 &&
+			   s.npieces == 1) {
+			ev.verdict = SPP_VERDICT_STOPPED;
+			ret = ret == SPP_EXIT_AGAIN ? ret : SPP_EXIT_STOP;
+		}
+	}
+	if (ev.verdict != SPP_VERDICT_ALLOWED || g->report_allowed) {
+		fetch_rip(vcpu_fd, &ev);
+		if (g->ops.event)
+			g->ops.event(g->ctx, &ev);
+	}
+	if (ev_out)
+		*ev_out = ev;
+	return ret;
+}
+
+int spp_guard_resolve_stop(struct spp_guard *g, const struct spp_event *ev,
+			   bool commit_anyway)
+{
+	struct spp_event e;
+	struct store s;
+
+	if (!g || !ev || ev->verdict != SPP_VERDICT_STOPPED || !ev->len ||
+	    ev->len > SPP_STORE_MAX)
+		return -EINVAL;
+	e = *ev;
+	event_store(&e, &s);
+	pthread_mutex_lock(&g->lock);
+	judge(g, &s, &e);
+	if (e.verdict == SPP_VERDICT_DENIED && commit_anyway)
+		e.verdict = SPP_VERDICT_LOGGED;
+	if (e.verdict != SPP_VERDICT_DENIED)
+		commit(g, &e, &s);
+	pthread_mutex_unlock(&g->lock);
+	return (int)e.verdict;
+}
+
+int spp_guard_get_dirty(struct spp_guard *g, uint64_t gfn, uint64_t npages,
+			uint64_t *bitmap, bool clear)
+{
+	struct guard_region *r;
+	uint64_t k;
+
+	if (!g || !bitmap || !npages || gfn + npages < gfn)
+		return -EINVAL;
+	r = region_of(g, gfn << PAGE_SHIFT, npages << PAGE_SHIFT);
+	if (!r)
+		return -EFAULT;
+	memset(bitmap, 0, (npages + 63) / 64 * sizeof(*bitmap));
+	for (k = 0; k < npages; k++) {
+		uint64_t i = gfn - r->gfn + k, bit = 1ULL << (i % 64);
+		uint64_t old = clear ? __atomic_fetch_and(&r->dirty[i / 64],
+							  ~bit,
+							  __ATOMIC_RELAXED) :
+				       __atomic_load_n(&r->dirty[i / 64],
+						       __ATOMIC_RELAXED);
+
+		if (old & bit)
+			bitmap[k / 64] |= 1ULL << (k % 64);
+	}
+	return 0;
+}

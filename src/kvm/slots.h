@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * slots.h - the memslot planner of a guard; pure, no KVM. Not installed.
+ *
+ * A guarded RAM region is covered by a sorted sequence of memslots with
+ * no gaps, read-only (trapped pages) and read-write alternating. When the
+ * trapped status of pages in a window changes, the planner computes the
+ * replacement for the slots around that window, merging trapped runs with
+ * the pages between them when the memslot budget is short.
+ */
+#ifndef SPP_KVM_SLOTS_H
+#define SPP_KVM_SLOTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct spp_slot {
+	uint32_t id; /* KVM memslot id (assigned when applied) */
+	uint64_t gfn;
+	uint64_t npages;
+	bool ro;
+};
+
+/* Whether page @gfn must trap (be in a read-only slot). */
+typedef bool (*spp_trapped_fn)(void *ctx, uint64_t gfn);
+
+struct spp_slot_plan {
+	size_t first; /* old slots [first, first + count) are replaced */
+	size_t count;
+	struct spp_slot *slots; /* by these, in order (ids not yet set) */
+	size_t nslots;
+	bool merged; /* the budget forced merging */
+};
+
+/*
+ * spp_slots_plan() - plan the slots after the trapped status of pages in
+ * [@lo, @hi) may have changed. @slots/@nslots is the region's current
+ * sequence (at least one slot); [@lo, @hi) must lie inside it. Pages
+ * outside the window keep the status their current slot gives them.
+ * The replacement may use the slots it replaces plus @free_slots more.
+ * Returns 0 and fills @plan (free with spp_slot_plan_release()),
+ * -EINVAL or -ENOMEM.
+ */
+int spp_slots_plan(const struct spp_slot *slots, size_t nslots, uint64_t lo,
+		   uint64_t hi, spp_trapped_fn trapped, void *ctx,
+		   size_t free_slots, struct spp_slot_plan *plan);
+
+/* spp_slot_plan_release() - free a plan's array. */
+void spp_slot_plan_release(struct spp_slot_plan *plan);
+
+#endif /* SPP_KVM_SLOTS_H */
