@@ -870,6 +870,49 @@ static void test_count_and_memory(void **state)
 	spp_access_destroy(acc);
 }
 
+static void test_reserve(void **state)
+{
+	struct spp_access *acc = new_acc_ram();
+	size_t m0, mr;
+	uint64_t i;
+
+	(void)state;
+	assert_int_equal(spp_access_reserve(NULL, 10), -EINVAL);
+	m0 = spp_access_memory(acc);
+	assert_int_equal(spp_access_reserve(acc, 10000), 0);
+	mr = spp_access_memory(acc);
+	/* room for 10000 maps of 4 bytes at the very least */
+	assert_true(mr >= m0 + 10000 * 4);
+
+	/* SETs within the reservation allocate nothing */
+	for (i = 0; i < 10000; i++)
+		set1(acc, i, (uint32_t)i);
+	assert_int_equal(spp_access_count(acc), 10000);
+	assert_int_equal(spp_access_memory(acc), mr);
+	/* and the store does not shrink below it */
+	assert_int_equal(spp_access_set_range(acc, 0, 10000, SPP_ACCESS_FULL),
+			 0);
+	assert_int_equal(spp_access_count(acc), 0);
+	assert_int_equal(spp_access_memory(acc), mr);
+	set1(acc, 5, 0x5);
+	set1(acc, 5, SPP_ACCESS_FULL);
+	assert_int_equal(spp_access_memory(acc), mr);
+
+	/* an impossible reservation changes nothing */
+	set1(acc, 7, 0x7);
+	assert_int_equal(spp_access_reserve(acc, UINT64_MAX), -ENOMEM);
+	assert_int_equal(spp_access_memory(acc), mr);
+	assert_int_equal(spp_access_count(acc), 1);
+	assert_int_equal(get1(acc, 7), 0x7);
+
+	/* 0 drops it: the next SETs may give the room back */
+	assert_int_equal(spp_access_reserve(acc, 0), 0);
+	set1(acc, 7, SPP_ACCESS_FULL);
+	assert_int_equal(spp_access_count(acc), 0);
+	assert_true(spp_access_memory(acc) < mr);
+	spp_access_destroy(acc);
+}
+
 /* ---- attached SPPT ------------------------------------------------------ */
 
 static struct spp_sppt *new_sppt(void)
@@ -1193,6 +1236,7 @@ int main(void)
 		cmocka_unit_test(test_lookup_outside_ram),
 		cmocka_unit_test(test_for_each),
 		cmocka_unit_test(test_count_and_memory),
+		cmocka_unit_test(test_reserve),
 		cmocka_unit_test(test_attach_existing_pages),
 		cmocka_unit_test(test_attach_later_sets),
 		cmocka_unit_test(test_attach_failed_set_leaves_sppt),
