@@ -284,7 +284,7 @@ static int check_request(const struct spp_subpage *req)
 
 int spp_access_set(struct spp_access *acc, const struct spp_subpage *req)
 {
-	int ret = check_request(req);
+	int ret = acc ? check_request(req) : -EINVAL;
 
 	if (ret)
 		return ret < 0 ? ret : 0;
@@ -295,7 +295,7 @@ int spp_access_set(struct spp_access *acc, const struct spp_subpage *req)
 
 int spp_access_get(const struct spp_access *acc, struct spp_subpage *req)
 {
-	int ret = check_request(req);
+	int ret = acc ? check_request(req) : -EINVAL;
 
 	if (ret)
 		return ret < 0 ? ret : 0;

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_slots.c - the memslot planner (src/kvm/slots.c), no KVM needed.
+ *
+ * A region of N pages with a trapped-page set held in a bitmap; after
+ * each change the planned slots must cover the region exactly, alternate
+ * RW/RO, put every trapped page in an RO slot, and - with enough budget -
+ * every untrapped page in an RW slot.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "kvm/slots.h"
+
+#define BASE 0x1000u
+#define NPAGES 4096u
+
+struct region {
+	bool trapped[NPAGES];
+	struct spp_slot *slots;
+	size_t nslots;
+	uint64_t rng;
+};
+
+static bool is_trapped(void *ctx, uint64_t gfn)
+{
+	struct region *r = ctx;
+
+	return r->trapped[gfn - BASE];
+}
+
+static void region_init(struct region *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->slots = calloc(1, sizeof(*r->slots));
+	assert_non_null(r->slots);
+	r->slots[0] = (struct spp_slot){ 1, BASE, NPAGES, false };
+	r->nslots = 1;
+	r->rng = 12345;
+}
+
+/* Apply a plan to the region's slot array, as the guard does. */
+static void apply(struct region *r, const struct spp_slot_plan *p)
+{
+	size_t n = r->nslots - p->count + p->nslots;
+	struct spp_slot *s = malloc(n * sizeof(*s));
+
+	assert_non_null(s);
+	memcpy(s, r->slots, p->first * sizeof(*s));
+	memcpy(s + p->first, p->slots, p->nslots * sizeof(*s));
+	memcpy(s + p->first + p->nslots, r->slots + p->first + p->count,
+	       (r->nslots - p->first - p->count) * sizeof(*s));
+	free(r->slots);
+	r->slots = s;
+	r->nslots = n;
+}
+
+/* Invariants; @exact: untrapped pages must be RW (no merging happened). */
+static void check(const struct region *r, bool exact)
+{
+	uint64_t g = BASE;
+	size_t i;
+
+	for (i = 0; i < r->nslots; i++) {
+		const struct spp_slot *s = &r->slots[i];
+		uint64_t k;
+
+		assert_int_equal(s->gfn, g);
+		assert_true(s->npages > 0);
+		if (i)
+			assert_true(s->ro != r->slots[i - 1].ro);
+		for (k = 0; k < s->npages; k++) {
+			bool t = r->trapped[s->gfn + k - BASE];
+
+			if (t)
+				assert_true(s->ro);
+			if (exact && !t)
+				assert_false(s->ro);
+		}
+		g += s->npages;
+	}
+	assert_int_equal(g, BASE + NPAGES);
+}
+
+static void change(struct region *r, uint64_t lo, uint64_t hi, bool t,
+		   size_t free_slots, bool exact)
+{
+	struct spp_slot_plan p;
+	uint64_t g;
+
+	for (g = lo; g < hi; g++)
+		r->trapped[g - BASE] = t;
+	assert_int_equal(spp_slots_plan(r->slots, r->nslots, lo, hi,
+					is_trapped, r, free_slots, &p),
+			 0);
+	if (exact)
+		assert_false(p.merged);
+	assert_true(p.nslots <= p.count + free_slots);
+	apply(r, &p);
+	spp_slot_plan_release(&p);
+	check(r, exact);
+}
+
+static void test_split_and_merge_back(void **state)
+{
+	struct region r;
+
+	(void)state;
+	region_init(&r);
+	change(&r, BASE + 100, BASE + 101, true, 100, true);
+	assert_int_equal(r.nslots, 3);
+	assert_int_equal(r.slots[1].gfn, BASE + 100);
+	assert_int_equal(r.slots[1].npages, 1);
+	/* an adjacent page joins the same RO slot */
+	change(&r, BASE + 101, BASE + 102, true, 100, true);
+	assert_int_equal(r.nslots, 3);
+	assert_int_equal(r.slots[1].npages, 2);
+	/* edges of the region */
+	change(&r, BASE, BASE + 1, true, 100, true);
+	change(&r, BASE + NPAGES - 1, BASE + NPAGES, true, 100, true);
+	assert_int_equal(r.nslots, 5);
+	/* everything back: one RW slot */
+	change(&r, BASE, BASE + NPAGES, false, 100, true);
+	assert_int_equal(r.nslots, 1);
+	assert_false(r.slots[0].ro);
+	free(r.slots);
+}
+
+static void test_random_changes(void **state)
+{
+	struct region r;
+	int i;
+
+	(void)state;
+	region_init(&r);
+	for (i = 0; i < 3000; i++) {
+		uint64_t lo, n;
+
+		r.rng = r.rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		lo = BASE + (r.rng >> 33) % NPAGES;
+		n = 1 + (r.rng >> 20) % 8;
+		if (lo + n > BASE + NPAGES)
+			n = BASE + NPAGES - lo;
+		change(&r, lo, lo + n, (r.rng >> 10) & 1, 1u << 20, true);
+	}
+	free(r.slots);
+}
+
+static void test_budget_merges(void **state)
+{
+	struct region r;
+	uint64_t g;
+	size_t used;
+
+	(void)state;
+	region_init(&r);
+	/* 10 trapped pages 100 apart with room for only 5 more slots */
+	used = 0;
+	for (g = BASE + 50; g < BASE + 1050; g += 100) {
+		struct spp_slot_plan p;
+
+		r.trapped[g - BASE] = true;
+		assert_int_equal(spp_slots_plan(r.slots, r.nslots, g, g + 1,
+						is_trapped, &r,
+						used < 5 ? 5 - used : 0, &p),
+				 0);
+		used += p.nslots - p.count;
+		apply(&r, &p);
+		spp_slot_plan_release(&p);
+		check(&r, false);
+		assert_true(r.nslots <= 6);
+	}
+	free(r.slots);
+}
+
+static void test_invalid(void **state)
+{
+	struct region r;
+	struct spp_slot_plan p;
+
+	(void)state;
+	region_init(&r);
+	assert_int_equal(spp_slots_plan(NULL, 1, BASE, BASE + 1, is_trapped,
+					&r, 1, &p),
+			 -EINVAL);
+	assert_int_equal(spp_slots_plan(r.slots, 1, BASE + 5, BASE + 5,
+					is_trapped, &r, 1, &p),
+			 -EINVAL);
+	assert_int_equal(spp_slots_plan(r.slots, 1, BASE - 1, BASE + 1,
+					is_trapped, &r, 1, &p),
+			 -EINVAL);
+	assert_int_equal(spp_slots_plan(r.slots, 1, BASE, BASE + NPAGES + 1,
+					is_trapped, &r, 1, &p),
+			 -EINVAL);
+	free(r.slots);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_split_and_merge_back),
+		cmocka_unit_test(test_random_changes),
+		cmocka_unit_test(test_budget_merges),
+		cmocka_unit_test(test_invalid),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
