@@ -5,7 +5,11 @@
  * Accepts exactly one kind of file: a static, non-PIE ELF64 x86-64
  * executable (ELFCLASS64, ELFDATA2LSB, EV_CURRENT, EM_X86_64, ET_EXEC,
  * no PT_INTERP / PT_DYNAMIC), e.g. built with
- *   gcc -ffreestanding -nostdlib -static -no-pie -Wl,-Ttext=0x400000
+ *   gcc -ffreestanding -fno-pic -nostdlib -static -no-pie \
+ *       -Wl,-Ttext-segment=0x400000
+ * (-Ttext-segment sets the image base. -Wl,-Ttext=0x400000 instead puts
+ * the segment holding the ELF headers at 0x3FF000, in spp's low area,
+ * and such a file is refused with -ERANGE.)
  *
  * Guests are identity mapped, so each PT_LOAD segment is placed at its
  * physical address p_paddr, which must equal p_vaddr. Every segment must

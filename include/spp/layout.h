@@ -11,27 +11,28 @@
  *                 | null page (never used)                |  |
  *   0x0_0000_1000 | GDT                                   |  |
  *   0x0_0000_2000 | IDT (256 gates)                       |  | spp-owned
- *   0x0_0000_3000 | TSS + I/O bitmap (3 pages)            |  | system area
- *   0x0_0000_6000 | exception report                      |  | supervisor
- *   0x0_0000_7000 | exception stubs (2 pages)             |  | only (U=0)
- *   0x0_0001_0000 | RSP0 stack (64 KiB, grows down)       |  |
- *   0x0_0002_0000 | IST1 stack (64 KiB, grows down)       |  |
- *   0x0_0003_0000 | (free, reserved for the VMM)          |  |
+ *   0x0_0000_3000 | TSS per vCPU (128 B apart)            |  | system area
+ *   0x0_0000_3400 | I/O bitmap, shared (8 KiB + 1)        |  | supervisor
+ *   0x0_0000_6000 | exception report per vCPU (256 B)     |  | only (U=0)
+ *   0x0_0000_7000 | exception stubs (2 pages)             |  |
+ *   0x0_0001_0000 | RSP0 stack per vCPU (16 KiB each)     |  |
+ *   0x0_0003_0000 | IST1 stack per vCPU (16 KiB each)     |  |
+ *   0x0_0005_0000 | (free, reserved for the VMM)          |  |
  *   0x0_0010_0000 +---------------------------------------+  |
- *                 | guest stack (1 MiB, grows down,       |  | spp-owned
+ *                 | guest stacks (1 MiB, grows down,      |  | spp-owned
  *                 |  user accessible; top 0x200000)       |  | low area
  *   0x0_0020_0000 +---------------------------------------+  | (ELF segments
  *                 | shared area (2 MiB, user accessible): |  |  refused)
- *                 |  host<->guest mailboxes, arguments     |  |
+ *                 |  host<->guest mailboxes, arguments    |  |
  *   0x0_0040_0000 +---------------------------------------+ -'
- *                 | guest program load area: PT_LOAD       |
- *                 | segments (gcc -no-pie links here),     |
- *                 | then free RAM for the guest            |
- *   0x0_1000_0000 |   SPP selftest page (4 KiB)            |
- *                 |   ...                                  |
+ *                 | guest program load area: PT_LOAD      |
+ *                 | segments (gcc -no-pie links here),    |
+ *                 | then free RAM for the guest           |
+ *   0x0_1000_0000 |   SPP selftest page (4 KiB)           |
+ *                 |   ...                                 |
  *   pt_base       +---------------------------------------+ -.
- *                 | page tables: PML4, PDPT, PDs, PTs for  |  | spp-owned,
- *                 | all of RAM, PD+PT for the doorbell     |  | supervisor
+ *                 | page tables: PML4, PDPT, PDs, PTs for |  | spp-owned,
+ *                 | all of RAM, PD+PT for the doorbell    |  | supervisor
  *   ram_size      +---------------------------------------+ -' only
  *                 | (nothing: no memslot)                 |
  *   0xF_FFFF_F000 | MMIO doorbell page (no memslot)       |
@@ -68,8 +69,14 @@
  *   the spp-owned supervisor-only pages (the system area and the page
  *   tables), so CPL3 guest bodies run anywhere else but cannot touch the
  *   GDT, IDT, TSS, exception report or their own page tables. The page
- *   below the guest stack (0xFF000) is supervisor-only, so a CPL3 stack
+ *   below the guest stacks (0xFF000) is supervisor-only, so a CPL3 stack
  *   overflow faults instead of running into the system area.
+ *
+ * - Per-vCPU system state: each of up to SPP_LAYOUT_MAX_VCPUS vCPUs has
+ *   its own TSS (own GDT descriptor, so TR can differ), RSP0 and IST1
+ *   stacks and exception report; vCPUs never share a stack. The I/O
+ *   bitmap is only read by the CPU, so all TSSes point at one copy. The
+ *   guest stack area is split among vCPUs by the guest ABI.
  */
 #ifndef SPP_LAYOUT_H
 #define SPP_LAYOUT_H
@@ -99,24 +106,34 @@
 #define SPP_LAYOUT_GDT_SIZE 0x1000ULL
 #define SPP_LAYOUT_IDT 0x2000ULL /* 256 16-byte gates = one page */
 #define SPP_LAYOUT_IDT_SIZE 0x1000ULL
-#define SPP_LAYOUT_TSS 0x3000ULL /* 104-byte TSS + 8 KiB I/O bitmap */
+/* vCPUs the system area has room for (TSS, stacks, reports). */
+#define SPP_LAYOUT_MAX_VCPUS 8
+
+#define SPP_LAYOUT_TSS 0x3000ULL /* TSS area: TSSes, then the I/O bitmap */
 #define SPP_LAYOUT_TSS_SIZE 0x3000ULL
-#define SPP_LAYOUT_EXC_REPORT 0x6000ULL /* struct spp_exc_report */
+#define SPP_LAYOUT_TSS_STRIDE 0x80ULL /* vCPU i's 104-byte TSS: */
+#define SPP_LAYOUT_TSS_AT(i) \
+	(SPP_LAYOUT_TSS + (uint64_t)(i)*SPP_LAYOUT_TSS_STRIDE)
+#define SPP_LAYOUT_IOMAP 0x3400ULL /* 8 KiB bitmap + a 0xFF byte */
+#define SPP_LAYOUT_EXC_REPORT 0x6000ULL /* struct spp_exc_report per vCPU */
 #define SPP_LAYOUT_EXC_REPORT_SIZE 0x1000ULL
+#define SPP_LAYOUT_EXC_REPORT_STRIDE 0x100ULL
+#define SPP_LAYOUT_EXC_REPORT_AT(i) \
+	(SPP_LAYOUT_EXC_REPORT + (uint64_t)(i)*SPP_LAYOUT_EXC_REPORT_STRIDE)
 #define SPP_LAYOUT_EXC_STUBS 0x7000ULL /* exception entry code */
 #define SPP_LAYOUT_EXC_STUBS_SIZE 0x2000ULL
-#define SPP_LAYOUT_RSP0_STACK 0x10000ULL /* stack for CPL3 -> CPL0 */
-#define SPP_LAYOUT_RSP0_STACK_SIZE 0x10000ULL
-#define SPP_LAYOUT_RSP0_STACK_TOP \
-	(SPP_LAYOUT_RSP0_STACK + SPP_LAYOUT_RSP0_STACK_SIZE)
-#define SPP_LAYOUT_IST1_STACK 0x20000ULL /* IST1: #DF, #MC, NMI */
-#define SPP_LAYOUT_IST1_STACK_SIZE 0x10000ULL
-#define SPP_LAYOUT_IST1_STACK_TOP \
-	(SPP_LAYOUT_IST1_STACK + SPP_LAYOUT_IST1_STACK_SIZE)
+/* RSP0: the stack of a CPL3 -> CPL0 transition; IST1: #DF, #MC, NMI. */
+#define SPP_LAYOUT_KSTACK_SIZE 0x4000ULL /* each, per vCPU */
+#define SPP_LAYOUT_RSP0_STACKS 0x10000ULL
+#define SPP_LAYOUT_RSP0_STACK_TOP(i) \
+	(SPP_LAYOUT_RSP0_STACKS + ((uint64_t)(i) + 1) * SPP_LAYOUT_KSTACK_SIZE)
+#define SPP_LAYOUT_IST1_STACKS 0x30000ULL
+#define SPP_LAYOUT_IST1_STACK_TOP(i) \
+	(SPP_LAYOUT_IST1_STACKS + ((uint64_t)(i) + 1) * SPP_LAYOUT_KSTACK_SIZE)
 
 /* --- guest stack and shared area: user accessible --------------------- */
 
-#define SPP_LAYOUT_STACK 0x100000ULL /* initial RSP = top - 8 */
+#define SPP_LAYOUT_STACK 0x100000ULL /* all vCPUs' guest stacks */
 #define SPP_LAYOUT_STACK_SIZE 0x100000ULL /* 1 MiB */
 #define SPP_LAYOUT_STACK_TOP (SPP_LAYOUT_STACK + SPP_LAYOUT_STACK_SIZE)
 #define SPP_LAYOUT_SHARED 0x200000ULL /* mailboxes, guest arguments */
@@ -153,7 +170,7 @@
 
 /*
  * struct spp_exc_report - what spp's exception stubs store at
- * SPP_LAYOUT_EXC_REPORT before exiting to the host. The stubs write every
+ * SPP_LAYOUT_EXC_REPORT_AT(vCPU index) before exiting to the host. The stubs write every
  * field and @magic last; the host trusts the report only if @magic ==
  * SPP_EXC_REPORT_MAGIC and clears @magic when it has read it.
  */

@@ -16,18 +16,21 @@
  *   3     0x1b  user code, 32-bit, DPL3     (STAR[63:48] = 0x1b)
  *   4     0x23  user data, DPL3             (SYSRET SS = 0x1b + 8)
  *   5     0x2b  user code, 64-bit, DPL3     (SYSRET CS = 0x1b + 16)
- *   6-7   0x30  64-bit TSS (16 bytes)
+ *   6-7   0x30  64-bit TSS of vCPU 0 (16 bytes)
+ *   8-9   0x40  64-bit TSS of vCPU 1, ... up to SPP_LAYOUT_MAX_VCPUS
  * Each segment is described once (spp_x86_segment_get()); the GDT bytes
  * (spp_x86_segment_to_desc()) and the register state are both derived
  * from that description. Code and data descriptors have the accessed bit
  * set, and the TSS is marked busy (type 0xB), so the CPU never writes to
  * the GDT and the GDT matches what VM entry requires of TR.
  *
- * TSS (SPP_LAYOUT_TSS): RSP0 = SPP_LAYOUT_RSP0_STACK_TOP, IST1 =
- * SPP_LAYOUT_IST1_STACK_TOP, followed by an I/O permission bitmap that
- * allows exactly SPP_LAYOUT_PORT_CONSOLE and SPP_LAYOUT_PORT_EXIT. With
- * RFLAGS.IOPL = 3 (SPP_X86_RFLAGS_INIT) the bitmap is not consulted; it
- * is the fallback for a guest that lowers IOPL.
+ * TSSes (SPP_LAYOUT_TSS_AT(i), one per vCPU, each with its own GDT
+ * descriptor): RSP0 = SPP_LAYOUT_RSP0_STACK_TOP(i), IST1 =
+ * SPP_LAYOUT_IST1_STACK_TOP(i), and all point at one I/O permission
+ * bitmap (SPP_LAYOUT_IOMAP) that allows exactly SPP_LAYOUT_PORT_CONSOLE
+ * and SPP_LAYOUT_PORT_EXIT. With RFLAGS.IOPL = 3 (SPP_X86_RFLAGS_INIT)
+ * the bitmap is not consulted; it is the fallback for a guest that lowers
+ * IOPL. vCPU i loads TR = SPP_X86_SEL_TSS_AT(i).
  *
  * Page tables (spp_layout_pt_base() .. ram_size): 4 levels, 4 KiB leaves,
  * identity map of [0, ram_size) plus the doorbell page. Every non-leaf
@@ -45,6 +48,7 @@
 #include <stdint.h>
 
 #include <spp/guest_mem.h>
+#include <spp/layout.h>
 
 /* --- control registers ----------------------------------------------- */
 
@@ -143,8 +147,10 @@
 #define SPP_X86_GDT_UCODE32 3
 #define SPP_X86_GDT_UDATA 4
 #define SPP_X86_GDT_UCODE 5
-#define SPP_X86_GDT_TSS 6 /* and 7: a 16-byte system descriptor */
-#define SPP_X86_GDT_ENTRIES 8
+/* vCPU i's TSS: a 16-byte system descriptor in entries 6 + 2i, 7 + 2i. */
+#define SPP_X86_GDT_TSS_AT(i) (6 + 2 * (i))
+#define SPP_X86_GDT_TSS SPP_X86_GDT_TSS_AT(0)
+#define SPP_X86_GDT_ENTRIES SPP_X86_GDT_TSS_AT(SPP_LAYOUT_MAX_VCPUS)
 
 /* Selectors, RPL included. */
 #define SPP_X86_SEL_KCODE 0x08
@@ -152,7 +158,8 @@
 #define SPP_X86_SEL_UCODE32 0x1b
 #define SPP_X86_SEL_UDATA 0x23
 #define SPP_X86_SEL_UCODE 0x2b
-#define SPP_X86_SEL_TSS 0x30
+#define SPP_X86_SEL_TSS_AT(i) (SPP_X86_GDT_TSS_AT(i) << 3)
+#define SPP_X86_SEL_TSS SPP_X86_SEL_TSS_AT(0) /* 0x30 */
 
 /* IA32_STAR value for SYSCALL/SYSRET with this GDT (EIP part 0). */
 #define SPP_X86_MSR_STAR 0xC0000081u
@@ -186,19 +193,21 @@ struct spp_x86_dtable {
 	uint16_t limit;
 };
 
-/* Size of the 64-bit TSS proper; the I/O bitmap follows at this offset. */
+/* Size of the 64-bit TSS proper and byte offsets in it. */
 #define SPP_X86_TSS_SIZE 104
-#define SPP_X86_TSS_RSP0 4 /* byte offsets in the TSS */
+#define SPP_X86_TSS_RSP0 4
 #define SPP_X86_TSS_IST1 36
-#define SPP_X86_TSS_IOMAP_BASE 102 /* u16 */
-/* TSS limit: TSS, 65536-bit I/O bitmap and its terminating 0xFF byte. */
-#define SPP_X86_TSS_LIMIT (SPP_X86_TSS_SIZE + 8192 + 1 - 1)
+#define SPP_X86_TSS_IOMAP_BASE 102 /* u16: bitmap offset from the TSS */
+#define SPP_X86_IOMAP_SIZE (8192 + 1) /* 65536 bits + a 0xFF byte */
+/* vCPU i's TSS limit: up to and including the bitmap's 0xFF byte. */
+#define SPP_X86_TSS_LIMIT(i) \
+	(SPP_LAYOUT_IOMAP + SPP_X86_IOMAP_SIZE - 1 - SPP_LAYOUT_TSS_AT(i))
 
 /*
  * spp_x86_segment_get() - the description of GDT entry @index
- * (SPP_X86_GDT_KCODE .. SPP_X86_GDT_TSS). Returns 0 and fills *@out;
- * -EINVAL for NULL, the null descriptor, index 7 (the TSS's upper half)
- * or an index beyond the GDT.
+ * (SPP_X86_GDT_KCODE .. SPP_X86_GDT_UCODE, or SPP_X86_GDT_TSS_AT(vcpu)).
+ * Returns 0 and fills *@out; -EINVAL for NULL, the null descriptor, the
+ * upper half of a TSS descriptor or an index beyond the GDT.
  */
 int spp_x86_segment_get(unsigned int index, struct spp_x86_segment *out);
 
@@ -222,9 +231,9 @@ int spp_x86_gdt_build(const struct spp_guest_mem *m,
 		      struct spp_x86_dtable *gdtr);
 
 /*
- * spp_x86_tss_build() - write the TSS and its I/O bitmap to
- * SPP_LAYOUT_TSS (see the header comment). Returns 0, -EINVAL (NULL) or
- * -EFAULT (not backed; nothing written).
+ * spp_x86_tss_build() - write every vCPU's TSS and the shared I/O bitmap
+ * into the TSS area (see the header comment). Returns 0, -EINVAL (NULL)
+ * or -EFAULT (not backed; nothing written).
  */
 int spp_x86_tss_build(const struct spp_guest_mem *m);
 

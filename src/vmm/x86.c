@@ -23,25 +23,36 @@ _Static_assert((SPP_LAYOUT_RAM_MAX >> 30) <= 512 &&
 		       (SPP_LAYOUT_DOORBELL >> 30) >=
 			       (SPP_LAYOUT_RAM_MAX >> 30),
 	       "one PDPT for RAM and doorbell, doorbell in its own PD");
-_Static_assert(SPP_LAYOUT_TSS_SIZE >= SPP_X86_TSS_LIMIT + 1,
-	       "TSS area too small for the I/O bitmap");
+_Static_assert(SPP_LAYOUT_TSS_AT(SPP_LAYOUT_MAX_VCPUS) <= SPP_LAYOUT_IOMAP &&
+		       SPP_LAYOUT_TSS_STRIDE >= SPP_X86_TSS_SIZE &&
+		       SPP_LAYOUT_IOMAP + SPP_X86_IOMAP_SIZE <=
+			       SPP_LAYOUT_TSS + SPP_LAYOUT_TSS_SIZE &&
+		       SPP_X86_TSS_LIMIT(0) <= 0xFFFFF,
+	       "TSS area: TSSes, then the I/O bitmap");
 _Static_assert(SPP_X86_GDT_ENTRIES * 8 <= SPP_LAYOUT_GDT_SIZE, "GDT size");
-_Static_assert(sizeof(struct spp_exc_report) <= SPP_LAYOUT_EXC_REPORT_SIZE,
-	       "exception report size");
+_Static_assert(sizeof(struct spp_exc_report) <= SPP_LAYOUT_EXC_REPORT_STRIDE &&
+		       SPP_LAYOUT_EXC_REPORT_AT(SPP_LAYOUT_MAX_VCPUS) <=
+			       SPP_LAYOUT_EXC_REPORT +
+				       SPP_LAYOUT_EXC_REPORT_SIZE,
+	       "exception reports");
 _Static_assert(SPP_LAYOUT_STACK_TOP <= SPP_LAYOUT_SHARED &&
 		       SPP_LAYOUT_SHARED + SPP_LAYOUT_SHARED_SIZE <=
 			       SPP_LAYOUT_LOW_END &&
 		       SPP_LAYOUT_LOW_END <= SPP_LAYOUT_LOAD_BASE,
 	       "low area order");
 _Static_assert(SPP_LAYOUT_EXC_STUBS + SPP_LAYOUT_EXC_STUBS_SIZE <=
-			       SPP_LAYOUT_RSP0_STACK &&
-		       SPP_LAYOUT_IST1_STACK_TOP <= SPP_LAYOUT_SYS_END,
+			       SPP_LAYOUT_RSP0_STACKS &&
+		       SPP_LAYOUT_RSP0_STACK_TOP(SPP_LAYOUT_MAX_VCPUS - 1) <=
+			       SPP_LAYOUT_IST1_STACKS &&
+		       SPP_LAYOUT_IST1_STACK_TOP(SPP_LAYOUT_MAX_VCPUS - 1) <=
+			       SPP_LAYOUT_SYS_END,
 	       "system area order");
 
 #define FLAT_LIMIT 0xFFFFFFFFu
 
 /* Each segment, described once. */
-static const struct spp_x86_segment segments[SPP_X86_GDT_ENTRIES] = {
+/* Code and data segments, each described once; TSSes in tss_segment(). */
+static const struct spp_x86_segment segments[SPP_X86_GDT_TSS] = {
 	[SPP_X86_GDT_KCODE] = {
 		.limit = FLAT_LIMIT, .selector = SPP_X86_SEL_KCODE,
 		.type = SPP_X86_SEG_TYPE_CODE_XRA, .present = 1, .dpl = 0,
@@ -67,20 +78,31 @@ static const struct spp_x86_segment segments[SPP_X86_GDT_ENTRIES] = {
 		.type = SPP_X86_SEG_TYPE_CODE_XRA, .present = 1, .dpl = 3,
 		.s = 1, .l = 1, .g = 1,
 	},
-	[SPP_X86_GDT_TSS] = {
-		.base = SPP_LAYOUT_TSS, .limit = SPP_X86_TSS_LIMIT,
-		.selector = SPP_X86_SEL_TSS,
-		.type = SPP_X86_SEG_TYPE_TSS64_BUSY, .present = 1, .dpl = 0,
-		.s = 0,
-	},
 };
+
+/* vCPU @i's TSS: busy, as VM entry requires of TR (never loaded by LTR). */
+static struct spp_x86_segment tss_segment(unsigned int i)
+{
+	return (struct spp_x86_segment){
+		.base = SPP_LAYOUT_TSS_AT(i),
+		.limit = (uint32_t)SPP_X86_TSS_LIMIT(i),
+		.selector = SPP_X86_SEL_TSS_AT(i),
+		.type = SPP_X86_SEG_TYPE_TSS64_BUSY,
+		.present = 1,
+	};
+}
 
 int spp_x86_segment_get(unsigned int index, struct spp_x86_segment *out)
 {
-	if (!out || index == SPP_X86_GDT_NULL || index == SPP_X86_GDT_TSS + 1 ||
-	    index >= SPP_X86_GDT_ENTRIES)
+	if (!out || index == SPP_X86_GDT_NULL || index >= SPP_X86_GDT_ENTRIES)
 		return -EINVAL;
-	*out = segments[index];
+	if (index < SPP_X86_GDT_TSS) {
+		*out = segments[index];
+		return 0;
+	}
+	if ((index - SPP_X86_GDT_TSS) % 2)
+		return -EINVAL; /* upper half of a TSS descriptor */
+	*out = tss_segment((index - SPP_X86_GDT_TSS) / 2);
 	return 0;
 }
 
@@ -146,14 +168,15 @@ int spp_x86_gdt_build(const struct spp_guest_mem *m,
 		return -EFAULT;
 	memset(gdt, 0, sizeof(gdt));
 	for (i = 1; i < SPP_X86_GDT_ENTRIES; i++) {
+		struct spp_x86_segment seg;
 		uint64_t desc[2];
 		int n;
 
-		if (i == SPP_X86_GDT_TSS + 1)
-			continue;
-		n = spp_x86_segment_to_desc(&segments[i], desc);
+		if (spp_x86_segment_get(i, &seg))
+			continue; /* upper half of a TSS descriptor */
+		n = spp_x86_segment_to_desc(&seg, desc);
 		if (n < 0)
-			return n; /* a bug in the table above */
+			return n; /* a bug in the descriptions above */
 		put_le64(gdt + 8 * i, desc[0]);
 		if (n == 2)
 			put_le64(gdt + 8 * (i + 1), desc[1]);
@@ -169,22 +192,28 @@ int spp_x86_gdt_build(const struct spp_guest_mem *m,
 
 int spp_x86_tss_build(const struct spp_guest_mem *m)
 {
-	unsigned char *p;
-	unsigned char *iomap;
+	unsigned char *area, *iomap;
+	unsigned int i;
 
 	if (!m)
 		return -EINVAL;
-	p = spp_guest_mem_ptr(m, SPP_LAYOUT_TSS, SPP_LAYOUT_TSS_SIZE);
-	if (!p)
+	area = spp_guest_mem_ptr(m, SPP_LAYOUT_TSS, SPP_LAYOUT_TSS_SIZE);
+	if (!area)
 		return -EFAULT;
-	memset(p, 0, SPP_LAYOUT_TSS_SIZE);
-	put_le64(p + SPP_X86_TSS_RSP0, SPP_LAYOUT_RSP0_STACK_TOP);
-	put_le64(p + SPP_X86_TSS_IST1, SPP_LAYOUT_IST1_STACK_TOP);
-	p[SPP_X86_TSS_IOMAP_BASE] = SPP_X86_TSS_SIZE & 0xFF;
-	p[SPP_X86_TSS_IOMAP_BASE + 1] = SPP_X86_TSS_SIZE >> 8;
+	memset(area, 0, SPP_LAYOUT_TSS_SIZE);
+	for (i = 0; i < SPP_LAYOUT_MAX_VCPUS; i++) {
+		unsigned char *p =
+			area + (SPP_LAYOUT_TSS_AT(i) - SPP_LAYOUT_TSS);
+		uint64_t off = SPP_LAYOUT_IOMAP - SPP_LAYOUT_TSS_AT(i);
+
+		put_le64(p + SPP_X86_TSS_RSP0, SPP_LAYOUT_RSP0_STACK_TOP(i));
+		put_le64(p + SPP_X86_TSS_IST1, SPP_LAYOUT_IST1_STACK_TOP(i));
+		p[SPP_X86_TSS_IOMAP_BASE] = (unsigned char)off;
+		p[SPP_X86_TSS_IOMAP_BASE + 1] = (unsigned char)(off >> 8);
+	}
 	/* Bit set = port denied; the byte after the bitmap must be 0xFF. */
-	iomap = p + SPP_X86_TSS_SIZE;
-	memset(iomap, 0xFF, 8192 + 1);
+	iomap = area + (SPP_LAYOUT_IOMAP - SPP_LAYOUT_TSS);
+	memset(iomap, 0xFF, SPP_X86_IOMAP_SIZE);
 	iomap[SPP_LAYOUT_PORT_CONSOLE / 8] &=
 		(unsigned char)~(1u << (SPP_LAYOUT_PORT_CONSOLE % 8));
 	iomap[SPP_LAYOUT_PORT_EXIT / 8] &=

@@ -333,7 +333,7 @@ static void test_gdt(void **state)
 	for (i = 1; i < SPP_X86_GDT_ENTRIES; i++) {
 		struct spp_x86_segment want, got;
 
-		if (i == SPP_X86_GDT_TSS + 1) {
+		if (i > SPP_X86_GDT_TSS && (i - SPP_X86_GDT_TSS) % 2) {
 			assert_int_equal(spp_x86_segment_get(i, &want),
 					 -EINVAL);
 			continue;
@@ -372,7 +372,8 @@ static void test_gdt(void **state)
 				 -EINVAL);
 		assert_int_equal(spp_x86_segment_get(SPP_X86_GDT_TSS, &s), 0);
 		assert_int_equal(s.base, SPP_LAYOUT_TSS);
-		assert_int_equal(s.limit, SPP_X86_TSS_LIMIT);
+		assert_int_equal(s.limit, SPP_X86_TSS_LIMIT(0));
+		assert_int_equal(s.selector, 0x30);
 		assert_int_equal(s.type, SPP_X86_SEG_TYPE_TSS64_BUSY);
 		assert_int_equal(s.s, 0);
 		assert_int_equal(s.g, 0);
@@ -448,36 +449,61 @@ static void test_segment_to_desc(void **state)
 static void test_tss(void **state)
 {
 	static unsigned char low[0x8000];
-	const unsigned char *tss = low + SPP_LAYOUT_TSS;
+	const unsigned char *iomap = low + SPP_LAYOUT_IOMAP;
 	struct spp_guest_mem m;
-	unsigned int port, base;
+	unsigned int port, i;
 
 	(void)state;
 	memset(low, 0xEE, sizeof(low));
 	spp_guest_mem_init(&m);
 	assert_int_equal(spp_guest_mem_add(&m, 0, sizeof(low), low), 0);
 	assert_int_equal(spp_x86_tss_build(&m), 0);
-	assert_int_equal(get_le64(tss + SPP_X86_TSS_RSP0),
-			 SPP_LAYOUT_RSP0_STACK_TOP);
-	assert_int_equal(get_le64(tss + SPP_X86_TSS_IST1),
-			 SPP_LAYOUT_IST1_STACK_TOP);
-	assert_int_equal(get_le64(tss + 12), 0); /* RSP1 */
-	assert_int_equal(get_le64(tss + 44), 0); /* IST2 */
-	base = tss[SPP_X86_TSS_IOMAP_BASE] |
-	       (tss[SPP_X86_TSS_IOMAP_BASE + 1] << 8);
-	assert_int_equal(base, SPP_X86_TSS_SIZE);
+	for (i = 0; i < SPP_LAYOUT_MAX_VCPUS; i++) {
+		const unsigned char *tss = low + SPP_LAYOUT_TSS_AT(i);
+		struct spp_x86_segment seg;
+		unsigned int base;
+
+		assert_int_equal(get_le64(tss + SPP_X86_TSS_RSP0),
+				 SPP_LAYOUT_RSP0_STACK_TOP(i));
+		assert_int_equal(get_le64(tss + SPP_X86_TSS_IST1),
+				 SPP_LAYOUT_IST1_STACK_TOP(i));
+		assert_int_equal(get_le64(tss + 12), 0); /* RSP1 */
+		assert_int_equal(get_le64(tss + 44), 0); /* IST2 */
+		base = tss[SPP_X86_TSS_IOMAP_BASE] |
+		       (tss[SPP_X86_TSS_IOMAP_BASE + 1] << 8);
+		/* every TSS finds the one bitmap, within its limit */
+		assert_ptr_equal(tss + base, iomap);
+		assert_int_equal(
+			spp_x86_segment_get(SPP_X86_GDT_TSS_AT(i), &seg), 0);
+		assert_int_equal(seg.base, SPP_LAYOUT_TSS_AT(i));
+		assert_int_equal(seg.selector, SPP_X86_SEL_TSS_AT(i));
+		assert_int_equal(seg.limit, base + 8192);
+		/* stacks: distinct per vCPU, 16-byte aligned, system area */
+		assert_int_equal(SPP_LAYOUT_RSP0_STACK_TOP(i) % 16, 0);
+		assert_true(SPP_LAYOUT_IST1_STACK_TOP(i) <= SPP_LAYOUT_SYS_END);
+		if (i)
+			assert_int_equal(
+				SPP_LAYOUT_RSP0_STACK_TOP(i) -
+					SPP_LAYOUT_RSP0_STACK_TOP(i - 1),
+				SPP_LAYOUT_KSTACK_SIZE);
+	}
+	assert_true(SPP_LAYOUT_RSP0_STACK_TOP(SPP_LAYOUT_MAX_VCPUS - 1) <=
+		    SPP_LAYOUT_IST1_STACKS);
 	for (port = 0; port < 65536; port++) {
-		int denied = (tss[base + port / 8] >> (port % 8)) & 1;
+		int denied = (iomap[port / 8] >> (port % 8)) & 1;
 
 		assert_int_equal(denied, port != SPP_LAYOUT_PORT_CONSOLE &&
 						 port != SPP_LAYOUT_PORT_EXIT);
 	}
-	/* terminating byte, inside the TSS limit */
-	assert_int_equal(tss[base + 8192], 0xFF);
-	assert_true(base + 8192 <= SPP_X86_TSS_LIMIT);
+	assert_int_equal(iomap[8192], 0xFF); /* terminating byte */
 	/* nothing outside the TSS area */
 	assert_int_equal(low[SPP_LAYOUT_TSS - 1], 0xEE);
 	assert_int_equal(low[SPP_LAYOUT_TSS + SPP_LAYOUT_TSS_SIZE], 0xEE);
+	assert_int_equal(SPP_LAYOUT_EXC_REPORT_AT(SPP_LAYOUT_MAX_VCPUS - 1) +
+					 sizeof(struct spp_exc_report) <=
+				 SPP_LAYOUT_EXC_REPORT +
+					 SPP_LAYOUT_EXC_REPORT_SIZE,
+			 1);
 
 	assert_int_equal(spp_x86_tss_build(NULL), -EINVAL);
 	spp_guest_mem_init(&m);
