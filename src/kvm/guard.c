@@ -12,6 +12,7 @@
 #include <linux/kvm.h>
 
 #include <spp/guard.h>
+#include <spp/guest_mem.h>
 
 #include "slots.h"
 
@@ -41,6 +42,7 @@ struct spp_guard {
 	struct spp_access *acc;
 	struct guard_region *regions; /* sorted by gfn */
 	size_t nregions;
+	struct spp_guest_mem mem; /* the same regions: gpa -> host pointer */
 	uint32_t *free_ids; /* stack of unused memslot ids */
 	size_t nfree;
 	uint32_t id_first, id_count;
@@ -365,6 +367,7 @@ int spp_guard_create(struct spp_guard **out, int vm_fd,
 		g->ops = *ops;
 	g->ctx = ctx;
 	g->nr_memslots = (uint32_t)nr;
+	spp_guest_mem_init(&g->mem);
 	pthread_mutex_init(&g->lock, NULL);
 	ret = spp_guard_set_slot_range(g, GUARD_FIRST_SLOT,
 				       (uint32_t)nr - GUARD_FIRST_SLOT);
@@ -510,6 +513,13 @@ int spp_guard_add_memory(struct spp_guard *g, uint32_t slot, uint64_t gpa,
 			(g->nregions - k) * sizeof(*g->regions));
 		goto undo_ram;
 	}
+	if (spp_guest_mem_add(&g->mem, gpa, size, hva)) {
+		free(r->slots);
+		free(r->dirty);
+		memmove(&g->regions[k], &g->regions[k + 1],
+			(g->nregions - k) * sizeof(*g->regions));
+		goto undo_ram;
+	}
 	r->slots[0] = (struct spp_slot){ slot, r->gfn, r->npages, false };
 	r->nslots = 1;
 	g->nregions++;
@@ -560,6 +570,7 @@ int spp_guard_remove_memory(struct spp_guard *g, uint64_t gpa)
 	for (i = 0; i < r->nslots; i++)
 		if (r->slots[i].id != r->vmm_slot)
 			g->free_ids[g->nfree++] = r->slots[i].id;
+	spp_guest_mem_remove(&g->mem, gpa, r->npages << PAGE_SHIFT);
 	free(r->slots);
 	free(r->dirty);
 	i = (size_t)(r - g->regions);
@@ -684,21 +695,16 @@ static struct guard_region *region_of(struct spp_guard *g, uint64_t gpa,
 	return NULL;
 }
 
-/*
- * The one place a guest-physical range becomes a host pointer: NULL
- * unless [@gpa, @gpa + @len) lies inside one guarded region.
- */
+/* Host pointer of [@gpa, @gpa + @len) through the one checked
+ * translation, spp_guest_mem_ptr(); also its region for the dirty log. */
 static uint8_t *guest_ptr(struct spp_guard *g, uint64_t gpa, uint64_t len,
 			  struct guard_region **rp)
 {
-	struct guard_region *r;
+	uint8_t *p = spp_guest_mem_ptr(&g->mem, gpa, len);
 
-	if (!len || gpa + len < gpa)
-		return NULL;
-	r = region_of(g, gpa, len);
-	if (rp)
-		*rp = r;
-	return r ? r->hva + (gpa - (r->gfn << PAGE_SHIFT)) : NULL;
+	if (p && rp)
+		*rp = region_of(g, gpa, len);
+	return p;
 }
 
 /*
