@@ -869,12 +869,16 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	store_add(&s, run);
 	__atomic_add_fetch(&g->stats.exits, 1, __ATOMIC_RELAXED);
 	/*
-	 * Collect the rest of a split store when it could change the
-	 * verdict: a fragment ending at a page boundary (the next page's
-	 * part may be anywhere), or an 8-byte one whose next 8 bytes would be
-	 * judged differently. KVM_RUN with immediate_exit completes the
-	 * pending MMIO and returns the next fragment's exit, or -EINTR
-	 * without running guest code once the instruction is done.
+	 * Collect the rest of a split store when it could change the verdict
+	 * or the event: a fragment ending at a page boundary (the next page's
+	 * part may be anywhere), an 8-byte one whose next 8 bytes would be
+	 * judged differently, and any fragment that will be reported (one
+	 * event per store, not per fragment). An allowed, unreported 8-byte
+	 * fragment inside a uniformly writable window needs nothing more: a
+	 * continuation would be allowed on its own too. KVM_RUN with
+	 * immediate_exit completes the pending MMIO and returns the next
+	 * fragment's exit, or -EINTR without running guest code once the
+	 * instruction is done.
 	 */
 	v = 1;
 	if (may_continue(run) &&
@@ -885,6 +889,8 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 					16;
 
 		v = window_verdict(g->acc, run->mmio.phys_addr, wlen);
+		if (v < 0 || g->report_allowed)
+			v = 0;
 	} else if (may_continue(run)) {
 		v = 0;
 	}

@@ -566,7 +566,7 @@ static int setup_vcpu_state(struct spp_vm *vm, struct vcpu *v, uint64_t cr3,
 
 	if (spp_x86_segment_get(SPP_X86_GDT_KCODE, &code) ||
 	    spp_x86_segment_get(SPP_X86_GDT_KDATA, &data) ||
-	    spp_x86_segment_get(SPP_X86_GDT_TSS, &tss))
+	    spp_x86_segment_get(SPP_X86_GDT_TSS_AT(v->index), &tss))
 		return -EINVAL;
 	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
@@ -688,6 +688,23 @@ int spp_vm_create(struct spp_vm **out, const struct spp_vm_config *cfg)
 	}
 	/* Needed by VT-x without unrestricted guest; harmless elsewhere. */
 	ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL);
+	/*
+	 * An instruction KVM cannot emulate (say an SSE store into a
+	 * read-only slot) must reach us with its bytes, not become a #UD in
+	 * a CPL3 guest: without this cap KVM injects #UD there.
+	 */
+	if (ioctl(vm->vm_fd, KVM_CHECK_EXTENSION,
+		  KVM_CAP_EXIT_ON_EMULATION_FAILURE) > 0) {
+		struct kvm_enable_cap cap = {
+			.cap = KVM_CAP_EXIT_ON_EMULATION_FAILURE,
+			.args = { 1 },
+		};
+
+		if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
+			ret = -errno;
+			goto fail;
+		}
+	}
 
 	vm->mem_fd = memfd_create("spp-guest-ram", MFD_CLOEXEC);
 	if (vm->mem_fd < 0 || ftruncate(vm->mem_fd, (off_t)vm->ram_size) < 0) {

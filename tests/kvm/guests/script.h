@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * script.h - the "store script" shared by tests/kvm/guests/script.c and
+ * the host tests that drive it.
+ *
+ * Each vCPU i reads its script at SCRIPT_ADDR(i) in the shared area and
+ * runs the ops in order at CPL3, each store op as exactly one store
+ * instruction of its width. A SYNC op ends the host's run; when the host
+ * runs the VM again the vCPU starts its script over from op 0 (the host
+ * may have rewritten it). Plain C, used by guest and host.
+ */
+#ifndef SPP_TEST_SCRIPT_H
+#define SPP_TEST_SCRIPT_H
+
+#include <stdint.h>
+
+#include <spp/layout.h>
+
+enum script_kind {
+	OP_STORE8 = 1,
+	OP_STORE16,
+	OP_STORE32,
+	OP_STORE64,
+	OP_STORE128, /* movdqu of val (low) and val2 (high) */
+	OP_MOVQ_XMM, /* movq %xmm0, m64 (66 0F D6): KVM cannot emulate it */
+	OP_LOAD64, /* count loads of addr, addr + 8, ...; sum into hdr */
+	OP_REP_STOSB, /* count bytes of (uint8_t)val */
+	OP_HAMMER, /* store32 of 1, 2, 3, ... at addr until hdr->stop;
+		      the last value stored is kept in hdr->progress */
+	OP_SPIN, /* spin until hdr->stop (forever if the host never sets
+		    it) */
+	OP_SYNC, /* spp_guest_sync(val) */
+	OP_EXIT, /* spp_guest_exit(val) */
+	OP_TRIPLE_FAULT, /* needs CPL0: done by main() before CPL3 */
+};
+
+struct script_op {
+	uint64_t addr;
+	uint64_t val;
+	uint64_t val2;
+	uint32_t kind;
+	uint32_t count;
+};
+
+struct script {
+	volatile uint64_t stop;
+	volatile uint64_t sum;
+	volatile uint64_t progress;
+	volatile uint64_t cpl0_triple_fault; /* main() triple-faults at CPL0 */
+	uint32_t nops;
+	uint32_t pad;
+	struct script_op ops[];
+};
+
+#define SCRIPT_SLOT_SIZE 0x10000ULL /* 64 KiB per vCPU */
+#define SCRIPT_ADDR(i) (SPP_LAYOUT_SHARED + (uint64_t)(i)*SCRIPT_SLOT_SIZE)
+#define SCRIPT_MAX_OPS \
+	((SCRIPT_SLOT_SIZE - sizeof(struct script)) / sizeof(struct script_op))
+
+#endif /* SPP_TEST_SCRIPT_H */
