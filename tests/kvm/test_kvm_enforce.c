@@ -40,7 +40,7 @@
 #define GFN (PAGE >> 12)
 #define RUN_TIMEOUT_MS 120000
 
-static const char *guest_selftest, *guest_script, *guest_fault;
+static const char *guest_selftest, *guest_script, *guest_fault, *guest_hello;
 
 /* ---- events and console, collected from the vCPU threads -------------- */
 
@@ -409,6 +409,146 @@ static void test_live_toggle(void **state)
 	spp_vm_destroy(vm);
 }
 
+/* ---- policies ------------------------------------------------------------ */
+
+static void test_policy_log(void **state)
+{
+	struct spp_vm *vm = vm_new(guest_script, 1, SPP_POLICY_LOG);
+	struct script *s = script_of(vm, 0);
+	uint32_t *page = gptr(vm, PAGE, 4096);
+	struct spp_vm_result res;
+
+	(void)state;
+	set_map(vm, GFN, ~(1u << 3));
+	script_reset(s);
+	script_add(s, OP_STORE32, PAGE + 3 * 128, 0xA5A5A5A5, 0, 0);
+	script_add(s, OP_STORE32, PAGE + 4 * 128, 0x5A5A5A5A, 0, 0);
+	script_add(s, OP_SYNC, 0, 1, 0, 0);
+	run_expect(vm, SPP_VM_SYNC, &res);
+	/* logged: committed and reported; the allowed one: committed only */
+	assert_int_equal(page[3 * 32], 0xA5A5A5A5);
+	assert_int_equal(page[4 * 32], 0x5A5A5A5A);
+	assert_int_equal(nevents, 1);
+	assert_int_equal(events[0].gpa, PAGE + 3 * 128);
+	assert_int_equal(events[0].verdict, SPP_VERDICT_LOGGED);
+	spp_vm_destroy(vm);
+}
+
+static void test_policy_stop(void **state)
+{
+	struct spp_vm *vm = vm_new(guest_script, 1, SPP_POLICY_STOP);
+	struct script *s = script_of(vm, 0);
+	uint32_t *page = gptr(vm, PAGE, 4096);
+	struct spp_vm_result res;
+
+	(void)state;
+	set_map(vm, GFN, ~(1u << 3));
+	script_reset(s);
+	script_add(s, OP_STORE32, PAGE + 3 * 128, 0x11111111, 0, 0);
+	script_add(s, OP_STORE32, PAGE + 3 * 128 + 4, 0x22222222, 0, 0);
+	script_add(s, OP_SYNC, 0, 1, 0, 0);
+
+	/* the first store stops the run, held, not applied */
+	run_expect(vm, SPP_VM_STOPPED, &res);
+	assert_int_equal(res.event.gpa, PAGE + 3 * 128);
+	assert_int_equal(res.event.len, 4);
+	assert_int_equal(res.event.verdict, SPP_VERDICT_STOPPED);
+	assert_true(res.rip >= SPP_LAYOUT_LOAD_BASE);
+	assert_int_equal(page[3 * 32], 0);
+	/* the caller lifts the protection: the held store lands on resume */
+	set_map(vm, GFN, SPP_ACCESS_FULL);
+	assert_int_equal(spp_vm_run(vm, RUN_TIMEOUT_MS, &res), 0);
+	assert_int_equal(res.reason, SPP_VM_SYNC);
+	assert_int_equal(page[3 * 32], 0x11111111);
+	assert_int_equal(page[3 * 32 + 1], 0x22222222);
+
+	/* protected again and left so: the held store is dropped */
+	set_map(vm, GFN, ~(1u << 3));
+	page[3 * 32] = 0;
+	page[3 * 32 + 1] = 0;
+	run_expect(vm, SPP_VM_STOPPED, &res);
+	run_expect(vm, SPP_VM_STOPPED, &res); /* the second store */
+	assert_int_equal(res.event.gpa, PAGE + 3 * 128 + 4);
+	run_expect(vm, SPP_VM_SYNC, &res);
+	assert_int_equal(page[3 * 32], 0);
+	assert_int_equal(page[3 * 32 + 1], 0);
+	spp_vm_destroy(vm);
+}
+
+/* ---- the guest protects its own memory (memory-guard use) --------------- */
+
+static void test_guest_self_protect(void **state)
+{
+	struct spp_vm *vm = vm_new(guest_script, 1, SPP_POLICY_DENY);
+	struct script *s = script_of(vm, 0);
+	uint32_t *page = gptr(vm, PAGE, 4096);
+	struct spp_vm_result res;
+
+	(void)state;
+	script_reset(s);
+	script_add(s, OP_PROTECT, PAGE + 100, ~(1u << 7), 0, 0);
+	script_add(s, OP_STORE32, PAGE + 7 * 128, 0x77, 0, 0);
+	script_add(s, OP_STORE32, PAGE + 8 * 128, 0x88, 0, 0);
+	script_add(s, OP_SYNC, 0, 1, 0, 0);
+	run_expect(vm, SPP_VM_SYNC, &res);
+	assert_int_equal((int64_t)s->sum, 0);
+	assert_int_equal(spp_guard_lookup(spp_vm_guard(vm), GFN), ~(1u << 7));
+	assert_int_equal(page[7 * 32], 0);
+	assert_int_equal(page[8 * 32], 0x88);
+	assert_int_equal(nevents, 1);
+
+	/* asking for "everything writable" removes nothing */
+	script_reset(s);
+	script_add(s, OP_PROTECT, PAGE, SPP_ACCESS_FULL, 0, 0);
+	script_add(s, OP_STORE32, PAGE + 7 * 128, 0x77, 0, 0);
+	script_add(s, OP_SYNC, 0, 2, 0, 0);
+	run_expect(vm, SPP_VM_SYNC, &res);
+	assert_int_equal((int64_t)s->sum, 0);
+	assert_int_equal(spp_guard_lookup(spp_vm_guard(vm), GFN), ~(1u << 7));
+	assert_int_equal(page[7 * 32], 0);
+	assert_int_equal(nevents, 2);
+
+	/* a page outside RAM: an error for the guest, nothing else */
+	script_reset(s);
+	script_add(s, OP_PROTECT, SPP_LAYOUT_DOORBELL - 0x1000000, 0, 0, 0);
+	script_add(s, OP_SYNC, 0, 3, 0, 0);
+	run_expect(vm, SPP_VM_SYNC, &res);
+	assert_int_equal((int64_t)s->sum, -EFAULT);
+	spp_vm_destroy(vm);
+}
+
+/* ---- console and exit status --------------------------------------------- */
+
+static char console_buf[256];
+static size_t console_len;
+
+static void on_console_capture(void *ctx, const char *buf, size_t len)
+{
+	(void)ctx;
+	if (console_len + len < sizeof(console_buf)) {
+		memcpy(console_buf + console_len, buf, len);
+		console_len += len;
+	}
+}
+
+static void test_hello_console_exit(void **state)
+{
+	struct spp_vm_config cfg = { .console = on_console_capture };
+	struct spp_vm_result res;
+	struct spp_vm *vm;
+
+	(void)state;
+	assert_non_null(guest_hello);
+	assert_int_equal(spp_vm_create(&vm, &cfg), 0);
+	assert_int_equal(spp_vm_load_elf_file(vm, guest_hello), 0);
+	console_len = 0;
+	run_expect(vm, SPP_VM_EXIT, &res);
+	assert_int_equal(res.status, (7 << 1) | 1);
+	assert_int_equal(console_len, strlen("hello from the guest\n"));
+	assert_memory_equal(console_buf, "hello from the guest\n", console_len);
+	spp_vm_destroy(vm);
+}
+
 /* ---- (e) guests that crash, hang or defeat KVM's emulator -------------- */
 
 static void test_guest_fault(void **state)
@@ -506,6 +646,8 @@ static void guests_from_args(int argc, char **argv)
 			guest_script = argv[i];
 		else if (!strcmp(b, "guest_fault"))
 			guest_fault = argv[i];
+		else if (!strcmp(b, "guest_hello"))
+			guest_hello = argv[i];
 	}
 }
 
@@ -516,6 +658,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_mixed_maps),
 		cmocka_unit_test(test_reads_no_exit),
 		cmocka_unit_test(test_live_toggle),
+		cmocka_unit_test(test_policy_log),
+		cmocka_unit_test(test_policy_stop),
+		cmocka_unit_test(test_guest_self_protect),
+		cmocka_unit_test(test_hello_console_exit),
 		cmocka_unit_test(test_guest_fault),
 		cmocka_unit_test(test_triple_fault),
 		cmocka_unit_test(test_hang_times_out),

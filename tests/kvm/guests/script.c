@@ -68,6 +68,10 @@ static void run_op(struct script *s, const struct script_op *op)
 	case OP_SYNC:
 		spp_guest_sync(op->val);
 		break;
+	case OP_PROTECT:
+		s->sum = (uint64_t)(int64_t)spp_guest_protect(
+			(const volatile void *)op->addr, (uint32_t)op->val);
+		break;
 	case OP_EXIT:
 		spp_guest_exit(op->val);
 	default:

@@ -32,6 +32,7 @@ enum script_kind {
 	OP_SYNC, /* spp_guest_sync(val) */
 	OP_EXIT, /* spp_guest_exit(val) */
 	OP_TRIPLE_FAULT, /* needs CPL0: done by main() before CPL3 */
+	OP_PROTECT, /* spp_guest_protect(addr, val): result into hdr->sum */
 };
 
 struct script_op {
