@@ -19,6 +19,7 @@
 #include <linux/kvm.h>
 
 #include <spp/elf_load.h>
+#include <spp/exc.h>
 #include <spp/guest_mem.h>
 #include <spp/vm.h>
 #include <spp/x86.h>
@@ -262,24 +263,18 @@ static void doorbell_protect(struct vcpu *v, uint64_t gpa)
 
 static void doorbell_exception(struct vcpu *v, uint64_t gpa)
 {
-	struct spp_exc_report *rep =
-		spp_guest_mem_ptr(&v->vm->mem, gpa, sizeof(*rep));
 	struct spp_vm_result r;
 
 	memset(&r, 0, sizeof(r));
 	r.reason = SPP_VM_EXCEPTION;
-	if (rep && rep->magic == SPP_EXC_REPORT_MAGIC) {
-		r.exc = *rep;
-		r.rip = rep->rip;
-		rep->magic = 0;
-		snprintf(r.detail, sizeof(r.detail),
-			 "exception %llu (error code 0x%llx) at rip 0x%llx",
-			 (unsigned long long)r.exc.vector,
-			 (unsigned long long)r.exc.error_code,
-			 (unsigned long long)r.exc.rip);
+	/* The report must be this vCPU's slot, complete (magic last). */
+	if (gpa == spp_exc_report_gpa(v->index) &&
+	    spp_exc_report_take(&v->vm->mem, gpa, &r.exc) == 1) {
+		r.rip = r.exc.rip;
+		spp_exc_format(&r.exc, r.detail, sizeof(r.detail));
 	} else {
 		snprintf(r.detail, sizeof(r.detail),
-			 "exception report at 0x%llx unreadable",
+			 "bad exception report at 0x%llx",
 			 (unsigned long long)gpa);
 	}
 	finish(v, &r);
@@ -635,6 +630,8 @@ static int setup_machine(struct spp_vm *vm)
 	ret = spp_x86_gdt_build(&vm->mem, &gdtr);
 	if (!ret)
 		ret = spp_x86_tss_build(&vm->mem);
+	if (!ret)
+		ret = spp_exc_install(&vm->mem, &idtr);
 	if (!ret)
 		ret = spp_x86_pt_build(&vm->mem, vm->ram_size, &cr3);
 	for (i = 0; !ret && i < vm->nvcpus; i++)
