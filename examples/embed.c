@@ -11,7 +11,7 @@
  * the RAM back.
  *
  * Output is TAP, one line per check. Exit status: 0 on success, 1 on a
- * failed check, 77 (TAP skip) without /dev/kvm.
+ * failed check; without /dev/kvm it prints a TAP skip and exits 0.
  * Build: cc embed.c $(pkg-config --cflags --libs spp) -lpthread
  */
 #include <errno.h>
@@ -75,7 +75,7 @@ int main(void)
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm < 0) {
 		printf("1..0 # SKIP no /dev/kvm: %s\n", strerror(errno));
-		return 77;
+		return 0; /* TAP skip: exit 77 would read as an error */
 	}
 	vm = ioctl(kvm, KVM_CREATE_VM, 0);
 	ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE,
