@@ -132,7 +132,7 @@ kvm_vm_build_initramfs() # CACHE
 	mkdir -p "$root/bin" "$root/dev" "$root/proc" "$root/sys" \
 		"$root/ctl" "$root/host" "$root/mods"
 	cp "$bb" "$root/bin/busybox"
-	for a in sh mount umount insmod ls dmesg cat tail mkdir cp sync \
+	for a in sh mount umount insmod ls dmesg cat grep tail mkdir cp sync \
 		poweroff chroot ip sleep; do
 		ln -s busybox "$root/bin/$a"
 	done
