@@ -2,9 +2,10 @@
 /*
  * spp - run guests under sub-page write protection.
  *
- * Until the KVM layer lands this command knows --help, --version, "demo"
- * (the selftest scene and a guarded structure, played on the core model)
- * and "check", which answers one write-check question with the core model.
+ * Commands: "run" (run.c), "demo" (demo.c on KVM; the core-model demo
+ * below without KVM), "info" (info.c) and "check", which answers one
+ * write-check question with the core model. The files of this command
+ * are listed in spp_cli.h; docs/spp.1 is its manual.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,7 +16,9 @@
 
 #include <spp/spp.h>
 
-#define EXIT_USAGE 2
+#include "spp_cli.h"
+
+#define EXIT_USAGE SPP_CLI_USAGE
 
 static void usage(FILE *f)
 {
@@ -25,13 +28,18 @@ static void usage(FILE *f)
 		"Sub-page (128-byte) write protection for KVM guests.\n"
 		"\n"
 		"commands:\n"
-		"  demo                play the KVM SPP selftest scene and a guarded\n"
-		"                      128-byte structure on the core model\n"
+		"  run [OPTIONS] GUEST.elf  run a guest under protection rules\n"
+		"                      (spp run --help lists the options)\n"
+		"  demo                the KVM SPP selftest scene and a guarded\n"
+		"                      128-byte structure, on a built-in guest\n"
+		"  info                what this host's KVM offers spp\n"
 		"  check GPA LEN MAP   would a LEN-byte write at GPA be allowed\n"
 		"                      on a page whose 32-bit write map is MAP?\n"
 		"                      (bit i = sub-page i writable; hex or dec)\n"
 		"\n"
-		"Running real guests (spp run, spp info) comes with the KVM layer.\n");
+		"Without /dev/kvm, the spp of a build tree runs demo and info in\n"
+		"the source tree's KVM test VM (scripts/kvm-vm) if it is set up.\n"
+		"See spp(1).\n");
 }
 
 /* Parse a whole unsigned number (0x.. hex or decimal) into *@out. */
@@ -90,7 +98,7 @@ static int cmd_check(int argc, char **argv)
 	spp_access_destroy(acc);
 	if (ret) {
 		fprintf(stderr, "spp check: %s\n", strerror(-ret));
-		return 1;
+		return SPP_CLI_ERROR;
 	}
 	if (v.allowed)
 		printf("allowed (%u sub-pages)\n", v.subpages_touched);
@@ -104,7 +112,7 @@ static void die_on(int ret, const char *what)
 {
 	if (ret < 0) {
 		fprintf(stderr, "spp demo: %s: %s\n", what, strerror(-ret));
-		exit(1);
+		exit(SPP_CLI_ERROR);
 	}
 }
 
@@ -125,7 +133,7 @@ static bool demo_write(struct spp_access *acc, uint64_t gpa, uint32_t len,
 	return v.allowed;
 }
 
-static int cmd_demo(void)
+int spp_cli_demo_model(void)
 {
 	const uint64_t page = 0x10000000, gfn = page >> SPP_PAGE_SHIFT;
 	struct {
@@ -139,8 +147,7 @@ static int cmd_demo(void)
 	uint64_t vec;
 	int ret;
 
-	printf("spp %s demo (core model; real guests arrive with the KVM "
-	       "layer)\n\n",
+	printf("spp %s demo on the core model (no guest runs: no KVM)\n\n",
 	       spp_version());
 	die_on(spp_access_create(&acc), "create");
 	die_on(spp_access_add_ram(acc, 0, 512ULL << 20), "add RAM");
@@ -206,6 +213,67 @@ static int cmd_demo(void)
 	return 0;
 }
 
+static int cmd_demo(int argc, char **argv)
+{
+	static const char *const args[] = { "demo", NULL };
+	char why[512], why_vm[200];
+	int ret;
+
+	if (argc > 1) {
+		fprintf(stderr, "spp demo: unexpected argument '%s'\n",
+			argv[1]);
+		return EXIT_USAGE;
+	}
+	if (spp_cli_kvm_usable(why, sizeof(why))) {
+		ret = spp_cli_demo_kvm();
+		if (ret >= 0)
+			return ret;
+		snprintf(why, sizeof(why), "KVM refused the demo VM");
+	} else {
+		ret = spp_cli_rerun_in_vm(
+			args,
+			"spp: no /dev/kvm here: running the demo inside the "
+			"KVM test VM (scripts/kvm-vm, ~15 s to boot)",
+			why_vm, sizeof(why_vm));
+		if (ret >= 0)
+			return ret;
+		strncat(why,
+			"; no KVM test VM: ", sizeof(why) - strlen(why) - 1);
+		strncat(why, why_vm, sizeof(why) - strlen(why) - 1);
+	}
+	fprintf(stderr,
+		"spp: cannot run guests (%s): playing the demo on the core "
+		"model instead\n",
+		why);
+	return spp_cli_demo_model();
+}
+
+static int cmd_info(int argc, char **argv)
+{
+	static const char *const args[] = { "info", NULL };
+	char why[256], why_vm[256];
+	int ret;
+
+	if (argc > 1) {
+		fprintf(stderr, "spp info: unexpected argument '%s'\n",
+			argv[1]);
+		return EXIT_USAGE;
+	}
+	if (spp_cli_kvm_usable(why, sizeof(why)))
+		return spp_cli_info();
+	printf("spp version:       %s\n", spp_version());
+	printf("/dev/kvm:          unusable here (%s)\n", why);
+	fflush(stdout);
+	ret = spp_cli_rerun_in_vm(args,
+				  "spp: running spp info inside the KVM test "
+				  "VM (scripts/kvm-vm, ~15 s to boot):",
+				  why_vm, sizeof(why_vm));
+	if (ret >= 0)
+		return ret;
+	printf("KVM test VM:       not used (%s)\n", why_vm);
+	return SPP_CLI_ERROR;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -220,8 +288,12 @@ int main(int argc, char **argv)
 		printf("spp %s\n", spp_version());
 		return 0;
 	}
+	if (!strcmp(argv[1], "run"))
+		return spp_cli_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "demo"))
-		return cmd_demo();
+		return cmd_demo(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "info"))
+		return cmd_info(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "check"))
 		return cmd_check(argc - 1, argv + 1);
 	fprintf(stderr, "spp: unknown command '%s' (try --help)\n", argv[1]);

@@ -1,0 +1,730 @@
+// SPDX-License-Identifier: MIT
+/*
+ * run.c - "spp run": check everything, then run the guest on the built-in
+ * VMM under the protection rules, stream events, print the summary and
+ * exit with the guest's status or one of spp's own (spp_cli.h).
+ *
+ * Signals: SIGINT, SIGTERM and SIGHUP are blocked in every thread and
+ * taken by a watcher thread with sigwait(), which calls
+ * spp_vm_interrupt() - the VM stops cleanly, the summary is printed and
+ * spp exits with SPP_CLI_INTERRUPTED. The run goes in slices of at most
+ * a second, so a signal that arrives between two spp_vm_run() calls is
+ * seen too, and the progress line needs no thread of its own.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <spp/spp.h>
+#include <spp/elf_load.h>
+#include <spp/guest_mem.h>
+#include <spp/vm.h>
+
+#include "spp_cli.h"
+
+#define SLICE_MS 1000
+#define PROGRESS_S 5.0
+#define HOT_SUBPAGES 5
+#define TEXT_PAGES 16 /* protected pages listed in the text summary */
+#define JSON_PAGES 1024 /* all pages in --stats up to this many */
+
+struct counts {
+	uint64_t allowed, denied;
+};
+
+struct run_state {
+	const struct spp_run_opts *o;
+	FILE *events; /* NULL: none */
+	FILE *console;
+	double t0;
+
+	pthread_mutex_t lock;
+	uint64_t seq; /* events written */
+	struct counts *sub; /* [npages * 32] per protected sub-page */
+	struct counts other; /* trapped neighbour pages */
+	bool events_failed;
+
+	struct spp_vm *vm;
+	atomic_int signo; /* a signal asked to stop */
+	atomic_bool quit;
+};
+
+double spp_cli_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static __attribute__((format(printf, 1, 2))) void err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("spp run: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static long page_index(const struct spp_run_opts *o, uint64_t gpa)
+{
+	size_t lo = 0, hi = o->npages;
+
+	gpa &= ~0xfffULL;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (o->pages[mid].gpa == gpa)
+			return (long)mid;
+		if (o->pages[mid].gpa < gpa)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static void on_event(void *ctx, const struct spp_event *ev)
+{
+	struct run_state *s = ctx;
+	long pi = page_index(s->o, ev->subpage_gpa);
+	struct counts *c = pi < 0 ? &s->other :
+				    &s->sub[(size_t)pi * 32 + ev->subpage];
+	bool allowed = ev->verdict == SPP_VERDICT_ALLOWED;
+	char buf[512];
+	int n;
+
+	pthread_mutex_lock(&s->lock);
+	if (allowed)
+		c->allowed++;
+	else
+		c->denied++;
+	if (s->events && (!allowed || s->o->events_all)) {
+		n = spp_cli_event_json(buf, sizeof(buf), ev, ++s->seq,
+				       spp_cli_now() - s->t0);
+		if (n > 0 && (size_t)n < sizeof(buf) &&
+		    (fputs(buf, s->events) == EOF || fflush(s->events)))
+			s->events_failed = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void on_console(void *ctx, const char *buf, size_t len)
+{
+	struct run_state *s = ctx;
+
+	fwrite(buf, 1, len, s->console);
+	fflush(s->console);
+}
+
+/* ---- signals ------------------------------------------------------------ */
+
+static void watched_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR2); /* from main: the watcher should end */
+}
+
+static void *signal_watcher(void *arg)
+{
+	struct run_state *s = arg;
+	sigset_t set;
+	int sig;
+
+	watched_signals(&set);
+	for (;;) {
+		if (sigwait(&set, &sig))
+			continue;
+		if (sig == SIGUSR2) {
+			if (atomic_load(&s->quit))
+				return NULL;
+			continue;
+		}
+		atomic_store(&s->signo, sig);
+		spp_vm_interrupt(s->vm);
+	}
+}
+
+/* ---- input checks --------------------------------------------------------- */
+
+static int read_guest(const char *path, void **buf, size_t *size)
+{
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err("cannot read guest '%s': %s", path, strerror(errno));
+		return SPP_CLI_USAGE;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		err("guest '%s' is not a regular file", path);
+		close(fd);
+		return SPP_CLI_USAGE;
+	}
+	if (st.st_size > (off_t)SPP_LAYOUT_RAM_MAX) {
+		err("guest '%s' is too big", path);
+		close(fd);
+		return SPP_CLI_USAGE;
+	}
+	*size = (size_t)st.st_size;
+	*buf = malloc(*size + 1);
+	if (!*buf) {
+		close(fd);
+		err("out of memory");
+		return SPP_CLI_ERROR;
+	}
+	n = read(fd, *buf, *size);
+	close(fd);
+	if (n != (ssize_t)*size) {
+		err("cannot read guest '%s': %s", path,
+		    n < 0 ? strerror(errno) : "short read");
+		free(*buf);
+		*buf = NULL;
+		return SPP_CLI_USAGE;
+	}
+	return 0;
+}
+
+static const char *elf_error(int e)
+{
+	switch (e) {
+	case -ENOEXEC:
+		return "not an ELF64 x86-64 executable";
+	case -EINVAL:
+		return "position independent or dynamically linked (build "
+		       "with -static -no-pie)";
+	case -EBADMSG:
+		return "malformed ELF file";
+	case -E2BIG:
+		return "too many loadable segments";
+	case -ERANGE:
+	case -EFAULT:
+		return "a segment lies outside the program area (link at "
+		       "0x400000 and keep below the page tables; "
+		       "docs/guest-abi.md)";
+	}
+	return strerror(-e);
+}
+
+/* Load the ELF into scratch memory that only reserves address space, so
+ * every error shows before KVM is touched. */
+static int check_elf(const char *path, const void *buf, size_t size,
+		     uint64_t mem)
+{
+	struct spp_guest_mem m;
+	struct spp_elf_info info;
+	void *ram;
+	int ret;
+
+	ram = mmap(NULL, mem, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (ram == MAP_FAILED) {
+		err("cannot reserve %" PRIu64 " MiB: %s", mem >> 20,
+		    strerror(errno));
+		return SPP_CLI_ERROR;
+	}
+	spp_guest_mem_init(&m);
+	ret = spp_guest_mem_add(&m, 0, mem, ram);
+	if (!ret)
+		ret = spp_elf_load(&m, mem, buf, size, &info);
+	spp_guest_mem_remove(&m, 0, mem);
+	munmap(ram, mem);
+	if (ret) {
+		err("guest '%s': %s", path, elf_error(ret));
+		return SPP_CLI_USAGE;
+	}
+	return 0;
+}
+
+/* ---- protections ---------------------------------------------------------- */
+
+/* Runs of consecutive pages with one map become one SET. */
+static int apply_pages(struct spp_guard *g, const struct spp_run_opts *o)
+{
+	size_t i = 0;
+
+	while (i < o->npages) {
+		size_t k = i + 1;
+		int ret;
+
+		while (k < o->npages && o->pages[k].map == o->pages[i].map &&
+		       o->pages[k].gpa == o->pages[k - 1].gpa + 4096)
+			k++;
+		ret = spp_guard_set_range(g, o->pages[i].gpa >> 12, k - i,
+					  o->pages[i].map);
+		if (ret < 0) {
+			err("protecting 0x%" PRIx64 " (%zu pages): %s",
+			    o->pages[i].gpa, k - i, strerror(-ret));
+			return SPP_CLI_ERROR;
+		}
+		i = k;
+	}
+	return 0;
+}
+
+/* ---- summary ---------------------------------------------------------------- */
+
+struct hot {
+	size_t page;
+	unsigned int sp;
+	uint64_t total;
+};
+
+static int hot_cmp(const void *a, const void *b)
+{
+	const struct hot *x = a, *y = b;
+
+	if (x->total != y->total)
+		return x->total < y->total ? 1 : -1;
+	if (x->page != y->page)
+		return x->page < y->page ? -1 : 1;
+	return x->sp < y->sp ? -1 : x->sp > y->sp;
+}
+
+/* The HOT_SUBPAGES busiest sub-pages into @h; returns how many. */
+static size_t hottest(const struct run_state *s, struct hot *h)
+{
+	size_t n = 0, i;
+
+	for (i = 0; i < s->o->npages * 32; i++) {
+		struct hot x = { i / 32, (unsigned int)(i % 32),
+				 s->sub[i].allowed + s->sub[i].denied };
+
+		if (!x.total)
+			continue;
+		if (n < HOT_SUBPAGES) {
+			h[n++] = x;
+		} else if (hot_cmp(&x, &h[n - 1]) < 0) {
+			h[n - 1] = x;
+		} else {
+			continue;
+		}
+		qsort(h, n, sizeof(*h), hot_cmp);
+	}
+	return n;
+}
+
+static struct counts page_counts(const struct run_state *s, size_t p)
+{
+	struct counts c = { 0, 0 };
+	unsigned int k;
+
+	for (k = 0; k < 32; k++) {
+		c.allowed += s->sub[p * 32 + k].allowed;
+		c.denied += s->sub[p * 32 + k].denied;
+	}
+	return c;
+}
+
+static void json_str(FILE *f, const char *str)
+{
+	fputc('"', f);
+	for (; *str; str++) {
+		unsigned char c = (unsigned char)*str;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static const char *outcome_name(enum spp_vm_reason r)
+{
+	switch (r) {
+	case SPP_VM_EXIT:
+		return "exit";
+	case SPP_VM_STOPPED:
+		return "stopped";
+	case SPP_VM_TIMEOUT:
+		return "timeout";
+	case SPP_VM_INTERRUPTED:
+		return "interrupted";
+	case SPP_VM_ERROR:
+		return "error";
+	default:
+		return "crash";
+	}
+}
+
+static int exit_code(const struct spp_vm_result *res)
+{
+	switch (res->reason) {
+	case SPP_VM_EXIT:
+		return res->status;
+	case SPP_VM_STOPPED:
+		return SPP_CLI_STOPPED;
+	case SPP_VM_TIMEOUT:
+		return SPP_CLI_TIMEOUT;
+	case SPP_VM_INTERRUPTED:
+		return SPP_CLI_INTERRUPTED;
+	case SPP_VM_ERROR:
+	case SPP_VM_SYNC: /* never ends a run of spp run */
+		return SPP_CLI_ERROR;
+	default:
+		return SPP_CLI_CRASH;
+	}
+}
+
+static void summary_json(const struct run_state *s,
+			 const struct spp_vm_result *res,
+			 const struct spp_guard_stats *gs, double t)
+{
+	const struct spp_run_opts *o = s->o;
+	struct hot h[HOT_SUBPAGES];
+	size_t n = hottest(s, h), i;
+	bool all = o->npages <= JSON_PAGES, first = true;
+	FILE *f = stderr;
+
+	fprintf(f, "{\"type\":\"summary\",\"spp\":\"%s\",\"guest\":",
+		spp_version());
+	json_str(f, o->guest);
+	fprintf(f, ",\"outcome\":\"%s\",\"reason\":\"%s\",\"exit_code\":%d,",
+		outcome_name(res->reason), spp_vm_reason_name(res->reason),
+		exit_code(res) & 0xff);
+	if (res->reason == SPP_VM_EXIT)
+		fprintf(f, "\"guest_status\":%d,", res->status);
+	else
+		fprintf(f, "\"guest_status\":null,");
+	fprintf(f, "\"detail\":");
+	json_str(f, res->detail);
+	fprintf(f,
+		",\"time\":%.6f,\"vcpus\":%u,\"mem\":%" PRIu64
+		",\"policy\":\"%s\",\"exits\":%" PRIu64 ",\"stores\":%" PRIu64
+		",\"allowed\":%" PRIu64 ",\"denied\":%" PRIu64
+		",\"events\":%" PRIu64 ",\"slot_changes\":%" PRIu64
+		",\"trapped_pages\":%" PRIu64 ",\"protected_pages\":%zu"
+		",\"other_allowed\":%" PRIu64 ",\"other_denied\":%" PRIu64
+		",\"pages_truncated\":%s,\"pages\":[",
+		t, o->vcpus, o->mem, spp_cli_policy_name(o->policy), gs->exits,
+		gs->stores, gs->allowed, gs->denied, s->seq, gs->slot_changes,
+		gs->trapped_pages, o->npages, s->other.allowed, s->other.denied,
+		all ? "false" : "true");
+	for (i = 0; i < o->npages; i++) {
+		struct counts c = page_counts(s, i);
+
+		if (!all && !c.allowed && !c.denied)
+			continue;
+		fprintf(f,
+			"%s{\"gpa\":\"0x%" PRIx64 "\",\"map\":\"0x%08" PRIx32
+			"\",\"allowed\":%" PRIu64 ",\"denied\":%" PRIu64 "}",
+			first ? "" : ",", o->pages[i].gpa, o->pages[i].map,
+			c.allowed, c.denied);
+		first = false;
+	}
+	fprintf(f, "],\"hot_subpages\":[");
+	for (i = 0; i < n; i++) {
+		const struct counts *c = &s->sub[h[i].page * 32 + h[i].sp];
+		uint64_t page = o->pages[h[i].page].gpa;
+
+		fprintf(f,
+			"%s{\"gpa\":\"0x%" PRIx64 "\",\"page\":\"0x%" PRIx64
+			"\",\"subpage\":%u,\"allowed\":%" PRIu64
+			",\"denied\":%" PRIu64 "}",
+			i ? "," : "", page + 128 * h[i].sp, page, h[i].sp,
+			c->allowed, c->denied);
+	}
+	fprintf(f, "]}\n");
+}
+
+static void summary_text(const struct run_state *s,
+			 const struct spp_guard_stats *gs, double t)
+{
+	const struct spp_run_opts *o = s->o;
+	struct hot h[HOT_SUBPAGES];
+	size_t n = hottest(s, h), i, shown = 0;
+
+	fprintf(stderr,
+		"spp: %.2f s, %u vCPU%s, %" PRIu64 "M, policy %s: %" PRIu64
+		" exits for trapped writes, %" PRIu64 " stores: %" PRIu64
+		" allowed, %" PRIu64 " denied\n",
+		t, o->vcpus, o->vcpus == 1 ? "" : "s", o->mem >> 20,
+		spp_cli_policy_name(o->policy), gs->exits, gs->stores,
+		gs->allowed, gs->denied);
+	for (i = 0; i < o->npages && shown < TEXT_PAGES; i++) {
+		struct counts c = page_counts(s, i);
+
+		if (o->npages > TEXT_PAGES && !c.allowed && !c.denied)
+			continue;
+		fprintf(stderr,
+			"spp:   page 0x%" PRIx64 " map 0x%08" PRIx32
+			": %" PRIu64 " allowed, %" PRIu64 " denied\n",
+			o->pages[i].gpa, o->pages[i].map, c.allowed, c.denied);
+		shown++;
+	}
+	if (o->npages > shown)
+		fprintf(stderr,
+			"spp:   (%zu more protected pages; --stats lists "
+			"them)\n",
+			o->npages - shown);
+	if (s->other.allowed || s->other.denied)
+		fprintf(stderr,
+			"spp:   neighbour pages (trapped, unprotected): "
+			"%" PRIu64 " allowed\n",
+			s->other.allowed);
+	if (n) {
+		fprintf(stderr, "spp: hottest sub-pages:");
+		for (i = 0; i < n; i++) {
+			const struct counts *c =
+				&s->sub[h[i].page * 32 + h[i].sp];
+
+			fprintf(stderr,
+				"%s 0x%" PRIx64 " (#%u) %" PRIu64
+				" allowed/%" PRIu64 " denied",
+				i ? "," : "",
+				o->pages[h[i].page].gpa + 128 * h[i].sp,
+				h[i].sp, c->allowed, c->denied);
+		}
+		fputc('\n', stderr);
+	}
+}
+
+static void outcome_line(const struct run_state *s,
+			 const struct spp_vm_result *res, double t)
+{
+	const struct spp_run_opts *o = s->o;
+	int sig = atomic_load(&s->signo);
+
+	switch (res->reason) {
+	case SPP_VM_EXIT:
+		if (!o->quiet && !o->stats)
+			fprintf(stderr,
+				"spp: guest exited with status %d (value %d)\n",
+				res->status, res->status >> 1);
+		break;
+	case SPP_VM_STOPPED:
+		fprintf(stderr,
+			"spp: stopped on a violation: vCPU %u, %u-byte store "
+			"at 0x%" PRIx64 " into denied sub-page %u "
+			"(rip 0x%" PRIx64 ")\n",
+			res->event.vcpu, res->event.len, res->event.gpa,
+			res->event.subpage, res->event.rip);
+		break;
+	case SPP_VM_TIMEOUT:
+		fprintf(stderr, "spp: timeout after %.1f s (--timeout)\n", t);
+		break;
+	case SPP_VM_INTERRUPTED:
+		fprintf(stderr, "spp: interrupted by %s\n",
+			sig ? strsignal(sig) : "a signal");
+		break;
+	case SPP_VM_ERROR:
+		fprintf(stderr, "spp: error: %s\n", res->detail);
+		break;
+	default:
+		fprintf(stderr, "spp: guest crashed (%s) on vCPU %u: %s\n",
+			spp_vm_reason_name(res->reason), res->vcpu,
+			res->detail);
+		break;
+	}
+}
+
+static void progress_line(struct spp_guard *g, double t)
+{
+	struct spp_guard_stats gs;
+
+	spp_guard_stats(g, &gs);
+	fprintf(stderr,
+		"spp: %.0f s: %" PRIu64 " exits for trapped writes, %" PRIu64
+		" stores (%" PRIu64 " allowed, %" PRIu64 " denied)\n",
+		t, gs.exits, gs.stores, gs.allowed, gs.denied);
+}
+
+/* ---- the run ------------------------------------------------------------------ */
+
+static void run_loop(struct run_state *s, struct spp_vm_result *res)
+{
+	const struct spp_run_opts *o = s->o;
+	bool progress = o->progress || isatty(STDERR_FILENO);
+	double deadline = s->t0 + o->timeout_ms / 1000.0;
+	double next_progress = s->t0 + PROGRESS_S;
+
+	for (;;) {
+		unsigned int slice = SLICE_MS;
+		double now = spp_cli_now();
+
+		if (atomic_load(&s->signo)) {
+			memset(res, 0, sizeof(*res));
+			res->reason = SPP_VM_INTERRUPTED;
+			snprintf(res->detail, sizeof(res->detail),
+				 "interrupted");
+			return;
+		}
+		if (o->timeout_ms) {
+			double left = deadline - now;
+
+			if (left <= 0) {
+				memset(res, 0, sizeof(*res));
+				res->reason = SPP_VM_TIMEOUT;
+				snprintf(res->detail, sizeof(res->detail),
+					 "timeout after %.3f s",
+					 o->timeout_ms / 1000.0);
+				return;
+			}
+			if (left * 1000 < slice)
+				slice = (unsigned int)(left * 1000) + 1;
+		}
+		if (spp_vm_run(s->vm, slice, res)) {
+			memset(res, 0, sizeof(*res));
+			res->reason = SPP_VM_ERROR;
+			snprintf(res->detail, sizeof(res->detail),
+				 "spp_vm_run failed");
+			return;
+		}
+		if (progress && spp_cli_now() >= next_progress) {
+			progress_line(spp_vm_guard(s->vm),
+				      spp_cli_now() - s->t0);
+			next_progress += PROGRESS_S;
+		}
+		if (res->reason == SPP_VM_TIMEOUT || res->reason == SPP_VM_SYNC)
+			continue; /* a slice ended, or a guest sync: go on */
+		return;
+	}
+}
+
+static int run_guest(struct run_state *s, const void *image, size_t size)
+{
+	const struct spp_run_opts *o = s->o;
+	struct spp_vm_config cfg = {
+		.ram_size = o->mem,
+		.nvcpus = o->vcpus,
+		.policy = o->policy,
+		.console = on_console,
+		.event = on_event,
+		.ctx = s,
+	};
+	struct spp_guard_stats gs;
+	struct spp_vm_result res;
+	pthread_t watcher;
+	sigset_t set, old;
+	int ret;
+	double t;
+
+	/* Before the VM exists: its vCPU threads inherit the mask. */
+	watched_signals(&set);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	ret = spp_vm_create(&s->vm, &cfg);
+	if (ret) {
+		err("KVM unavailable: %s%s", strerror(-ret),
+		    ret == -ENOENT ? " (no /dev/kvm; docs/testing.md shows "
+				     "a VM that has one)" :
+				     "");
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return SPP_CLI_ERROR;
+	}
+	ret = spp_vm_load_elf(s->vm, image, size);
+	if (ret) {
+		err("loading the guest: %s", elf_error(ret));
+		spp_vm_destroy(s->vm);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return SPP_CLI_ERROR;
+	}
+	spp_guard_set_report_allowed(spp_vm_guard(s->vm), true);
+	ret = apply_pages(spp_vm_guard(s->vm), o);
+	if (ret) {
+		spp_vm_destroy(s->vm);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return ret;
+	}
+	if (pthread_create(&watcher, NULL, signal_watcher, s)) {
+		err("cannot start the signal thread");
+		spp_vm_destroy(s->vm);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return SPP_CLI_ERROR;
+	}
+
+	s->t0 = spp_cli_now();
+	run_loop(s, &res);
+	t = spp_cli_now() - s->t0;
+
+	atomic_store(&s->quit, true);
+	pthread_kill(watcher, SIGUSR2);
+	pthread_join(watcher, NULL);
+	spp_guard_stats(spp_vm_guard(s->vm), &gs);
+	spp_vm_destroy(s->vm);
+	s->vm = NULL;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	if (s->events_failed)
+		err("writing events to '%s' failed", o->events);
+	outcome_line(s, &res, t);
+	if (o->stats)
+		summary_json(s, &res, &gs, t);
+	else if (!o->quiet)
+		summary_text(s, &gs, t);
+	return exit_code(&res);
+}
+
+int spp_cli_run(int argc, char **argv)
+{
+	struct spp_run_opts o;
+	struct run_state s;
+	void *image = NULL;
+	size_t size = 0;
+	int ret;
+
+	ret = spp_cli_run_opts(argc, argv, &o);
+	if (ret) {
+		spp_cli_run_opts_free(&o);
+		return ret == 1 ? SPP_CLI_OK : ret;
+	}
+	memset(&s, 0, sizeof(s));
+	s.o = &o;
+	pthread_mutex_init(&s.lock, NULL);
+	ret = read_guest(o.guest, &image, &size);
+	if (!ret)
+		ret = check_elf(o.guest, image, size, o.mem);
+	if (!ret) {
+		s.sub = calloc(o.npages * 32 + 1, sizeof(*s.sub));
+		if (!s.sub) {
+			err("out of memory");
+			ret = SPP_CLI_ERROR;
+		}
+	}
+	s.console = stdout;
+	if (!ret && o.events) {
+		if (!strcmp(o.events, "-")) {
+			s.events = stdout;
+			s.console = stderr;
+		} else {
+			s.events = fopen(o.events, "we");
+			if (!s.events) {
+				err("--events '%s': %s", o.events,
+				    strerror(errno));
+				ret = SPP_CLI_USAGE;
+			}
+		}
+	}
+	if (!ret)
+		ret = run_guest(&s, image, size);
+	if (s.events && s.events != stdout && fclose(s.events)) {
+		err("--events '%s': %s", o.events, strerror(errno));
+		if (!ret)
+			ret = SPP_CLI_ERROR;
+	}
+	free(s.sub);
+	free(image);
+	pthread_mutex_destroy(&s.lock);
+	spp_cli_run_opts_free(&o);
+	return ret;
+}
