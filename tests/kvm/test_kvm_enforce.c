@@ -678,5 +678,19 @@ int main(int argc, char **argv)
 	}
 	close(fd);
 	guests_from_args(argc, argv);
+	if (getenv("SPP_TEST_FILTER")) /* e.g. "test_live_*" */
+		cmocka_set_test_filter(getenv("SPP_TEST_FILTER"));
+	if (getenv("SPP_KVM_VM")) {
+		/*
+		 * In the QEMU TCG VM (docs/testing.md), KVM's emulation
+		 * failure path for an SSE store into a read-only slot freezes
+		 * the whole VM now and then (a soft lockup of the VM's kernel
+		 * in about one run of 16: TCG's nested SVM, not spp). The test
+		 * runs wherever /dev/kvm is the machine's own.
+		 */
+		printf("# test_unemulatable_store not run in the QEMU TCG VM "
+		       "(it freezes TCG's nested SVM now and then)\n");
+		cmocka_set_skip_filter("test_unemulatable_store");
+	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
