@@ -150,7 +150,7 @@ static void test_events_file_all(void **state)
 	RUN(&o, "--protect", "0x10000000:0xffff0000", "--events", path,
 	    "--events-all", g_sweep);
 	assert_int_equal(o.status, 1);
-	assert_string_equal(o.out, "sweep: 32 of 128 stores landed\n");
+	assert_string_equal(o.out, "sweep: 96 of 128 stores landed\n");
 	ev = spp_slurp(path);
 	assert_int_equal(spp_lines(ev), 64);
 	for (k = 0; k < 64; k++)
@@ -239,18 +239,21 @@ static void test_stop(void **state)
 	spp_out_free(&o);
 }
 
-static void test_timeout(void **state)
+/* --timeout, and --progress: a line every 5 s */
+static void test_timeout_progress(void **state)
 {
 	struct spp_out o;
 	double t = now();
 
 	(void)state;
-	RUN(&o, "--timeout", "1.5", g_spin);
+	RUN(&o, "--timeout", "5.5", "--progress", g_spin);
 	t = now() - t;
 	assert_int_equal(o.status, 6);
 	assert_string_equal(o.out, "spinning\n");
 	assert_non_null(strstr(o.err, "spp: timeout after"));
-	assert_true(t >= 1.4 && t < 30);
+	assert_non_null(strstr(o.err, "spp: 5 s: "));
+	assert_int_equal(spp_count(o.err, " exits for trapped writes, "), 2);
+	assert_true(t >= 5.4 && t < 60);
 	spp_out_free(&o);
 }
 
@@ -437,7 +440,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_protect_range_rounding),
 		cmocka_unit_test(test_policy_file),
 		cmocka_unit_test(test_stop),
-		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_timeout_progress),
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_stats_json),

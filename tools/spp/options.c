@@ -369,7 +369,8 @@ static int compute_pages(struct spp_run_opts *o)
 				return ret;
 		}
 	}
-	qsort(o->pages, o->npages, sizeof(*o->pages), page_cmp);
+	if (o->npages)
+		qsort(o->pages, o->npages, sizeof(*o->pages), page_cmp);
 	/* ranges may share pages (never sub-pages): AND their maps */
 	for (i = k = 0; i < o->npages; i++) {
 		if (k && o->pages[k - 1].gpa == o->pages[i].gpa)

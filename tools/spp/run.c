@@ -663,7 +663,8 @@ static int run_guest(struct run_state *s, const void *image, size_t size)
 	spp_guard_stats(spp_vm_guard(s->vm), &gs);
 	spp_vm_destroy(s->vm);
 	s->vm = NULL;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* The mask stays: a signal from now on must not kill spp before it
+	 * has printed the summary and exited with SPP_CLI_INTERRUPTED. */
 
 	if (s->events_failed)
 		err("writing events to '%s' failed", o->events);
