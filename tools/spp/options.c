@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,17 +19,8 @@
 
 #define SUBPAGE 128ULL
 
-static __attribute__((format(printf, 1, 2))) int bad(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("spp run: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return SPP_CLI_USAGE;
-}
+/* One line naming the offending token; the exit code of bad input. */
+#define bad(...) (spp_cli_err(__VA_ARGS__), SPP_CLI_USAGE)
 
 int spp_cli_parse_u64(const char *s, uint64_t *out)
 {

@@ -68,7 +68,7 @@ double spp_cli_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static __attribute__((format(printf, 1, 2))) void err(const char *fmt, ...)
+void spp_cli_err(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -171,16 +171,17 @@ static int read_guest(const char *path, void **buf, size_t *size)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		err("cannot read guest '%s': %s", path, strerror(errno));
+		spp_cli_err("cannot read guest '%s': %s", path,
+			    strerror(errno));
 		return SPP_CLI_USAGE;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		err("guest '%s' is not a regular file", path);
+		spp_cli_err("guest '%s' is not a regular file", path);
 		close(fd);
 		return SPP_CLI_USAGE;
 	}
 	if (st.st_size > (off_t)SPP_LAYOUT_RAM_MAX) {
-		err("guest '%s' is too big", path);
+		spp_cli_err("guest '%s' is too big", path);
 		close(fd);
 		return SPP_CLI_USAGE;
 	}
@@ -188,14 +189,14 @@ static int read_guest(const char *path, void **buf, size_t *size)
 	*buf = malloc(*size + 1);
 	if (!*buf) {
 		close(fd);
-		err("out of memory");
+		spp_cli_err("out of memory");
 		return SPP_CLI_ERROR;
 	}
 	n = read(fd, *buf, *size);
 	close(fd);
 	if (n != (ssize_t)*size) {
-		err("cannot read guest '%s': %s", path,
-		    n < 0 ? strerror(errno) : "short read");
+		spp_cli_err("cannot read guest '%s': %s", path,
+			    n < 0 ? strerror(errno) : "short read");
 		free(*buf);
 		*buf = NULL;
 		return SPP_CLI_USAGE;
@@ -237,8 +238,8 @@ static int check_elf(const char *path, const void *buf, size_t size,
 	ram = mmap(NULL, mem, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (ram == MAP_FAILED) {
-		err("cannot reserve %" PRIu64 " MiB: %s", mem >> 20,
-		    strerror(errno));
+		spp_cli_err("cannot reserve %" PRIu64 " MiB: %s", mem >> 20,
+			    strerror(errno));
 		return SPP_CLI_ERROR;
 	}
 	spp_guest_mem_init(&m);
@@ -248,7 +249,7 @@ static int check_elf(const char *path, const void *buf, size_t size,
 	spp_guest_mem_remove(&m, 0, mem);
 	munmap(ram, mem);
 	if (ret) {
-		err("guest '%s': %s", path, elf_error(ret));
+		spp_cli_err("guest '%s': %s", path, elf_error(ret));
 		return SPP_CLI_USAGE;
 	}
 	return 0;
@@ -271,8 +272,8 @@ static int apply_pages(struct spp_guard *g, const struct spp_run_opts *o)
 		ret = spp_guard_set_range(g, o->pages[i].gpa >> 12, k - i,
 					  o->pages[i].map);
 		if (ret < 0) {
-			err("protecting 0x%" PRIx64 " (%zu pages): %s",
-			    o->pages[i].gpa, k - i, strerror(-ret));
+			spp_cli_err("protecting 0x%" PRIx64 " (%zu pages): %s",
+				    o->pages[i].gpa, k - i, strerror(-ret));
 			return SPP_CLI_ERROR;
 		}
 		i = k;
@@ -625,16 +626,17 @@ static int run_guest(struct run_state *s, const void *image, size_t size)
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	ret = spp_vm_create(&s->vm, &cfg);
 	if (ret) {
-		err("KVM unavailable: %s%s", strerror(-ret),
-		    ret == -ENOENT ? " (no /dev/kvm; docs/testing.md shows "
-				     "a VM that has one)" :
-				     "");
+		spp_cli_err("KVM unavailable: %s%s", strerror(-ret),
+			    ret == -ENOENT ?
+				    " (no /dev/kvm; docs/testing.md shows "
+				    "a VM that has one)" :
+				    "");
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return SPP_CLI_ERROR;
 	}
 	ret = spp_vm_load_elf(s->vm, image, size);
 	if (ret) {
-		err("loading the guest: %s", elf_error(ret));
+		spp_cli_err("loading the guest: %s", elf_error(ret));
 		spp_vm_destroy(s->vm);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return SPP_CLI_ERROR;
@@ -647,7 +649,7 @@ static int run_guest(struct run_state *s, const void *image, size_t size)
 		return ret;
 	}
 	if (pthread_create(&watcher, NULL, signal_watcher, s)) {
-		err("cannot start the signal thread");
+		spp_cli_err("cannot start the signal thread");
 		spp_vm_destroy(s->vm);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return SPP_CLI_ERROR;
@@ -667,7 +669,7 @@ static int run_guest(struct run_state *s, const void *image, size_t size)
 	 * has printed the summary and exited with SPP_CLI_INTERRUPTED. */
 
 	if (s->events_failed)
-		err("writing events to '%s' failed", o->events);
+		spp_cli_err("writing events to '%s' failed", o->events);
 	outcome_line(s, &res, t);
 	if (o->stats)
 		summary_json(s, &res, &gs, t);
@@ -698,7 +700,7 @@ int spp_cli_run(int argc, char **argv)
 	if (!ret) {
 		s.sub = calloc(o.npages * 32 + 1, sizeof(*s.sub));
 		if (!s.sub) {
-			err("out of memory");
+			spp_cli_err("out of memory");
 			ret = SPP_CLI_ERROR;
 		}
 	}
@@ -710,8 +712,8 @@ int spp_cli_run(int argc, char **argv)
 		} else {
 			s.events = fopen(o.events, "we");
 			if (!s.events) {
-				err("--events '%s': %s", o.events,
-				    strerror(errno));
+				spp_cli_err("--events '%s': %s", o.events,
+					    strerror(errno));
 				ret = SPP_CLI_USAGE;
 			}
 		}
@@ -719,7 +721,7 @@ int spp_cli_run(int argc, char **argv)
 	if (!ret)
 		ret = run_guest(&s, image, size);
 	if (s.events && s.events != stdout && fclose(s.events)) {
-		err("--events '%s': %s", o.events, strerror(errno));
+		spp_cli_err("--events '%s': %s", o.events, strerror(errno));
 		if (!ret)
 			ret = SPP_CLI_ERROR;
 	}

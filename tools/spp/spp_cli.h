@@ -128,6 +128,9 @@ int spp_cli_demo_model(void);
 /* Seconds on CLOCK_MONOTONIC. */
 double spp_cli_now(void);
 
+/* One error line "spp run: ..." on stderr. */
+__attribute__((format(printf, 1, 2))) void spp_cli_err(const char *fmt, ...);
+
 /* ---- vmexec.c ------------------------------------------------------------ */
 
 /*
