@@ -21,17 +21,22 @@
 
 /* Doorbell offsets: write the argument with one 8-byte store. */
 #define SPP_DOORBELL_PUTC 0x00 /* arg: a byte for the console */
-#define SPP_DOORBELL_PUTS 0x08 /* arg: GPA of a NUL-terminated string
+#define SPP_DOORBELL_PUTS \
+	0x08 /* arg: GPA of a NUL-terminated string
 				  (at most SPP_PUTS_MAX bytes) */
-#define SPP_DOORBELL_EXIT 0x10 /* arg: v; ends the run with status
+#define SPP_DOORBELL_EXIT \
+	0x10 /* arg: v; ends the run with status
 				  (v << 1) | 1, as port 0xF4 */
-#define SPP_DOORBELL_SYNC 0x18 /* arg: a value; the run returns to the
+#define SPP_DOORBELL_SYNC \
+	0x18 /* arg: a value; the run returns to the
 				  host (SPP_VM_SYNC), the guest continues
 				  when the host runs the VM again */
-#define SPP_DOORBELL_PROTECT 0x20 /* arg: GPA of a struct spp_protect_req;
+#define SPP_DOORBELL_PROTECT \
+	0x20 /* arg: GPA of a struct spp_protect_req;
 				     the guest adds protection to one of
 				     its pages (can never remove any) */
-#define SPP_DOORBELL_EXCEPTION 0x28 /* arg: GPA of a struct spp_exc_report;
+#define SPP_DOORBELL_EXCEPTION \
+	0x28 /* arg: GPA of a struct spp_exc_report;
 				       used by spp's exception stubs */
 
 #define SPP_PUTS_MAX 4096
@@ -48,6 +53,6 @@ struct spp_protect_req {
 #define SPP_GUEST_STACK_PER_VCPU 0x20000ULL /* 128 KiB */
 #define SPP_GUEST_MAX_VCPUS SPP_LAYOUT_MAX_VCPUS
 #define SPP_GUEST_STACK_TOP(i) \
-	(SPP_LAYOUT_STACK_TOP - (uint64_t)(i) * SPP_GUEST_STACK_PER_VCPU)
+	(SPP_LAYOUT_STACK_TOP - (uint64_t)(i)*SPP_GUEST_STACK_PER_VCPU)
 
 #endif /* SPP_GUEST_ABI_H */

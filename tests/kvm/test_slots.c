@@ -96,8 +96,8 @@ static void change(struct region *r, uint64_t lo, uint64_t hi, bool t,
 
 	for (g = lo; g < hi; g++)
 		r->trapped[g - BASE] = t;
-	assert_int_equal(spp_slots_plan(r->slots, r->nslots, lo, hi,
-					is_trapped, r, free_slots, &p),
+	assert_int_equal(spp_slots_plan(r->slots, r->nslots, lo, hi, is_trapped,
+					r, free_slots, &p),
 			 0);
 	if (exact)
 		assert_false(p.merged);
@@ -186,8 +186,8 @@ static void test_invalid(void **state)
 
 	(void)state;
 	region_init(&r);
-	assert_int_equal(spp_slots_plan(NULL, 1, BASE, BASE + 1, is_trapped,
-					&r, 1, &p),
+	assert_int_equal(spp_slots_plan(NULL, 1, BASE, BASE + 1, is_trapped, &r,
+					1, &p),
 			 -EINVAL);
 	assert_int_equal(spp_slots_plan(r.slots, 1, BASE + 5, BASE + 5,
 					is_trapped, &r, 1, &p),
