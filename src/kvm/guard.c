@@ -882,16 +882,13 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	 */
 	v = 1;
 	if (may_continue(run) &&
-	    ((run->mmio.phys_addr + run->mmio.len) & (PAGE_SIZE - 1)) != 0) {
-		uint64_t end = (run->mmio.phys_addr | (PAGE_SIZE - 1)) + 1;
-		uint64_t wlen = end - run->mmio.phys_addr < 16 ?
-					end - run->mmio.phys_addr :
-					16;
-
-		v = window_verdict(g->acc, run->mmio.phys_addr, wlen);
+	    (run->mmio.phys_addr & (PAGE_SIZE - 1)) + 16 <= PAGE_SIZE) {
+		/* The rest of a 16-byte store stays on this page. */
+		v = window_verdict(g->acc, run->mmio.phys_addr, 16);
 		if (v < 0 || g->report_allowed)
 			v = 0;
 	} else if (may_continue(run)) {
+		/* It may go on to the next page, which can be anywhere. */
 		v = 0;
 	}
 	while (v == 0 && may_continue(run)) {

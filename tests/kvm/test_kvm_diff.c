@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_kvm_diff.c - differential test: a guest's random stores under spp
+ * against the core model, store by store.
+ *
+ * Each batch gives four adjacent pages random maps, fills them and their
+ * neighbours with random bytes, and has the guest (at CPL3) run ~1000
+ * random stores: widths 1, 2, 4, 8, 16 and rep stosb of 1..16 bytes, at
+ * every alignment, crossing sub-pages and pages. The core model predicts
+ * memory and the event list; both must match exactly.
+ *
+ * SPP_DIFF_SEED (default 1) and SPP_DIFF_STORES (default 100000) choose
+ * the run; a failure prints the seed, the batch and the first differing
+ * store with the maps it ran under.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <spp/spp.h>
+#include <spp/guest_mem.h>
+#include <spp/vm.h>
+
+#include "guests/script.h"
+
+#define BASE SPP_LAYOUT_SELFTEST_PAGE /* first protected page */
+#define NPROT 4
+#define SPAN_LO (BASE - 4096) /* one unprotected page each side */
+#define SPAN_LEN ((NPROT + 2) * 4096)
+#define BATCH 1000
+#define MAX_EVENTS 8192
+
+static const char *guest_script;
+
+static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct spp_event events[MAX_EVENTS];
+static size_t nevents;
+
+static void on_event(void *ctx, const struct spp_event *ev)
+{
+	(void)ctx;
+	pthread_mutex_lock(&ev_lock);
+	if (nevents < MAX_EVENTS)
+		events[nevents] = *ev;
+	nevents++;
+	pthread_mutex_unlock(&ev_lock);
+}
+
+static uint64_t rng;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return rng * 0x2545F4914F6CDD1DULL;
+}
+
+static uint32_t random_map(void)
+{
+	switch (rnd() % 5) {
+	case 0:
+		return SPP_ACCESS_FULL;
+	case 1:
+		return 0;
+	case 2:
+		return ~(1u << (rnd() % 32));
+	default:
+		return (uint32_t)rnd();
+	}
+}
+
+static const uint32_t kinds[] = { OP_STORE8,  OP_STORE16,  OP_STORE32,
+				  OP_STORE64, OP_STORE128, OP_REP_STOSB };
+
+static uint32_t op_len(const struct script_op *op)
+{
+	switch (op->kind) {
+	case OP_STORE8:
+		return 1;
+	case OP_STORE16:
+		return 2;
+	case OP_STORE32:
+		return 4;
+	case OP_STORE64:
+		return 8;
+	case OP_STORE128:
+		return 16;
+	}
+	return op->count; /* rep stosb: bytes */
+}
+
+struct expect {
+	uint64_t gpa;
+	uint32_t len;
+	uint32_t op; /* index of the store in the batch */
+};
+
+/* Apply one store to @shadow as spp must; record the expected events. */
+static void predict(const struct spp_access *model, const struct script_op *op,
+		    uint32_t k, uint8_t *shadow, struct expect *exp,
+		    size_t *nexp)
+{
+	uint8_t bytes[16];
+	uint32_t len = op_len(op), i;
+	struct spp_write_verdict v;
+
+	if (op->kind == OP_REP_STOSB) {
+		/* KVM exits once per element: each byte is its own store */
+		for (i = 0; i < len; i++) {
+			uint64_t gpa = op->addr + i;
+
+			spp_access_check_write(model, gpa, 1, &v);
+			if (v.allowed)
+				shadow[gpa - SPAN_LO] = (uint8_t)op->val;
+			else
+				exp[(*nexp)++] = (struct expect){ gpa, 1, k };
+		}
+		return;
+	}
+	memcpy(bytes, &op->val, 8);
+	memcpy(bytes + 8, &op->val2, 8);
+	spp_access_check_write(model, op->addr, len, &v);
+	if (v.allowed)
+		memcpy(shadow + (op->addr - SPAN_LO), bytes, len);
+	else
+		exp[(*nexp)++] = (struct expect){ op->addr, len, k };
+}
+
+static void report(uint64_t seed, unsigned int batch, const uint32_t *maps,
+		   const struct script_op *op, uint32_t k, const char *what)
+{
+	unsigned int p;
+
+	fprintf(stderr,
+		"diff: seed %" PRIu64 " batch %u store %u: %s\n"
+		"      kind %u at 0x%" PRIx64 " len %u value 0x%" PRIx64
+		"\n      maps:",
+		seed, batch, k, what, op->kind, op->addr, op_len(op), op->val);
+	for (p = 0; p < NPROT; p++)
+		fprintf(stderr, " 0x%08x", maps[p]);
+	fprintf(stderr, "\n      rerun: SPP_DIFF_SEED=%" PRIu64 "\n", seed);
+}
+
+static void test_random_stores_match_model(void **state)
+{
+	uint64_t seed = getenv("SPP_DIFF_SEED") ?
+				strtoull(getenv("SPP_DIFF_SEED"), NULL, 0) :
+				1;
+	uint64_t total = getenv("SPP_DIFF_STORES") ?
+				 strtoull(getenv("SPP_DIFF_STORES"), NULL, 0) :
+				 100000;
+	struct spp_vm_config cfg = { .event = on_event };
+	static uint8_t shadow[SPAN_LEN];
+	static struct expect exp[MAX_EVENTS];
+	struct spp_access *model;
+	struct spp_vm *vm;
+	struct script *s;
+	uint8_t *mem;
+	uint64_t done = 0;
+	unsigned int batch;
+
+	(void)state;
+	rng = seed * 0x9E3779B97F4A7C15ULL + 1;
+	assert_non_null(guest_script);
+	assert_int_equal(spp_vm_create(&vm, &cfg), 0);
+	assert_int_equal(spp_vm_load_elf_file(vm, guest_script), 0);
+	assert_int_equal(spp_access_create(&model), 0);
+	assert_int_equal(spp_access_add_ram(model, 0, 1ULL << 30), 0);
+	s = spp_guest_mem_ptr(spp_vm_mem(vm), SCRIPT_ADDR(0), SCRIPT_SLOT_SIZE);
+	mem = spp_guest_mem_ptr(spp_vm_mem(vm), SPAN_LO, SPAN_LEN);
+	assert_non_null(s);
+	assert_non_null(mem);
+
+	for (batch = 0; done < total; batch++) {
+		uint32_t maps[NPROT], k, n = BATCH;
+		struct spp_vm_result res;
+		size_t nexp = 0, i;
+
+		if (total - done < n)
+			n = (uint32_t)(total - done);
+		for (i = 0; i < NPROT; i++) {
+			maps[i] = random_map();
+			assert_int_equal(spp_guard_set_range(spp_vm_guard(vm),
+							     (BASE >> 12) + i,
+							     1, maps[i]),
+					 0);
+			assert_int_equal(spp_access_set_range(model,
+							      (BASE >> 12) + i,
+							      1, maps[i]),
+					 0);
+		}
+		for (i = 0; i < SPAN_LEN; i++)
+			mem[i] = (uint8_t)rnd();
+		memcpy(shadow, mem, SPAN_LEN);
+
+		s->nops = 0;
+		s->stop = 0;
+		for (k = 0; k < n; k++) {
+			struct script_op *op = &s->ops[k];
+			uint32_t len;
+
+			op->kind = kinds[rnd() % 6];
+			op->count = op->kind == OP_REP_STOSB ?
+					    1 + (uint32_t)(rnd() % 16) :
+					    0;
+			len = op_len(op);
+			/* anywhere in the span, any alignment, often right
+			 * at a sub-page or page edge */
+			op->addr = SPAN_LO + rnd() % (SPAN_LEN - len + 1);
+			if (rnd() % 3 == 0) {
+				uint64_t edge = (op->addr & ~127ULL) + 128;
+
+				if (edge - len / 2 >= SPAN_LO &&
+				    edge - len / 2 + len <= SPAN_LO + SPAN_LEN)
+					op->addr = edge - len / 2 - (rnd() % 2);
+				if (op->addr < SPAN_LO)
+					op->addr = SPAN_LO;
+			}
+			op->val = rnd();
+			op->val2 = rnd();
+			predict(model, op, k, shadow, exp, &nexp);
+			s->nops++;
+		}
+		s->ops[s->nops++] =
+			(struct script_op){ 0, batch, 0, OP_SYNC, 0 };
+
+		pthread_mutex_lock(&ev_lock);
+		nevents = 0;
+		pthread_mutex_unlock(&ev_lock);
+		assert_int_equal(spp_vm_run(vm, 600000, &res), 0);
+		if (res.reason != SPP_VM_SYNC || res.value != batch)
+			fail_msg("seed %" PRIu64 " batch %u: run ended with %s "
+				 "(%s)",
+				 seed, batch, spp_vm_reason_name(res.reason),
+				 res.detail);
+
+		/* events first: they name the store that went wrong */
+		for (i = 0; i < nexp && i < nevents; i++) {
+			if (events[i].gpa == exp[i].gpa &&
+			    events[i].len == exp[i].len &&
+			    events[i].verdict == SPP_VERDICT_DENIED)
+				continue;
+			report(seed, batch, maps, &s->ops[exp[i].op], exp[i].op,
+			       "event differs from the model");
+			fail();
+		}
+		if (nevents != nexp) {
+			fprintf(stderr,
+				"diff: seed %" PRIu64 " batch %u: %zu events, "
+				"model %zu\n",
+				seed, batch, nevents, nexp);
+			fail();
+		}
+		for (i = 0; i < SPAN_LEN; i++) {
+			if (mem[i] == shadow[i])
+				continue;
+			/* the last store that touched byte i */
+			for (k = n; k-- > 0;) {
+				const struct script_op *op = &s->ops[k];
+
+				if (SPAN_LO + i - op->addr < op_len(op))
+					break;
+			}
+			if (k < n)
+				report(seed, batch, maps, &s->ops[k], k,
+				       "memory differs from the model");
+			fail_msg("byte 0x%" PRIx64 ": 0x%02x, model 0x%02x",
+				 (uint64_t)(SPAN_LO + i), mem[i], shadow[i]);
+		}
+		done += n;
+	}
+	print_message("diff: %" PRIu64 " stores in %u batches, seed %" PRIu64
+		      ", all as the model predicts\n",
+		      done, batch, seed);
+	spp_access_destroy(model);
+	spp_vm_destroy(vm);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_random_stores_match_model),
+	};
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), i;
+
+	if (fd < 0) {
+		printf("1..0 # SKIP no /dev/kvm: %s\n", strerror(errno));
+		fprintf(stderr, "test_kvm_diff: SKIPPED: no /dev/kvm (%s)\n",
+			strerror(errno));
+		return 0;
+	}
+	close(fd);
+	for (i = 1; i < argc; i++)
+		if (strstr(argv[i], "guest_script"))
+			guest_script = argv[i];
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
