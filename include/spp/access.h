@@ -145,6 +145,8 @@ struct spp_write_verdict {
 	unsigned int denied_subpage; /* 0..31 */
 	/* Sub-pages the write touches: one or more per page, at most 2 pages. */
 	unsigned int subpages_touched;
+	/* How many of them are denied (0 when allowed). */
+	unsigned int subpages_denied;
 	bool crosses_page;
 };
 

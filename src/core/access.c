@@ -347,10 +347,9 @@ int spp_access_check_write(const struct spp_access *acc, uint64_t gpa,
 	for (p = 0; p < npages; p++) {
 		v->subpages_touched +=
 			(unsigned int)__builtin_popcount(touched[p]);
-		if (!v->allowed)
-			continue;
 		denied = touched[p] & ~spp_pagemap_get(&acc->pm, gfn[p]);
-		if (denied) {
+		v->subpages_denied += (unsigned int)__builtin_popcount(denied);
+		if (denied && v->allowed) {
 			v->allowed = false;
 			v->denied_gfn = gfn[p];
 			v->denied_subpage = (unsigned int)__builtin_ctz(denied);

@@ -712,26 +712,15 @@ static uint8_t *guest_ptr(struct spp_guard *g, uint64_t gpa, uint64_t len,
  * -1 all denied, 0 mixed.
  */
 static int window_verdict(const struct spp_access *acc, uint64_t gpa,
-			  uint64_t len)
+			  uint32_t len)
 {
-	uint64_t last = gpa + len - 1, g;
-	bool any_ok = false, any_denied = false;
+	struct spp_write_verdict v;
 
-	for (g = gpa >> PAGE_SHIFT; g <= last >> PAGE_SHIFT; g++) {
-		uint64_t from = g == gpa >> PAGE_SHIFT ? gpa : g << PAGE_SHIFT;
-		uint64_t to = g == last >> PAGE_SHIFT ?
-				      last :
-				      (g << PAGE_SHIFT) + 4095;
-		unsigned int a = spp_subpage_index(from),
-			     b = spp_subpage_index(to);
-		uint32_t touched =
-			(uint32_t)(((2ULL << b) - 1) & ~((1ULL << a) - 1));
-		uint32_t map = spp_access_lookup(acc, g);
-
-		any_ok |= (touched & map) != 0;
-		any_denied |= (touched & ~map) != 0;
-	}
-	return any_denied ? (any_ok ? 0 : -1) : 1;
+	if (spp_access_check_write(acc, gpa, len, &v))
+		return 0; /* cannot say: collect the whole store */
+	if (v.allowed)
+		return 1;
+	return v.subpages_denied == v.subpages_touched ? -1 : 0;
 }
 
 struct piece {

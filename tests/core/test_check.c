@@ -227,6 +227,33 @@ static void test_cross_both_denied_reports_first(void **state)
 
 /* ---- page-crossing writes ------------------------------------------------ */
 
+static void test_subpages_denied_count(void **state)
+{
+	struct spp_access *acc = new_acc();
+	struct spp_write_verdict v;
+
+	(void)state;
+	/* sub-pages 0 and 2 writable, 1 and 3 denied */
+	set_map(acc, GFN_A, 0xFFFFFFF5u);
+	v = check(acc, GPA_A, 512); /* sub-pages 0..3 */
+	assert_false(v.allowed);
+	assert_int_equal(v.subpages_touched, 4);
+	assert_int_equal(v.subpages_denied, 2);
+	assert_int_equal(v.denied_subpage, 1);
+	v = check(acc, GPA_A + 128, 1); /* sub-page 1 only */
+	assert_int_equal(v.subpages_denied, v.subpages_touched);
+	v = check(acc, GPA_A, 1); /* sub-page 0 only */
+	assert_true(v.allowed);
+	assert_int_equal(v.subpages_denied, 0);
+	/* across the page: sub-page 31 of A allowed, 0 of B denied */
+	set_map(acc, GFN_A, SPP_ACCESS_FULL);
+	set_map(acc, GFN_B, ~1u);
+	v = check(acc, GPA_B - 8, 16);
+	assert_int_equal(v.subpages_touched, 2);
+	assert_int_equal(v.subpages_denied, 1);
+	spp_access_destroy(acc);
+}
+
 static void test_page_crossing(void **state)
 {
 	struct spp_access *acc = new_acc();
@@ -524,6 +551,7 @@ int main(void)
 		cmocka_unit_test(test_cross_denied_to_allowed),
 		cmocka_unit_test(test_cross_both_denied_reports_first),
 		cmocka_unit_test(test_page_crossing),
+		cmocka_unit_test(test_subpages_denied_count),
 		cmocka_unit_test(test_page_crossing_into_non_ram),
 		cmocka_unit_test(test_map_patterns),
 		cmocka_unit_test(test_unprotected_and_non_ram),

@@ -280,7 +280,7 @@ static void test_random_stores_match_model(void **state)
 		}
 		done += n;
 	}
-	print_message("diff: %" PRIu64 " stores in %u batches, seed %" PRIu64
+	print_message("# diff: %" PRIu64 " stores in %u batches, seed %" PRIu64
 		      ", all as the model predicts\n",
 		      done, batch, seed);
 	spp_access_destroy(model);
