@@ -45,8 +45,9 @@
 struct kvm_run;
 struct spp_guard;
 
-/* Most bytes one store can write (a 32-byte AVX store; KVM splits
- * everything into fragments of at most 8 bytes). */
+/* Bytes of a store an event carries (a 32-byte AVX store fits; longer
+ * emulated stores such as FXSAVE report their full length with the first
+ * SPP_STORE_MAX bytes). KVM splits stores into fragments of at most 8. */
 #define SPP_STORE_MAX 64
 
 /* What spp does with a write that touches a denied sub-page. */
@@ -74,7 +75,11 @@ struct spp_event {
 				 allowed) */
 	unsigned int subpage; /* its index 0..31 */
 	uint64_t rip; /* RIP after the store: where the guest resumes */
-	uint32_t fragments; /* KVM exits this store took */
+	uint64_t insn_rip; /* the storing instruction's RIP where spp
+			      decoded it (emulated stores, rep strings,
+			      redone RMWs); 0 when KVM completed it */
+	uint32_t fragments; /* KVM exits this store took (0: emulated by
+			       spp, see spp_guard_emulate()) */
 	enum spp_verdict verdict;
 };
 
@@ -105,6 +110,13 @@ struct spp_guard_stats {
 	uint32_t slots; /* memslots the guard holds now */
 	uint32_t ro_slots;
 	uint64_t trapped_pages; /* pages in read-only slots */
+	uint64_t emulated; /* stores spp emulated (spp_guard_emulate) */
+	uint64_t unemulated; /* stores it had to refuse (-EOPNOTSUPP) */
+	uint64_t string_batches; /* rep STOS/MOVS finished in user space */
+	uint64_t string_elements; /* elements those batches wrote */
+	uint64_t rmw_redone; /* read-modify-writes redone atomically */
+	uint64_t rmw_unsure; /* possibly raced RMWs spp could not redo
+				(ADC/SBB, or an ambiguous decode) */
 };
 
 /*
@@ -204,6 +216,43 @@ enum spp_exit {
  */
 int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 			  uint32_t vcpu, struct spp_event *ev);
+
+/* An instruction spp could not emulate (spp_guard_emulate()). */
+struct spp_insn_report {
+	uint64_t rip;
+	uint8_t bytes[15];
+	uint8_t len;
+	char text[96]; /* its disassembly (Intel syntax) */
+	const char *why; /* static text: why it was not emulated */
+};
+
+/*
+ * spp_guard_emulate() - finish in user space a store KVM cannot complete.
+ * Call it for a vCPU whose @run shows
+ *   - KVM_EXIT_INTERNAL_ERROR with suberror KVM_INTERNAL_ERROR_EMULATION
+ *     (KVM's emulator lacks the instruction: SSE partial and scalar
+ *     stores, AVX, x87, FXSAVE/XSAVE, CMPXCHG16B, ...), or
+ *   - any other stop outside KVM_RUN, e.g. after a kick (KVM_EXIT_INTR):
+ *     then only instructions that make KVM_RUN spin instead of exiting
+ *     (SGDT, SIDT, SLDT, STR, SMSW into a trapped page) are taken.
+ * The guard decodes the instruction at RIP (Zydis), reads the registers
+ * it needs (KVM_GET_REGS/SREGS/XSAVE/XCRS), turns its linear address into
+ * guest-physical pages (KVM_TRANSLATE), judges the store like any other
+ * (every written sub-page writable), commits or drops it by policy,
+ * applies the instruction's register effects (x87 pops, CMPXCHG16B's
+ * RDX:RAX and ZF), advances RIP and reports an event (fragments 0,
+ * insn_rip set). Policy STOP holds stores of at most SPP_STORE_MAX
+ * contiguous bytes; longer or masked ones are dropped as under DENY.
+ * Enable KVM_CAP_EXIT_ON_EMULATION_FAILURE on the VM, or KVM injects #UD
+ * instead of exiting.
+ * Returns SPP_EXIT_HANDLED, SPP_EXIT_STOP, SPP_EXIT_NOT_MINE (not a store
+ * into guest RAM the guard owns: the VMM's business), -EOPNOTSUPP (a
+ * store spp cannot emulate: @rep, if not NULL, names the instruction and
+ * why) or another negative errno of a KVM call. Safe on any vCPU thread.
+ */
+int spp_guard_emulate(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
+		      uint32_t vcpu, struct spp_event *ev,
+		      struct spp_insn_report *rep);
 
 /*
  * spp_guard_resolve_stop() - finish a store held by SPP_EXIT_STOP: judge

@@ -14,43 +14,8 @@
 #include <spp/guard.h>
 #include <spp/guest_mem.h>
 
+#include "guard_priv.h"
 #include "slots.h"
-
-#ifndef KVM_X86_QUIRK_SLOT_ZAP_ALL
-#define KVM_X86_QUIRK_SLOT_ZAP_ALL (1 << 7)
-#endif
-
-#define GUARD_FIRST_SLOT 32
-#define PAGE_SHIFT SPP_PAGE_SHIFT
-#define PAGE_SIZE SPP_PAGE_SIZE
-
-struct guard_region {
-	uint64_t gfn;
-	uint64_t npages;
-	uint8_t *hva;
-	uint32_t vmm_slot; /* the id the VMM handed in */
-	struct spp_slot *slots; /* sorted, contiguous, cover the region */
-	size_t nslots;
-	uint64_t *dirty; /* pages the guard wrote, one bit each */
-};
-
-struct spp_guard {
-	int vm_fd;
-	struct spp_guard_ops ops;
-	void *ctx;
-	pthread_mutex_t lock; /* protection changes */
-	struct spp_access *acc;
-	struct guard_region *regions; /* sorted by gfn */
-	size_t nregions;
-	struct spp_guest_mem mem; /* the same regions: gpa -> host pointer */
-	uint32_t *free_ids; /* stack of unused memslot ids */
-	size_t nfree;
-	uint32_t id_first, id_count;
-	uint32_t nr_memslots;
-	enum spp_policy policy;
-	bool report_allowed;
-	struct spp_guard_stats stats;
-};
 
 /* ---- memslots --------------------------------------------------------- */
 
@@ -369,12 +334,16 @@ int spp_guard_create(struct spp_guard **out, int vm_fd,
 	g->nr_memslots = (uint32_t)nr;
 	spp_guest_mem_init(&g->mem);
 	pthread_mutex_init(&g->lock, NULL);
+	pthread_mutex_init(&g->commit_lock, NULL);
 	ret = spp_guard_set_slot_range(g, GUARD_FIRST_SLOT,
 				       (uint32_t)nr - GUARD_FIRST_SLOT);
 	if (ret) {
 		spp_guard_destroy(g);
 		return ret;
 	}
+	/* The GPRs come with every exit: rep strings are spotted for free. */
+	ret = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+	g->sync_regs = ret > 0 && (ret & KVM_SYNC_X86_REGS);
 	/* Without this, every slot deletion makes all guest memory re-fault
 	 * (measured); kernels before 6.12 have no such quirk. */
 	quirks = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DISABLE_QUIRKS2);
@@ -404,6 +373,7 @@ void spp_guard_destroy(struct spp_guard *g)
 	free(g->free_ids);
 	spp_access_destroy(g->acc);
 	pthread_mutex_destroy(&g->lock);
+	pthread_mutex_destroy(&g->commit_lock);
 	free(g);
 }
 
@@ -762,86 +732,181 @@ static bool may_continue(const struct kvm_run *run)
 	       ((run->mmio.phys_addr + run->mmio.len) & (PAGE_SIZE - 1)) == 0;
 }
 
-/*
- * Judge the store: fill @ev with the verdict under the strict rule (every
- * touched sub-page of every piece writable).
- */
-static void judge(struct spp_guard *g, const struct store *s,
-		  struct spp_event *ev)
+bool guard_page_trapped(struct spp_guard *g, uint64_t gfn)
+{
+	struct guard_region *r = region_of(g, gfn << PAGE_SHIFT, 1);
+	size_t lo = 0, hi;
+
+	if (!r)
+		return false;
+	hi = r->nslots;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct spp_slot *sl = &r->slots[mid];
+
+		if (gfn < sl->gfn)
+			hi = mid;
+		else if (gfn - sl->gfn >= sl->npages)
+			lo = mid + 1;
+		else
+			return sl->ro;
+	}
+	return false;
+}
+
+void guard_judge_pieces(struct spp_guard *g, const struct guard_piece *p,
+			unsigned int n, struct spp_event *ev)
 {
 	unsigned int i;
+	uint32_t k;
 
 	ev->verdict = SPP_VERDICT_ALLOWED;
-	ev->subpage_gpa = s->piece[0].gpa & ~(SPP_SUBPAGE_SIZE - 1);
-	ev->subpage = spp_subpage_index(s->piece[0].gpa);
-	for (i = 0; i < s->npieces; i++) {
+	ev->subpage_gpa = p[0].gpa & ~(SPP_SUBPAGE_SIZE - 1);
+	ev->subpage = spp_subpage_index(p[0].gpa);
+	for (i = 0; i < n; i++) {
 		struct spp_write_verdict v;
 
-		if (spp_access_check_write(g->acc, s->piece[i].gpa,
-					   s->piece[i].len, &v) ||
-		    v.allowed)
-			continue;
-		ev->verdict = SPP_VERDICT_DENIED;
-		ev->subpage_gpa = v.denied_gpa;
-		ev->subpage = v.denied_subpage;
-		return;
+		for (k = 0; k < p[i].len; k++) {
+			uint32_t run = 1;
+
+			if (p[i].mask && !p[i].mask[k])
+				continue;
+			if (!p[i].mask)
+				run = p[i].len - k;
+			else
+				while (k + run < p[i].len && p[i].mask[k + run])
+					run++;
+			if (!spp_access_check_write(g->acc, p[i].gpa + k, run,
+						    &v) &&
+			    !v.allowed) {
+				ev->verdict = SPP_VERDICT_DENIED;
+				ev->subpage_gpa = v.denied_gpa;
+				ev->subpage = v.denied_subpage;
+				return;
+			}
+			k += run - 1;
+		}
 	}
 }
 
-static void commit(struct spp_guard *g, const struct spp_event *ev,
-		   const struct store *s)
+/* One write, as one access where it is naturally aligned (so a vCPU
+ * reading it meanwhile never sees it torn). */
+static void write_bytes(uint8_t *dst, const uint8_t *src, uint32_t len)
+{
+	uint16_t v16;
+	uint32_t v32;
+	uint64_t v64;
+
+	if (len == 8 && !((uintptr_t)dst & 7)) {
+		memcpy(&v64, src, 8);
+		__atomic_store_n((uint64_t *)dst, v64, __ATOMIC_RELAXED);
+	} else if (len == 4 && !((uintptr_t)dst & 3)) {
+		memcpy(&v32, src, 4);
+		__atomic_store_n((uint32_t *)dst, v32, __ATOMIC_RELAXED);
+	} else if (len == 2 && !((uintptr_t)dst & 1)) {
+		memcpy(&v16, src, 2);
+		__atomic_store_n((uint16_t *)dst, v16, __ATOMIC_RELAXED);
+	} else {
+		memcpy(dst, src, len);
+	}
+}
+
+void guard_write_pieces(struct spp_guard *g, const struct guard_piece *p,
+			unsigned int n)
+{
+	unsigned int i;
+	uint64_t seq = __atomic_add_fetch(&g->commit_seq, 1, __ATOMIC_RELEASE);
+	uint32_t k;
+
+	for (i = 0; i < n; i++) {
+		struct guard_region *r;
+		uint8_t *dst = guest_ptr(g, p[i].gpa, p[i].len, &r);
+		uint64_t gfn;
+
+		if (!dst)
+			continue;
+		if (!p[i].mask) {
+			write_bytes(dst, p[i].data, p[i].len);
+		} else {
+			for (k = 0; k < p[i].len; k++)
+				if (p[i].mask[k])
+					dst[k] = p[i].data[k];
+		}
+		for (gfn = p[i].gpa >> PAGE_SHIFT;
+		     gfn <= (p[i].gpa + p[i].len - 1) >> PAGE_SHIFT; gfn++) {
+			uint64_t b = gfn - r->gfn;
+
+			g->page_seq[GUARD_SEQ_BUCKET(gfn)] = seq;
+			__atomic_or_fetch(&r->dirty[b / 64], 1ULL << (b % 64),
+					  __ATOMIC_RELAXED);
+		}
+	}
+}
+
+void guard_fetch_rip(int vcpu_fd, const struct kvm_run *run,
+		     struct spp_event *ev)
+{
+	struct kvm_regs regs;
+
+	if (run && (run->kvm_valid_regs & KVM_SYNC_X86_REGS))
+		ev->rip = run->s.regs.regs.rip;
+	else if (vcpu_fd >= 0 && ioctl(vcpu_fd, KVM_GET_REGS, &regs) == 0)
+		ev->rip = regs.rip;
+}
+
+int guard_finish_store(struct spp_guard *g, const struct guard_piece *p,
+		       unsigned int n, struct spp_event *ev, bool no_hold,
+		       int vcpu_fd)
+{
+	int ret = SPP_EXIT_HANDLED;
+
+	guard_judge_pieces(g, p, n, ev);
+	__atomic_add_fetch(&g->stats.stores, 1, __ATOMIC_RELAXED);
+	if (ev->verdict == SPP_VERDICT_ALLOWED) {
+		__atomic_add_fetch(&g->stats.allowed, 1, __ATOMIC_RELAXED);
+		guard_write_pieces(g, p, n);
+	} else {
+		__atomic_add_fetch(&g->stats.denied, 1, __ATOMIC_RELAXED);
+		if (g->policy == SPP_POLICY_LOG) {
+			ev->verdict = SPP_VERDICT_LOGGED;
+			guard_write_pieces(g, p, n);
+		} else if (g->policy == SPP_POLICY_STOP && !no_hold) {
+			ev->verdict = SPP_VERDICT_STOPPED;
+			ret = SPP_EXIT_STOP;
+		}
+	}
+	if ((ev->verdict != SPP_VERDICT_ALLOWED || g->report_allowed) &&
+	    g->ops.event) {
+		if (!ev->rip)
+			guard_fetch_rip(vcpu_fd, NULL, ev);
+		g->ops.event(g->ctx, ev);
+	}
+	return ret;
+}
+
+/* The pieces of a store KVM handed over in fragments. */
+static unsigned int store_pieces(const struct store *s, struct guard_piece *p)
 {
 	uint32_t off = 0;
 	unsigned int i;
 
 	for (i = 0; i < s->npieces; i++) {
-		struct guard_region *r;
-		uint8_t *p = guest_ptr(g, s->piece[i].gpa, s->piece[i].len, &r);
-		uint64_t gfn;
-
-		if (p) {
-			memcpy(p, ev->data + off, s->piece[i].len);
-			for (gfn = s->piece[i].gpa >> PAGE_SHIFT;
-			     gfn <= (s->piece[i].gpa + s->piece[i].len - 1) >>
-			     PAGE_SHIFT;
-			     gfn++) {
-				uint64_t k = gfn - r->gfn;
-
-				__atomic_or_fetch(&r->dirty[k / 64],
-						  1ULL << (k % 64),
-						  __ATOMIC_RELAXED);
-			}
-		}
+		p[i] = (struct guard_piece){ s->piece[i].gpa, s->piece[i].len,
+					     s->data + off, NULL };
 		off += s->piece[i].len;
 	}
-}
-
-/* Pieces of @ev rebuilt from its gpa/len (a held store is contiguous or
- * has its pieces recorded in the same order; see handle_exit). */
-static void event_store(const struct spp_event *ev, struct store *s)
-{
-	memset(s, 0, sizeof(*s));
-	s->piece[0].gpa = ev->gpa;
-	s->piece[0].len = ev->len;
-	s->npieces = 1;
-	s->len = ev->len;
-}
-
-static void fetch_rip(int vcpu_fd, struct spp_event *ev)
-{
-	struct kvm_regs regs;
-
-	if (ioctl(vcpu_fd, KVM_GET_REGS, &regs) == 0)
-		ev->rip = regs.rip;
+	return s->npieces;
 }
 
 int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 			  uint32_t vcpu, struct spp_event *ev_out)
 {
+	struct guard_piece pieces[16];
 	struct spp_event ev;
 	struct store s;
+	unsigned int np;
 	uint8_t *p;
-	int ret = SPP_EXIT_HANDLED, v;
+	int ret = SPP_EXIT_HANDLED, v, fin;
 
 	if (!g || !run || run->exit_reason != KVM_EXIT_MMIO || !run->mmio.len ||
 	    run->mmio.len > 8)
@@ -907,27 +972,35 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	ev.len = s.len;
 	ev.fragments = s.fragments;
 	memcpy(ev.data, s.data, s.len);
-	judge(g, &s, &ev);
-	__atomic_add_fetch(&g->stats.stores, 1, __ATOMIC_RELAXED);
-	if (ev.verdict == SPP_VERDICT_ALLOWED) {
-		__atomic_add_fetch(&g->stats.allowed, 1, __ATOMIC_RELAXED);
-		commit(g, &ev, &s);
-	} else {
-		__atomic_add_fetch(&g->stats.denied, 1, __ATOMIC_RELAXED);
-		if (g->policy == SPP_POLICY_LOG) {
-			ev.verdict = SPP_VERDICT_LOGGED;
-			commit(g, &ev, &s);
-		} else if (g->policy == SPP_POLICY_STOP && ret >= 0 &&
-			   s.npieces == 1) {
-			ev.verdict = SPP_VERDICT_STOPPED;
-			ret = ret == SPP_EXIT_AGAIN ? ret : SPP_EXIT_STOP;
-		}
+	np = store_pieces(&s, pieces);
+	pthread_mutex_lock(&g->commit_lock);
+	if (ret == SPP_EXIT_HANDLED && np == 1 && s.len <= 16) {
+		fin = guard_rmw_check(g, vcpu_fd, run, vcpu, &pieces[0], s.data,
+				      &ev);
+		if (fin < 0)
+			ret = fin;
 	}
-	if (ev.verdict != SPP_VERDICT_ALLOWED || g->report_allowed) {
-		fetch_rip(vcpu_fd, &ev);
-		if (g->ops.event)
-			g->ops.event(g->ctx, &ev);
+	if (run->kvm_valid_regs & KVM_SYNC_X86_REGS)
+		guard_fetch_rip(vcpu_fd, run, &ev);
+	fin = guard_finish_store(g, pieces, np, &ev, ret < 0 || np != 1,
+				 vcpu_fd);
+	pthread_mutex_unlock(&g->commit_lock);
+	if (fin == SPP_EXIT_STOP && ret != SPP_EXIT_AGAIN)
+		ret = SPP_EXIT_STOP;
+	guard_vcpu_seen(g, vcpu);
+	/*
+	 * A rep STOS/MOVS goes on at RIP: finish its allowed elements here
+	 * rather than one exit each.
+	 */
+	if (ret == SPP_EXIT_HANDLED && ev.verdict == SPP_VERDICT_ALLOWED &&
+	    !g->report_allowed && np == 1 && s.len <= 8) {
+		fin = guard_string_continue(g, vcpu_fd, run, pieces[0].gpa,
+					    s.len);
+		if (fin)
+			ret = fin;
 	}
+	if (g->sync_regs)
+		run->kvm_valid_regs |= KVM_SYNC_X86_REGS;
 	if (ev_out)
 		*ev_out = ev;
 	return ret;
@@ -936,20 +1009,22 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 int spp_guard_resolve_stop(struct spp_guard *g, const struct spp_event *ev,
 			   bool commit_anyway)
 {
+	struct guard_piece p;
 	struct spp_event e;
-	struct store s;
 
 	if (!g || !ev || ev->verdict != SPP_VERDICT_STOPPED || !ev->len ||
 	    ev->len > SPP_STORE_MAX)
 		return -EINVAL;
 	e = *ev;
-	event_store(&e, &s);
+	p = (struct guard_piece){ e.gpa, e.len, e.data, NULL };
 	pthread_mutex_lock(&g->lock);
-	judge(g, &s, &e);
+	pthread_mutex_lock(&g->commit_lock);
+	guard_judge_pieces(g, &p, 1, &e);
 	if (e.verdict == SPP_VERDICT_DENIED && commit_anyway)
 		e.verdict = SPP_VERDICT_LOGGED;
 	if (e.verdict != SPP_VERDICT_DENIED)
-		commit(g, &e, &s);
+		guard_write_pieces(g, &p, 1);
+	pthread_mutex_unlock(&g->commit_lock);
 	pthread_mutex_unlock(&g->lock);
 	return (int)e.verdict;
 }

@@ -36,7 +36,15 @@ struct vcpu {
 	bool started;
 	bool parked; /* outside KVM_RUN and the exit handler */
 	bool in_call; /* in a guard call from a doorbell: counts as parked */
+	bool probe; /* kicked to check it is not stuck in KVM_RUN */
 };
+
+/*
+ * How often a running vCPU is kicked out of KVM_RUN to see whether it
+ * sits on an instruction KVM spins on instead of exiting (SGDT into a
+ * trapped page): spp_guard_emulate() then does it.
+ */
+#define VM_PROBE_MS 100
 
 struct spp_vm {
 	int kvm_fd, vm_fd, mem_fd;
@@ -49,6 +57,7 @@ struct spp_vm {
 	struct vcpu vcpus[SPP_GUEST_MAX_VCPUS];
 	uint64_t entry;
 	bool loaded;
+	uint64_t xcr0; /* 0: no XSAVE for the guest (CR4.OSXSAVE off) */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -396,12 +405,57 @@ static void handle_mmio(struct vcpu *v)
 		      run->mmio.phys_addr);
 }
 
+/* A store the guard emulated, or one it refused; false: not a store the
+ * guard owns. */
+static bool guard_emulated(struct vcpu *v, int ret,
+			   const struct spp_insn_report *rep,
+			   const struct spp_event *ev)
+{
+	struct spp_vm_result r;
+
+	if (ret == SPP_EXIT_HANDLED || ret == SPP_EXIT_NOT_MINE)
+		return ret == SPP_EXIT_HANDLED;
+	memset(&r, 0, sizeof(r));
+	if (ret == SPP_EXIT_STOP) {
+		r.reason = SPP_VM_STOPPED;
+		r.event = *ev;
+		r.rip = ev->rip;
+		snprintf(r.detail, sizeof(r.detail),
+			 "store of %u bytes at 0x%llx into denied sub-page %u",
+			 ev->len, (unsigned long long)ev->gpa, ev->subpage);
+	} else if (ret == -EOPNOTSUPP) {
+		r.reason = SPP_VM_INTERNAL_ERROR;
+		r.exit_reason = v->run->exit_reason;
+		r.rip = rep->rip;
+		r.insn_len = rep->len;
+		memcpy(r.insn, rep->bytes, rep->len);
+		snprintf(r.detail, sizeof(r.detail),
+			 "spp cannot emulate the store `%s` at rip 0x%llx: %s",
+			 rep->text, (unsigned long long)rep->rip, rep->why);
+	} else {
+		r.reason = SPP_VM_ERROR;
+		r.error = ret;
+		snprintf(r.detail, sizeof(r.detail), "guard emulation: %s",
+			 strerror(-ret));
+	}
+	finish(v, &r);
+	return true;
+}
+
 static void handle_internal(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
+	struct spp_insn_report rep;
 	struct spp_vm_result r;
+	struct spp_event ev;
 	size_t i;
 
+	/* A store KVM's emulator lacks, into a trapped page: spp does it. */
+	if (guard_emulated(v,
+			   spp_guard_emulate(v->vm->guard, v->fd, run, v->index,
+					     &ev, &rep),
+			   &rep, &ev))
+		return;
 	memset(&r, 0, sizeof(r));
 	r.reason = SPP_VM_INTERNAL_ERROR;
 	r.exit_reason = run->exit_reason;
@@ -494,7 +548,19 @@ static void *vcpu_thread(void *arg)
 		pthread_mutex_unlock(&vm->lock);
 
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-			if (errno != EINTR && errno != EAGAIN) {
+			if (errno == EINTR &&
+			    __atomic_exchange_n(&v->probe, false,
+						__ATOMIC_ACQ_REL)) {
+				struct spp_insn_report rep;
+				struct spp_event ev;
+
+				v->run->exit_reason = KVM_EXIT_INTR;
+				guard_emulated(v,
+					       spp_guard_emulate(
+						       vm->guard, v->fd, v->run,
+						       v->index, &ev, &rep),
+					       &rep, &ev);
+			} else if (errno != EINTR && errno != EAGAIN) {
 				struct spp_vm_result r;
 
 				memset(&r, 0, sizeof(r));
@@ -517,10 +583,16 @@ static void *vcpu_thread(void *arg)
 
 /* ---- setup ------------------------------------------------------------ */
 
+/*
+ * The guest's CPUID is what KVM supports. Where that includes XSAVE, the
+ * VMM also turns on CR4.OSXSAVE and XCR0 = x87|SSE|AVX (as offered), so
+ * guest programs can use AVX; vm->xcr0 records it.
+ */
 static int setup_cpuid(struct spp_vm *vm, struct vcpu *v)
 {
 	struct kvm_cpuid2 *cpuid;
 	int n = 128, ret = 0;
+	uint32_t i;
 
 	cpuid = calloc(1, sizeof(*cpuid) + n * sizeof(cpuid->entries[0]));
 	if (!cpuid)
@@ -529,6 +601,22 @@ static int setup_cpuid(struct spp_vm *vm, struct vcpu *v)
 	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0 ||
 	    ioctl(v->fd, KVM_SET_CPUID2, cpuid) < 0)
 		ret = -errno;
+	if (!ret && v->index == 0) {
+		bool xsave = false;
+		uint64_t xcr0 = 0;
+
+		for (i = 0; i < cpuid->nent; i++) {
+			const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+			if (e->function == 1)
+				xsave = e->ecx & (1u << 26);
+			if (e->function == 0xd && e->index == 0)
+				xcr0 = e->eax;
+		}
+		xcr0 &= SPP_X86_XCR0_WANTED;
+		if (xsave && (xcr0 & 3) == 3)
+			vm->xcr0 = xcr0;
+	}
 	free(cpuid);
 	return ret;
 }
@@ -576,9 +664,21 @@ static int setup_vcpu_state(struct spp_vm *vm, struct vcpu *v, uint64_t cr3,
 	sregs.cr0 = SPP_X86_CR0_INIT;
 	sregs.cr3 = cr3;
 	sregs.cr4 = SPP_X86_CR4_INIT;
+	if (vm->xcr0)
+		sregs.cr4 |= SPP_X86_CR4_OSXSAVE;
 	sregs.efer = SPP_X86_EFER_INIT;
 	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0)
 		return -errno;
+	if (vm->xcr0) {
+		struct kvm_xcrs xcrs;
+
+		memset(&xcrs, 0, sizeof(xcrs));
+		xcrs.nr_xcrs = 1;
+		xcrs.xcrs[0].xcr = 0;
+		xcrs.xcrs[0].value = vm->xcr0;
+		if (ioctl(v->fd, KVM_SET_XCRS, &xcrs) < 0)
+			return -errno;
+	}
 
 	memset(&fpu, 0, sizeof(fpu));
 	fpu.fcw = 0x37f;
@@ -890,16 +990,30 @@ int spp_vm_run(struct spp_vm *vm, unsigned int timeout_ms,
 	if (timeout_ms)
 		add_ms(&deadline, timeout_ms);
 	while (!vm->ended) {
-		if (!timeout_ms) {
-			pthread_cond_wait(&vm->cond, &vm->lock);
-		} else if (pthread_cond_timedwait(&vm->cond, &vm->lock,
-						  &deadline) == ETIMEDOUT &&
-			   !vm->ended) {
+		struct timespec probe;
+
+		add_ms(&probe, VM_PROBE_MS);
+		if (timeout_ms && (probe.tv_sec > deadline.tv_sec ||
+				   (probe.tv_sec == deadline.tv_sec &&
+				    probe.tv_nsec > deadline.tv_nsec)))
+			probe = deadline;
+		if (pthread_cond_timedwait(&vm->cond, &vm->lock, &probe) !=
+			    ETIMEDOUT ||
+		    vm->ended)
+			continue;
+		if (timeout_ms && probe.tv_sec == deadline.tv_sec &&
+		    probe.tv_nsec == deadline.tv_nsec) {
 			vm->result.reason = SPP_VM_TIMEOUT;
 			snprintf(vm->result.detail, sizeof(vm->result.detail),
 				 "timeout after %u ms", timeout_ms);
 			vm->ended = true;
+			continue;
 		}
+		/* No news for a while: make sure nobody spins in KVM_RUN. */
+		for (i = 0; i < vm->nvcpus; i++)
+			__atomic_store_n(&vm->vcpus[i].probe, true,
+					 __ATOMIC_RELEASE);
+		kick_all(vm);
 	}
 	wait_parked(vm);
 	*res = vm->result;

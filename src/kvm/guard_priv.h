@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * guard_priv.h - the guard's state, shared by guard.c (memslots, MMIO
+ * exits) and emulate.c (stores spp finishes in user space). Not installed.
+ */
+#ifndef SPP_GUARD_PRIV_H
+#define SPP_GUARD_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <spp/guard.h>
+#include <spp/guest_mem.h>
+
+struct kvm_run;
+
+#include "slots.h"
+
+#ifndef KVM_X86_QUIRK_SLOT_ZAP_ALL
+#define KVM_X86_QUIRK_SLOT_ZAP_ALL (1 << 7)
+#endif
+
+#define GUARD_FIRST_SLOT 32
+#define GUARD_SEQ_BUCKETS 1024
+#define GUARD_SEQ_VCPUS 256
+#define GUARD_SEQ_BUCKET(gfn) ((gfn) & (GUARD_SEQ_BUCKETS - 1))
+#define PAGE_SHIFT SPP_PAGE_SHIFT
+#define PAGE_SIZE SPP_PAGE_SIZE
+
+struct guard_region {
+	uint64_t gfn;
+	uint64_t npages;
+	uint8_t *hva;
+	uint32_t vmm_slot; /* the id the VMM handed in */
+	struct spp_slot *slots; /* sorted, contiguous, cover the region */
+	size_t nslots;
+	uint64_t *dirty; /* pages the guard wrote, one bit each */
+};
+
+struct spp_guard {
+	int vm_fd;
+	struct spp_guard_ops ops;
+	void *ctx;
+	pthread_mutex_t lock; /* protection changes */
+	pthread_mutex_t commit_lock; /* writes into trapped pages */
+	struct spp_access *acc;
+	struct guard_region *regions; /* sorted by gfn */
+	size_t nregions;
+	struct spp_guest_mem mem; /* the same regions: gpa -> host pointer */
+	uint32_t *free_ids; /* stack of unused memslot ids */
+	size_t nfree;
+	uint32_t id_first, id_count;
+	uint32_t nr_memslots;
+	enum spp_policy policy;
+	bool report_allowed;
+	bool sync_regs; /* KVM_CAP_SYNC_REGS covers the GPRs */
+	struct spp_guard_stats stats;
+	/*
+	 * Conflict detection for read-modify-writes (emulate.c): every
+	 * commit bumps commit_seq and stamps its pages' bucket; a vCPU's
+	 * stamp is commit_seq when it last left the guard. A store whose
+	 * page bucket is newer than its vCPU's stamp may have been computed
+	 * by KVM from a value another vCPU has overwritten since.
+	 */
+	uint64_t commit_seq;
+	uint64_t page_seq[GUARD_SEQ_BUCKETS];
+	uint64_t vcpu_seq[GUARD_SEQ_VCPUS];
+};
+
+/* One contiguous guest-physical piece of a store and its bytes. */
+struct guard_piece {
+	uint64_t gpa;
+	uint32_t len;
+	const uint8_t *data;
+	const uint8_t *mask; /* NULL: every byte is written; else byte i is
+				written iff mask[i] */
+};
+
+/* Whether page @gfn lies in a read-only (trapping) memslot. */
+bool guard_page_trapped(struct spp_guard *g, uint64_t gfn);
+
+/* Write @n pieces into guest memory and mark their pages dirty (the
+ * caller holds g->commit_lock). */
+void guard_write_pieces(struct spp_guard *g, const struct guard_piece *p,
+			unsigned int n);
+
+/* Judge @n pieces under the strict rule; fills ev->verdict, subpage_gpa,
+ * subpage (only written bytes count for masked pieces). */
+void guard_judge_pieces(struct spp_guard *g, const struct guard_piece *p,
+			unsigned int n, struct spp_event *ev);
+
+/* Count, judge, apply the policy (commit under it), report; returns the
+ * spp_exit value for the caller. @no_hold: policy STOP cannot hold this
+ * store (it is not one contiguous piece of at most SPP_STORE_MAX bytes):
+ * drop it as under DENY. Caller holds g->commit_lock. */
+int guard_finish_store(struct spp_guard *g, const struct guard_piece *p,
+		       unsigned int n, struct spp_event *ev, bool no_hold,
+		       int vcpu_fd);
+
+/* RIP of the vCPU into ev->rip (from the sync regs when valid). */
+void guard_fetch_rip(int vcpu_fd, const struct kvm_run *run,
+		     struct spp_event *ev);
+
+/* The vCPU leaves the guard: stamp it (caller need not hold a lock). */
+static inline void guard_vcpu_seen(struct spp_guard *g, uint32_t vcpu)
+{
+	if (vcpu < GUARD_SEQ_VCPUS)
+		__atomic_store_n(&g->vcpu_seq[vcpu],
+				 __atomic_load_n(&g->commit_seq,
+						 __ATOMIC_ACQUIRE),
+				 __ATOMIC_RELEASE);
+}
+
+/*
+ * guard_rmw_check() - before the single-piece store @p (bytes @data,
+ * which it may rewrite) of vCPU @vcpu is judged: if another vCPU
+ * committed to its page since this vCPU last left the guard and the
+ * instruction was a read-modify-write, redo it against current memory
+ * (new data; registers and flags fixed through KVM_SET_REGS). Caller
+ * holds g->commit_lock. Returns 0 or a negative errno.
+ */
+int guard_rmw_check(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
+		    uint32_t vcpu, struct guard_piece *p, uint8_t *data,
+		    struct spp_event *ev);
+
+/*
+ * guard_string_continue() - after the allowed store of @len bytes at
+ * @gpa: if the vCPU sits on a rep STOS/MOVS whose previous element that
+ * was, write its following elements here while they are allowed and on
+ * trapped pages, and update RCX/RSI/RDI/RIP as the CPU would. Returns 0,
+ * SPP_EXIT_AGAIN (@run holds a new exit) or a negative errno.
+ */
+int guard_string_continue(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
+			  uint64_t gpa, uint32_t len);
+
+#endif /* SPP_GUARD_PRIV_H */
