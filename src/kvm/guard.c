@@ -645,6 +645,17 @@ void spp_guard_stats(struct spp_guard *g, struct spp_guard_stats *out)
 	out->slots = g->stats.slots;
 	out->ro_slots = g->stats.ro_slots;
 	out->trapped_pages = g->stats.trapped_pages;
+	out->emulated = __atomic_load_n(&g->stats.emulated, __ATOMIC_RELAXED);
+	out->unemulated =
+		__atomic_load_n(&g->stats.unemulated, __ATOMIC_RELAXED);
+	out->string_batches =
+		__atomic_load_n(&g->stats.string_batches, __ATOMIC_RELAXED);
+	out->string_elements =
+		__atomic_load_n(&g->stats.string_elements, __ATOMIC_RELAXED);
+	out->rmw_redone =
+		__atomic_load_n(&g->stats.rmw_redone, __ATOMIC_RELAXED);
+	out->rmw_unsure =
+		__atomic_load_n(&g->stats.rmw_unsure, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&g->lock);
 }
 
