@@ -21,6 +21,13 @@
 #endif
 
 #define GUARD_FIRST_SLOT 32
+/*
+ * Slots are cut at every 64 MiB (while more than half of the memslot ids
+ * are free): KVM's cost of deleting and creating a slot grows with its
+ * size, and a deleted slot's pages must fault in again, so a protection
+ * change should re-create a bounded piece of RAM, not a whole region.
+ */
+#define GUARD_SLOT_CHUNK (64ULL << (20 - SPP_PAGE_SHIFT))
 #define PAGE_SHIFT SPP_PAGE_SHIFT
 #define PAGE_SIZE SPP_PAGE_SIZE
 
@@ -291,6 +298,12 @@ static int update(struct spp_guard *g, uint64_t gfn, uint64_t n,
 		p[np].r = r;
 		ret = spp_slots_plan(r->slots, r->nslots, a, b, overlay_trapped,
 				     &o, g->nfree, &p[np].plan);
+		if (!ret && g->nfree + p[np].plan.count >
+				    p[np].plan.nslots + g->id_count / 2)
+			ret = spp_slots_split(&p[np].plan, GUARD_SLOT_CHUNK,
+					      g->nfree + p[np].plan.count -
+						      p[np].plan.nslots -
+						      g->id_count / 2);
 		if (ret)
 			goto out;
 		p[np].old = malloc(p[np].plan.count * sizeof(*p[np].old));
