@@ -256,6 +256,12 @@ static int update(struct spp_guard *g, uint64_t gfn, uint64_t n,
 		p[np].r = r;
 		ret = spp_slots_plan(r->slots, r->nslots, a, b, overlay_trapped,
 				     &o, g->nfree, &p[np].plan);
+		if (!ret && g->nfree + p[np].plan.count >
+				    p[np].plan.nslots + g->id_count / 2)
+			ret = spp_slots_split(&p[np].plan, GUARD_SLOT_CHUNK,
+					      g->nfree + p[np].plan.count -
+						      p[np].plan.nslots -
+						      g->id_count / 2);
 		if (ret)
 			goto out;
 		p[np].old = malloc(p[np].plan.count * sizeof(*p[np].old));

@@ -22,6 +22,13 @@ struct kvm_run;
 #endif
 
 #define GUARD_FIRST_SLOT 32
+/*
+ * Slots are cut at every 64 MiB (while more than half of the memslot ids
+ * are free): KVM's cost of deleting and creating a slot grows with its
+ * size, and a deleted slot's pages must fault in again, so a protection
+ * change should re-create a bounded piece of RAM, not a whole region.
+ */
+#define GUARD_SLOT_CHUNK (64ULL << (20 - SPP_PAGE_SHIFT))
 #define GUARD_SEQ_BUCKETS 1024
 #define GUARD_SEQ_VCPUS 256
 #define GUARD_SEQ_BUCKET(gfn) ((gfn) & (GUARD_SEQ_BUCKETS - 1))

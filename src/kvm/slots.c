@@ -219,6 +219,43 @@ out:
 	return ret;
 }
 
+int spp_slots_split(struct spp_slot_plan *plan, uint64_t chunk, size_t spare)
+{
+	struct spp_slot *s;
+	size_t extra = 0, i, k;
+
+	if (!plan || !chunk)
+		return -EINVAL;
+	for (i = 0; i < plan->nslots; i++) {
+		const struct spp_slot *p = &plan->slots[i];
+
+		extra += (p->gfn + p->npages - 1) / chunk - p->gfn / chunk;
+	}
+	if (!extra || extra > spare)
+		return 0;
+	s = calloc(plan->nslots + extra, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	for (i = 0, k = 0; i < plan->nslots; i++) {
+		uint64_t g = plan->slots[i].gfn;
+		uint64_t end = g + plan->slots[i].npages;
+
+		while (g < end) {
+			uint64_t next = (g / chunk + 1) * chunk;
+
+			next = next < end ? next : end;
+			s[k].gfn = g;
+			s[k].npages = next - g;
+			s[k++].ro = plan->slots[i].ro;
+			g = next;
+		}
+	}
+	free(plan->slots);
+	plan->slots = s;
+	plan->nslots = k;
+	return 0;
+}
+
 void spp_slot_plan_release(struct spp_slot_plan *plan)
 {
 	if (plan) {

@@ -46,6 +46,13 @@ int spp_slots_plan(const struct spp_slot *slots, size_t nslots, uint64_t lo,
 		   uint64_t hi, spp_trapped_fn trapped, void *ctx,
 		   size_t free_slots, struct spp_slot_plan *plan);
 
+/*
+ * spp_slots_split() - cut the planned slots at every multiple of @chunk
+ * pages (absolute gfn), if that adds at most @spare slots; otherwise
+ * leave the plan as it is. Returns 0, -EINVAL or -ENOMEM (plan unchanged).
+ */
+int spp_slots_split(struct spp_slot_plan *plan, uint64_t chunk, size_t spare);
+
 /* spp_slot_plan_release() - free a plan's array. */
 void spp_slot_plan_release(struct spp_slot_plan *plan);
 

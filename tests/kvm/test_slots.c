@@ -179,6 +179,38 @@ static void test_budget_merges(void **state)
 	free(r.slots);
 }
 
+/* Cutting a plan at chunk boundaries: within the spare budget, or not at
+ * all. */
+static void test_split_chunks(void **state)
+{
+	struct spp_slot one[] = { { 0, 0x1000, 0x3000, false } };
+	struct spp_slot_plan plan;
+	uint64_t g;
+	size_t i;
+
+	(void)state;
+	memset(&plan, 0, sizeof(plan));
+	plan.slots = calloc(2, sizeof(*plan.slots));
+	assert_non_null(plan.slots);
+	plan.slots[0] = one[0];
+	plan.slots[1] = (struct spp_slot){ 0, 0x4000, 0x10, true };
+	plan.nslots = 2;
+	/* 0x1000..0x4000 at 0x800 pages: 6 pieces, 5 more slots */
+	assert_int_equal(spp_slots_split(&plan, 0x800, 4), 0);
+	assert_int_equal(plan.nslots, 2);
+	assert_int_equal(spp_slots_split(&plan, 0x800, 5), 0);
+	assert_int_equal(plan.nslots, 7);
+	for (i = 0, g = 0x1000; i < plan.nslots; i++) {
+		assert_int_equal(plan.slots[i].gfn, g);
+		assert_true(plan.slots[i].npages <= 0x800);
+		assert_int_equal(plan.slots[i].ro, i == 6);
+		g += plan.slots[i].npages;
+	}
+	assert_int_equal(g, 0x4010);
+	assert_int_equal(spp_slots_split(&plan, 0, 100), -EINVAL);
+	spp_slot_plan_release(&plan);
+}
+
 static void test_invalid(void **state)
 {
 	struct region r;
@@ -207,6 +239,7 @@ int main(void)
 		cmocka_unit_test(test_split_and_merge_back),
 		cmocka_unit_test(test_random_changes),
 		cmocka_unit_test(test_budget_merges),
+		cmocka_unit_test(test_split_chunks),
 		cmocka_unit_test(test_invalid),
 	};
 
