@@ -68,6 +68,9 @@ static void run_op(struct script *s, const struct script_op *op)
 	case OP_SYNC:
 		spp_guest_sync(op->val);
 		break;
+	case OP_FNSAVE:
+		__asm__ volatile("fnsave (%0)" : : "r"(op->addr) : "memory");
+		break;
 	case OP_PROTECT:
 		s->sum = (uint64_t)(int64_t)spp_guest_protect(
 			(const volatile void *)op->addr, (uint32_t)op->val);

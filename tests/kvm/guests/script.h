@@ -33,6 +33,7 @@ enum script_kind {
 	OP_EXIT, /* spp_guest_exit(val) */
 	OP_TRIPLE_FAULT, /* needs CPL0: done by main() before CPL3 */
 	OP_PROTECT, /* spp_guest_protect(addr, val): result into hdr->sum */
+	OP_FNSAVE, /* fnsave m108: neither KVM nor spp emulates it */
 };
 
 struct script_op {
