@@ -114,6 +114,12 @@ int spp_vm_run(struct spp_vm *vm, unsigned int timeout_ms,
  * another thread. Not async-signal-safe. */
 void spp_vm_interrupt(struct spp_vm *vm);
 
+/*
+ * spp_vm_xcr0() - the XCR0 the guest runs with: x87|SSE|AVX as far as
+ * KVM offers XSAVE (then CR4.OSXSAVE is set too), 0 without XSAVE.
+ */
+uint64_t spp_vm_xcr0(struct spp_vm *vm);
+
 /* spp_vm_guard() - the VM's guard, to set protections. */
 struct spp_guard *spp_vm_guard(struct spp_vm *vm);
 

@@ -1038,6 +1038,11 @@ void spp_vm_interrupt(struct spp_vm *vm)
 	pthread_mutex_unlock(&vm->lock);
 }
 
+uint64_t spp_vm_xcr0(struct spp_vm *vm)
+{
+	return vm ? vm->xcr0 : 0;
+}
+
 struct spp_guard *spp_vm_guard(struct spp_vm *vm)
 {
 	return vm ? vm->guard : NULL;

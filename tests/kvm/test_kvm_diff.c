@@ -5,8 +5,11 @@
  *
  * Each batch gives four adjacent pages random maps, fills them and their
  * neighbours with random bytes, and has the guest (at CPL3) run ~1000
- * random stores: widths 1, 2, 4, 8, 16 and rep stosb of 1..16 bytes, at
- * every alignment, crossing sub-pages and pages. The core model predicts
+ * random stores: mov of 1, 2, 4, 8 bytes, movdqu, rep stosb and rep movsb
+ * of 1..16 bytes at every alignment, crossing sub-pages and pages; xchg,
+ * lock add, lock xadd and lock cmpxchg (succeeding and failing) at their
+ * natural alignment; and stores KVM cannot emulate, which spp does
+ * (movss; vmovdqu ymm where the VM has AVX). The core model predicts
  * memory and the event list; both must match exactly.
  *
  * SPP_DIFF_SEED (default 1) and SPP_DIFF_STORES (default 100000) choose
@@ -80,8 +83,16 @@ static uint32_t random_map(void)
 	}
 }
 
-static const uint32_t kinds[] = { OP_STORE8,  OP_STORE16,  OP_STORE32,
-				  OP_STORE64, OP_STORE128, OP_REP_STOSB };
+#define SRC_ADDR (SPP_LAYOUT_SHARED + 0x180000ULL) /* rep movsb source */
+#define SRC_LEN 4096
+
+static const uint32_t kinds[] = {
+	OP_STORE8,    OP_STORE16, OP_STORE32,	 OP_STORE64,	 OP_STORE128,
+	OP_REP_STOSB, OP_XCHG64,  OP_LOCK_ADD32, OP_LOCK_XADD64, OP_CMPXCHG64,
+	OP_REP_MOVSB, OP_MOVSS,	  OP_VMOVDQU256,
+};
+static unsigned int nkinds = sizeof(kinds) / sizeof(kinds[0]);
+static const uint8_t *src_block; /* the host's view of SRC_ADDR */
 
 static uint32_t op_len(const struct script_op *op)
 {
@@ -93,11 +104,19 @@ static uint32_t op_len(const struct script_op *op)
 	case OP_STORE32:
 		return 4;
 	case OP_STORE64:
+	case OP_XCHG64:
+	case OP_LOCK_XADD64:
+	case OP_CMPXCHG64:
 		return 8;
 	case OP_STORE128:
 		return 16;
+	case OP_LOCK_ADD32:
+	case OP_MOVSS:
+		return 4;
+	case OP_VMOVDQU256:
+		return 32;
 	}
-	return op->count; /* rep stosb: bytes */
+	return op->count; /* rep stosb / movsb: bytes */
 }
 
 struct expect {
@@ -111,25 +130,48 @@ static void predict(const struct spp_access *model, const struct script_op *op,
 		    uint32_t k, uint8_t *shadow, struct expect *exp,
 		    size_t *nexp)
 {
-	uint8_t bytes[16];
+	uint8_t bytes[32], *cur = shadow + (op->addr - SPAN_LO);
 	uint32_t len = op_len(op), i;
 	struct spp_write_verdict v;
+	uint64_t q[4] = { op->val, op->val2, ~op->val, ~op->val2 }, old = 0;
 
-	if (op->kind == OP_REP_STOSB) {
-		/* KVM exits once per element: each byte is its own store */
+	if (op->kind == OP_REP_STOSB || op->kind == OP_REP_MOVSB) {
+		/* each element is its own store */
 		for (i = 0; i < len; i++) {
 			uint64_t gpa = op->addr + i;
 
 			spp_access_check_write(model, gpa, 1, &v);
 			if (v.allowed)
-				shadow[gpa - SPAN_LO] = (uint8_t)op->val;
+				shadow[gpa - SPAN_LO] =
+					op->kind == OP_REP_STOSB ?
+						(uint8_t)op->val :
+						src_block[op->val2 - SRC_ADDR +
+							  i];
 			else
 				exp[(*nexp)++] = (struct expect){ gpa, 1, k };
 		}
 		return;
 	}
-	memcpy(bytes, &op->val, 8);
-	memcpy(bytes + 8, &op->val2, 8);
+	memcpy(bytes, q, sizeof(q));
+	memcpy(&old, cur, len < 8 ? len : 8);
+	switch (op->kind) {
+	case OP_LOCK_ADD32: {
+		uint32_t n = (uint32_t)old + (uint32_t)op->val;
+
+		memcpy(bytes, &n, 4);
+		break;
+	}
+	case OP_LOCK_XADD64: {
+		uint64_t n = old + op->val;
+
+		memcpy(bytes, &n, 8);
+		break;
+	}
+	case OP_CMPXCHG64:
+		if (op->count) /* fails: the old value is written back */
+			memcpy(bytes, &old, 8);
+		break;
+	}
 	spp_access_check_write(model, op->addr, len, &v);
 	if (v.allowed)
 		memcpy(shadow + (op->addr - SPAN_LO), bytes, len);
@@ -166,9 +208,10 @@ static void test_random_stores_match_model(void **state)
 	struct spp_access *model;
 	struct spp_vm *vm;
 	struct script *s;
-	uint8_t *mem;
+	uint8_t *mem, *src;
 	uint64_t done = 0;
 	unsigned int batch;
+	size_t i;
 
 	(void)state;
 	rng = seed * 0x9E3779B97F4A7C15ULL + 1;
@@ -179,13 +222,20 @@ static void test_random_stores_match_model(void **state)
 	assert_int_equal(spp_access_add_ram(model, 0, 1ULL << 30), 0);
 	s = spp_guest_mem_ptr(spp_vm_mem(vm), SCRIPT_ADDR(0), SCRIPT_SLOT_SIZE);
 	mem = spp_guest_mem_ptr(spp_vm_mem(vm), SPAN_LO, SPAN_LEN);
+	src = spp_guest_mem_ptr(spp_vm_mem(vm), SRC_ADDR, SRC_LEN);
 	assert_non_null(s);
 	assert_non_null(mem);
+	assert_non_null(src);
+	for (i = 0; i < SRC_LEN; i++)
+		src[i] = (uint8_t)rnd();
+	src_block = src;
+	if (!(spp_vm_xcr0(vm) & 4))
+		nkinds--; /* vmovdqu ymm: only where the VM has AVX */
 
 	for (batch = 0; done < total; batch++) {
 		uint32_t maps[NPROT], k, n = BATCH;
 		struct spp_vm_result res;
-		size_t nexp = 0, i;
+		size_t nexp = 0;
 
 		if (total - done < n)
 			n = (uint32_t)(total - done);
@@ -210,9 +260,12 @@ static void test_random_stores_match_model(void **state)
 			struct script_op *op = &s->ops[k];
 			uint32_t len;
 
-			op->kind = kinds[rnd() % 6];
-			op->count = op->kind == OP_REP_STOSB ?
+			op->kind = kinds[rnd() % nkinds];
+			op->count = op->kind == OP_REP_STOSB ||
+						    op->kind == OP_REP_MOVSB ?
 					    1 + (uint32_t)(rnd() % 16) :
+				    op->kind == OP_CMPXCHG64 ?
+					    (uint32_t)(rnd() % 2) :
 					    0;
 			len = op_len(op);
 			/* anywhere in the span, any alignment, often right
@@ -227,8 +280,12 @@ static void test_random_stores_match_model(void **state)
 				if (op->addr < SPAN_LO)
 					op->addr = SPAN_LO;
 			}
+			if (op->kind >= OP_XCHG64 && op->kind <= OP_CMPXCHG64)
+				op->addr &= ~(uint64_t)(len - 1); /* aligned */
 			op->val = rnd();
-			op->val2 = rnd();
+			op->val2 = op->kind == OP_REP_MOVSB ?
+					   SRC_ADDR + rnd() % (SRC_LEN - 16) :
+					   rnd();
 			predict(model, op, k, shadow, exp, &nexp);
 			s->nops++;
 		}

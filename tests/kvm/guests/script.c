@@ -68,6 +68,65 @@ static void run_op(struct script *s, const struct script_op *op)
 	case OP_SYNC:
 		spp_guest_sync(op->val);
 		break;
+	case OP_XCHG64: {
+		uint64_t v = op->val;
+
+		__asm__ volatile("xchgq %0, (%1)"
+				 : "+r"(v)
+				 : "r"(op->addr)
+				 : "memory");
+		break;
+	}
+	case OP_LOCK_ADD32:
+		__asm__ volatile("lock addl %1, (%0)"
+				 :
+				 : "r"(op->addr), "r"((uint32_t)op->val)
+				 : "memory", "cc");
+		break;
+	case OP_LOCK_XADD64: {
+		uint64_t v = op->val;
+
+		__asm__ volatile("lock xaddq %0, (%1)"
+				 : "+r"(v)
+				 : "r"(op->addr)
+				 : "memory", "cc");
+		break;
+	}
+	case OP_CMPXCHG64: {
+		uint64_t old = spp_guest_load64(op->addr);
+
+		if (op->count)
+			old = ~old;
+		__asm__ volatile("lock cmpxchgq %2, (%1)"
+				 : "+a"(old)
+				 : "r"(op->addr), "r"(op->val)
+				 : "memory", "cc");
+		break;
+	}
+	case OP_REP_MOVSB: {
+		uint64_t d = op->addr, src = op->val2, n = op->count;
+
+		__asm__ volatile("rep movsb"
+				 : "+D"(d), "+S"(src), "+c"(n)
+				 :
+				 : "memory");
+		break;
+	}
+	case OP_MOVSS:
+		__asm__ volatile("movd %1, %%xmm1\n\tmovss %%xmm1, (%0)"
+				 :
+				 : "r"(op->addr), "r"((uint32_t)op->val)
+				 : "xmm1", "memory");
+		break;
+	case OP_VMOVDQU256: {
+		uint64_t v[4] = { op->val, op->val2, ~op->val, ~op->val2 };
+
+		__asm__ volatile("vmovdqu (%1), %%ymm2\n\tvmovdqu %%ymm2, (%0)"
+				 :
+				 : "r"(op->addr), "r"(v)
+				 : "xmm2", "memory");
+		break;
+	}
 	case OP_FNSAVE:
 		__asm__ volatile("fnsave (%0)" : : "r"(op->addr) : "memory");
 		break;

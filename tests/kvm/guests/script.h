@@ -34,6 +34,15 @@ enum script_kind {
 	OP_TRIPLE_FAULT, /* needs CPL0: done by main() before CPL3 */
 	OP_PROTECT, /* spp_guest_protect(addr, val): result into hdr->sum */
 	OP_FNSAVE, /* fnsave m108: neither KVM nor spp emulates it */
+	OP_XCHG64, /* xchg of val with the 8 bytes at addr */
+	OP_LOCK_ADD32, /* lock add of (uint32_t)val to the dword at addr */
+	OP_LOCK_XADD64, /* lock xadd of val to the qword at addr */
+	OP_CMPXCHG64, /* lock cmpxchg of val into addr; count 0: expected is
+			 the current value (succeeds), 1: its complement
+			 (fails: the CPU writes the old value back) */
+	OP_REP_MOVSB, /* count bytes from val2 (a source address) to addr */
+	OP_MOVSS, /* movss of (uint32_t)val: an SSE store spp emulates */
+	OP_VMOVDQU256, /* vmovdqu ymm of val, val2, ~val, ~val2 (AVX) */
 };
 
 struct script_op {
