@@ -58,6 +58,7 @@ static void check_event(const char *s, size_t i, uint64_t gpa, unsigned len,
 		"\"subpage\":",
 		"\"subpage_gpa\":",
 		"\"rip\":\"0x",
+		"\"insn_rip\":\"0x",
 		"\"fragments\":",
 		"\"verdict\":",
 	};

@@ -41,10 +41,11 @@ int spp_cli_event_json(char *buf, size_t size, const struct spp_event *ev,
 			"\"len\":%" PRIu32 ",\"data\":\"%s\","
 			"\"page\":\"0x%" PRIx64 "\",\"subpage\":%u,"
 			"\"subpage_gpa\":\"0x%" PRIx64 "\","
-			"\"rip\":\"0x%" PRIx64 "\",\"fragments\":%" PRIu32 ","
+			"\"rip\":\"0x%" PRIx64 "\",\"insn_rip\":\"0x%" PRIx64
+			"\",\"fragments\":%" PRIu32 ","
 			"\"verdict\":\"%s\"}\n",
 			seq, t, ev->vcpu, ev->gpa, ev->len, data,
 			ev->subpage_gpa & ~(uint64_t)0xfff, ev->subpage,
-			ev->subpage_gpa, ev->rip, ev->fragments,
+			ev->subpage_gpa, ev->rip, ev->insn_rip, ev->fragments,
 			spp_cli_verdict_name(ev->verdict));
 }
