@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,8 +81,19 @@ void spp_exec_sig(const char *spp, const char *const *args,
 	if (signal_after_ms) {
 		struct timespec ts = { signal_after_ms / 1000,
 				       (long)(signal_after_ms % 1000) *
-					       1000000L };
+					       1000000L },
+				tick = { 0, 10 * 1000000L };
+		struct stat st;
+		int waited;
 
+		/* The guest is running (it printed) before the clock starts:
+		 * a loaded machine or an ASan build may take seconds to get
+		 * there, and a signal before spp watches for it kills it. */
+		for (waited = 0; waited < 3000; waited++) {
+			if (fstat(out, &st) == 0 && st.st_size > 0)
+				break;
+			nanosleep(&tick, NULL);
+		}
 		nanosleep(&ts, NULL);
 		kill(pid, sig);
 	}

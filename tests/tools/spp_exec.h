@@ -18,8 +18,9 @@ struct spp_out {
 /*
  * spp_exec() - run @spp with the NULL-terminated @args (without argv[0])
  * and environment additions @env ("NAME=value", NULL-terminated, may be
- * NULL); when @signal_after_ms > 0, send @sig after that long. Fails the
- * test on any setup error.
+ * NULL); when @signal_after_ms > 0, send @sig that long after spp's
+ * first output on stdout (the guest runs; at most 30 s of waiting for
+ * it). Fails the test on any setup error.
  */
 void spp_exec_sig(const char *spp, const char *const *args,
 		  const char *const *env, int sig, unsigned int signal_after_ms,
