@@ -137,6 +137,18 @@ int main(void)
 		}
 		if (run->exit_reason == KVM_EXIT_HLT)
 			break;
+		if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR) {
+			/* a store KVM's emulator lacks: spp may do it */
+			struct spp_insn_report rep;
+
+			ret = spp_guard_emulate(g, vcpu, run, 0, NULL, &rep);
+			if (ret == SPP_EXIT_HANDLED)
+				continue;
+			fprintf(stderr, "embed: internal error%s%s\n",
+				ret == -EOPNOTSUPP ? ": " : "",
+				ret == -EOPNOTSUPP ? rep.text : "");
+			return 1;
+		}
 		if (run->exit_reason != KVM_EXIT_MMIO) {
 			fprintf(stderr, "embed: exit %u\n", run->exit_reason);
 			return 1;
