@@ -715,6 +715,16 @@ static int build_masked(struct emu *e, struct emu_store *st, unsigned int elem)
 	return 0;
 }
 
+/* Is the instruction one that KVM never finishes on a trapped page
+ * (it spins in KVM_RUN instead)? Those are emulated when a kick finds a
+ * vCPU sitting on one. */
+static bool hangs_in_kvm(ZydisMnemonic m)
+{
+	return m == ZYDIS_MNEMONIC_SGDT || m == ZYDIS_MNEMONIC_SIDT ||
+	       m == ZYDIS_MNEMONIC_SLDT || m == ZYDIS_MNEMONIC_STR ||
+	       m == ZYDIS_MNEMONIC_SMSW;
+}
+
 /*
  * What the instruction stores: fills @st (address, length, data, mask)
  * and applies its register side effects to e->s. Returns 0, -ENOENT (it
@@ -742,6 +752,10 @@ static int build_store(struct emu *e, struct emu_store *st, const char **why)
 		size = EMU_MAX;
 	nsrc = reg_sources(e, src, 3);
 	*why = "no user-space emulation for this instruction";
+	/* With CR4.UMIP, SGDT & co. raise #GP at CPL > 0: never do them. */
+	if (hangs_in_kvm(e->insn.mnemonic) &&
+	    (e->s.sregs.cr4 & (1ULL << 11)) && (e->s.sregs.cs.selector & 3))
+		return -ENOENT;
 
 	switch (e->insn.mnemonic) {
 	case ZYDIS_MNEMONIC_MOV:
@@ -969,16 +983,6 @@ static void read_pieces(struct spp_guard *g, const struct guard_piece *p,
 	}
 }
 
-/* Is the instruction one that KVM never finishes on a trapped page
- * (it spins in KVM_RUN instead)? Those are emulated when a kick finds a
- * vCPU sitting on one. */
-static bool hangs_in_kvm(ZydisMnemonic m)
-{
-	return m == ZYDIS_MNEMONIC_SGDT || m == ZYDIS_MNEMONIC_SIDT ||
-	       m == ZYDIS_MNEMONIC_SLDT || m == ZYDIS_MNEMONIC_STR ||
-	       m == ZYDIS_MNEMONIC_SMSW;
-}
-
 static bool touches_trapped(struct spp_guard *g, const struct guard_piece *p,
 			    unsigned int n)
 {
@@ -1028,8 +1032,10 @@ int spp_guard_emulate(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	e.g = g;
 	e.s.fd = vcpu_fd;
 	ret = decode_at_rip(&e, given, ngiven);
+	if (ret == -ENOEXEC || ret == -EFAULT)
+		return SPP_EXIT_NOT_MINE; /* not an instruction in guest RAM */
 	if (ret)
-		return ret == -ENOEXEC ? SPP_EXIT_NOT_MINE : ret;
+		return ret;
 	if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR &&
 	    !hangs_in_kvm(e.insn.mnemonic))
 		return SPP_EXIT_NOT_MINE;
@@ -1048,7 +1054,7 @@ int spp_guard_emulate(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 		if (!ret)
 			ret = store_pieces(&e, &st, p, &np);
 	}
-	if (ret == -ENOENT ||
+	if (ret == -ENOENT || ret == -EFAULT ||
 	    (!ret && run->exit_reason != KVM_EXIT_INTERNAL_ERROR &&
 	     !touches_trapped(g, p, np))) {
 		/* not a store into guest RAM (or, for a kick, not into a
