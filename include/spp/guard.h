@@ -220,7 +220,9 @@ int spp_guard_resolve_stop(struct spp_guard *g, const struct spp_event *ev,
  * those writes bypass KVM's dirty log. Sets bit k of @bitmap (a u64 array
  * of @npages bits) for each page @gfn + k written since the last call
  * with @clear; merge it with KVM_GET_DIRTY_LOG before migrating.
- * Returns 0, -EINVAL, or -EFAULT when the range is not guarded RAM.
+ * Returns 0, -EINVAL (NULL, @npages 0, a range beyond gfn 2^52), or
+ * -EFAULT when the range is not guarded RAM; @bitmap is not written on
+ * error.
  */
 int spp_guard_get_dirty(struct spp_guard *g, uint64_t gfn, uint64_t npages,
 			uint64_t *bitmap, bool clear);

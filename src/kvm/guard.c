@@ -960,7 +960,9 @@ int spp_guard_get_dirty(struct spp_guard *g, uint64_t gfn, uint64_t npages,
 	struct guard_region *r;
 	uint64_t k;
 
-	if (!g || !bitmap || !npages || gfn + npages < gfn)
+	/* gfn << PAGE_SHIFT must not wrap into a region */
+	if (!g || !bitmap || !npages || gfn + npages < gfn ||
+	    gfn + npages > UINT64_MAX >> PAGE_SHIFT)
 		return -EINVAL;
 	r = region_of(g, gfn << PAGE_SHIFT, npages << PAGE_SHIFT);
 	if (!r)
