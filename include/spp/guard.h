@@ -210,7 +210,9 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
  * it again under the current maps (the caller may have changed them) and
  * commit it when allowed, drop it when still denied. @commit forces the
  * commit. Returns the final verdict (SPP_VERDICT_ALLOWED, _DENIED or
- * _LOGGED) or -EINVAL.
+ * _LOGGED) or -EINVAL (NULL, not a STOPPED event, @ev->len 0 or above
+ * SPP_STORE_MAX, or [@ev->gpa, + @ev->len) not inside one guarded region;
+ * nothing written).
  */
 int spp_guard_resolve_stop(struct spp_guard *g, const struct spp_event *ev,
 			   bool commit);

@@ -945,6 +945,11 @@ int spp_guard_resolve_stop(struct spp_guard *g, const struct spp_event *ev,
 	e = *ev;
 	event_store(&e, &s);
 	pthread_mutex_lock(&g->lock);
+	if (!guest_ptr(g, e.gpa, e.len, NULL)) {
+		/* not a store the guard can have held */
+		pthread_mutex_unlock(&g->lock);
+		return -EINVAL;
+	}
 	judge(g, &s, &e);
 	if (e.verdict == SPP_VERDICT_DENIED && commit_anyway)
 		e.verdict = SPP_VERDICT_LOGGED;
