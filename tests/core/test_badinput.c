@@ -75,8 +75,8 @@ static void snap(const struct fixture *f, struct snapshot *s)
 		s->maps[i] = spp_access_lookup(f->acc, GFN - 1 + i);
 	assert_int_equal(spp_sppt_get_vector(f->sppt, GFN, &s->vector), 0);
 	s->ram_lo = spp_access_is_ram(f->acc, RAM_BASE >> 12, 1);
-	s->ram_hi = spp_access_is_ram(f->acc, (RAM_BASE + RAM_SIZE) / 4096 - 1,
-				      1);
+	s->ram_hi =
+		spp_access_is_ram(f->acc, (RAM_BASE + RAM_SIZE) / 4096 - 1, 1);
 	s->ram_out = spp_access_is_ram(f->acc, (RAM_BASE + RAM_SIZE) / 4096, 1);
 }
 
@@ -397,7 +397,7 @@ static void test_walk_bad(void **state)
 	assert_memory_equal(&out, &orig, sizeof(out));
 	assert_non_null(spp_walk_outcome_name((enum spp_walk_outcome)99));
 	assert_non_null(spp_walk_path_name((enum spp_walk_path)99));
-	assert_non_null(spp_walk_outcome_name((enum spp_walk_outcome)-1));
+	assert_non_null(spp_walk_outcome_name((enum spp_walk_outcome) - 1));
 	assert_int_equal(spp_walk(&in, &out), 0); /* the good input works */
 	assert_int_equal(out.outcome, SPP_WALK_ALLOWED);
 	assert_unchanged(f);

@@ -61,8 +61,8 @@ static int setup(void **state)
 	r.userspace_addr = (uint64_t)(uintptr_t)f->ram;
 	assert_int_equal(ioctl(f->vm, KVM_SET_USER_MEMORY_REGION, &r), 0);
 	assert_int_equal(spp_guard_create(&f->g, f->vm, NULL, NULL), 0);
-	assert_int_equal(spp_guard_add_memory(f->g, VMM_SLOT, RAM_GPA,
-					      RAM_SIZE, f->ram),
+	assert_int_equal(spp_guard_add_memory(f->g, VMM_SLOT, RAM_GPA, RAM_SIZE,
+					      f->ram),
 			 0);
 	assert_int_equal(spp_guard_set_range(f->g, GFN, 2, MAP), 0);
 	spp_guard_stats(f->g, &f->st);
@@ -180,8 +180,7 @@ static void test_guard_memory_bad(void **state)
 					      f->ram),
 			 -EINVAL);
 	/* the guard's own slot ids, the VMM slot again, an overlap */
-	assert_int_equal(spp_guard_add_memory(f->g, 40, 0x400000, 4096,
-					      f->ram),
+	assert_int_equal(spp_guard_add_memory(f->g, 40, 0x400000, 4096, f->ram),
 			 -EINVAL);
 	assert_int_equal(spp_guard_add_memory(f->g, VMM_SLOT, 0x400000, 4096,
 					      f->ram),
@@ -247,16 +246,15 @@ static void test_guard_dirty_bad(void **state)
 	struct fx *f = *state;
 	uint64_t bm[4] = { 0x5A, 0x5A, 0x5A, 0x5A };
 
-	assert_int_equal(spp_guard_get_dirty(f->g, GFN, 0, bm, false),
-			 -EINVAL);
+	assert_int_equal(spp_guard_get_dirty(f->g, GFN, 0, bm, false), -EINVAL);
 	assert_int_equal(spp_guard_get_dirty(f->g, UINT64_MAX, 2, bm, false),
 			 -EINVAL);
 	/* gfns whose address wraps into the region: not guarded RAM */
-	assert_true(spp_guard_get_dirty(f->g, (1ULL << 52) + GFN, 1, bm,
-					true) < 0);
+	assert_true(spp_guard_get_dirty(f->g, (1ULL << 52) + GFN, 1, bm, true) <
+		    0);
 	assert_true(spp_guard_get_dirty(f->g, GFN, 1ULL << 52, bm, true) < 0);
-	assert_true(spp_guard_get_dirty(f->g, GFN, (1ULL << 52) + 1, bm,
-					true) < 0);
+	assert_true(spp_guard_get_dirty(f->g, GFN, (1ULL << 52) + 1, bm, true) <
+		    0);
 	assert_int_equal(spp_guard_get_dirty(f->g, 0x10, 1, bm, false),
 			 -EFAULT);
 	assert_int_equal(spp_guard_get_dirty(f->g, 0x2ff, 2, bm, false),
@@ -320,7 +318,7 @@ static void test_guard_exit_bad(void **state)
 				 (unsigned long long)(RAM_GPA + i));
 	/* unknown policies are ignored: stores still dropped (DENY) */
 	spp_guard_set_policy(f->g, (enum spp_policy)3);
-	spp_guard_set_policy(f->g, (enum spp_policy)-1);
+	spp_guard_set_policy(f->g, (enum spp_policy) - 1);
 	memset(&ev, 0, sizeof(ev));
 	ev.gpa = GFN << 12; /* sub-page 0: writable */
 	ev.len = 4;
@@ -340,7 +338,9 @@ static void test_vm_bad(void **state)
 	struct spp_vm_config cfg = { 0 };
 	struct spp_vm_result res;
 	struct spp_vm *vm = (struct spp_vm *)0x1;
-	static const uint64_t rams[] = { 1, 0x1000, SPP_LAYOUT_RAM_MIN - 0x200000,
+	static const uint64_t rams[] = { 1,
+					 0x1000,
+					 SPP_LAYOUT_RAM_MIN - 0x200000,
 					 SPP_LAYOUT_RAM_MIN + 0x1000,
 					 SPP_LAYOUT_RAM_MAX + 0x200000,
 					 UINT64_MAX };
@@ -371,7 +371,7 @@ static void test_vm_bad(void **state)
 	assert_int_equal(spp_vm_nvcpus(NULL), 0);
 	assert_int_equal(spp_vm_ram_size(NULL), 0);
 	assert_string_equal(spp_vm_reason_name((enum spp_vm_reason)99), "?");
-	assert_string_equal(spp_vm_reason_name((enum spp_vm_reason)-1), "?");
+	assert_string_equal(spp_vm_reason_name((enum spp_vm_reason) - 1), "?");
 
 	/* a real VM: bad images and paths leave it unloaded and usable */
 	cfg.policy = SPP_POLICY_DENY;
@@ -380,7 +380,11 @@ static void test_vm_bad(void **state)
 	assert_int_equal(spp_vm_run(vm, 10, &res), -EINVAL); /* not loaded */
 	assert_int_equal(spp_vm_run(vm, 10, NULL), -EINVAL);
 	assert_int_equal(spp_vm_load_elf(vm, NULL, 64), -EINVAL);
-	assert_int_equal(spp_vm_load_elf(vm, "\x7f" "ELF", 4), -ENOEXEC);
+	assert_int_equal(spp_vm_load_elf(vm,
+					 "\x7f"
+					 "ELF",
+					 4),
+			 -ENOEXEC);
 	assert_int_equal(spp_vm_load_elf_file(vm, NULL), -EINVAL);
 	assert_int_equal(spp_vm_load_elf_file(vm, "/nonexistent/guest"),
 			 -ENOENT);

@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@ static const char *guest_stress;
 static unsigned long long iters = 1500;
 static unsigned int watchdog_s;
 static double test_start; /* written by the test, read by the watchdog */
+static bool wd_quit;
 static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static double now_s(void)
@@ -80,6 +82,10 @@ static void *watchdog(void *arg)
 		sleep(1);
 		pthread_mutex_lock(&wd_lock);
 		start = test_start;
+		if (wd_quit) {
+			pthread_mutex_unlock(&wd_lock);
+			return NULL;
+		}
 		pthread_mutex_unlock(&wd_lock);
 	} while (now_s() - start < watchdog_s);
 	fprintf(stderr, "test_kvm_stress: no progress for %u s: deadlock?\n",
@@ -240,7 +246,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_stress_2_vcpus),
 		cmocka_unit_test(test_stress_4_vcpus),
 	};
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), i;
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), i, ret;
 	pthread_t w;
 
 	if (fd < 0) {
@@ -261,7 +267,12 @@ int main(int argc, char **argv)
 	/* ~1 ms per round and vCPU in the TCG VM, 50x margin, >= 5 min */
 	watchdog_s = (unsigned int)(iters / 20 + 300);
 	test_start = now_s();
-	pthread_create(&w, NULL, watchdog, NULL);
-	pthread_detach(w);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (pthread_create(&w, NULL, watchdog, NULL))
+		return 1;
+	ret = cmocka_run_group_tests(tests, NULL, NULL);
+	pthread_mutex_lock(&wd_lock);
+	wd_quit = true;
+	pthread_mutex_unlock(&wd_lock);
+	pthread_join(w, NULL);
+	return ret;
 }

@@ -107,9 +107,8 @@ static void test_guest_mem_bad(void **state)
 	/* a full list refuses one more */
 	spp_guest_mem_init(&full);
 	for (i = 0; i < SPP_GUEST_MEM_MAX_REGIONS; i++)
-		assert_int_equal(spp_guest_mem_add(&full, 4096ULL * i, 4096,
-						   f->ram),
-				 0);
+		assert_int_equal(
+			spp_guest_mem_add(&full, 4096ULL * i, 4096, f->ram), 0);
 	assert_int_equal(spp_guest_mem_add(&full, 1ULL << 40, 4096, f->ram),
 			 -ENOSPC);
 	assert_int_equal(full.nregions, SPP_GUEST_MEM_MAX_REGIONS);
@@ -177,13 +176,12 @@ static void test_exc_bad(void **state)
 			 -EINVAL);
 	assert_int_equal(spp_exc_report_take(&f->m, 0, &r), -EINVAL);
 	assert_int_equal(spp_exc_report_take(&f->m, UINT64_MAX, &r), -EINVAL);
-	assert_int_equal(spp_exc_report_take(&f->m,
-					     SPP_LAYOUT_EXC_REPORT_AT(
-						     SPP_LAYOUT_MAX_VCPUS),
-					     &r),
+	assert_int_equal(spp_exc_report_take(
+				 &f->m,
+				 SPP_LAYOUT_EXC_REPORT_AT(SPP_LAYOUT_MAX_VCPUS),
+				 &r),
 			 -EINVAL);
-	assert_int_equal(spp_exc_report_take(&empty, spp_exc_report_gpa(0),
-					     &r),
+	assert_int_equal(spp_exc_report_take(&empty, spp_exc_report_gpa(0), &r),
 			 -EFAULT);
 	assert_memory_equal(&r, &orig, sizeof(r));
 	assert_non_null(spp_exc_name(UINT32_MAX));
