@@ -272,6 +272,7 @@ static void test_guard_exit_bad(void **state)
 	uint8_t *ram = f->ram;
 	unsigned int i;
 	static const uint32_t lens[] = { 0, 9, 16, UINT32_MAX };
+	int ret;
 
 	memset(&run, 0, sizeof(run));
 	run.exit_reason = KVM_EXIT_IO; /* not MMIO */
@@ -293,6 +294,22 @@ static void test_guard_exit_bad(void **state)
 	run.mmio.phys_addr = 0x10000;
 	assert_int_equal(spp_guard_handle_exit(f->g, -1, &run, 0, NULL),
 			 SPP_EXIT_NOT_MINE);
+	/* a forged write exit into a denied sub-page, with no vCPU behind
+	 * it: dropped and reported, never committed */
+	run.mmio.len = 4;
+	run.mmio.phys_addr = (GFN << 12) + 8 * 128;
+	memset(run.mmio.data, 0xEE, 8);
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(spp_guard_handle_exit(f->g, -1, &run, 0, &ev),
+			 SPP_EXIT_HANDLED);
+	assert_int_equal(ev.verdict, SPP_VERDICT_DENIED);
+	assert_int_equal(ev.gpa, (GFN << 12) + 8 * 128);
+	/* an 8-byte one whose store may go on (the guard asks KVM_RUN for
+	 * the rest): the bad vCPU fd is an error, nothing committed */
+	run.mmio.len = 8;
+	run.mmio.phys_addr = (GFN << 12) + 8 * 128;
+	ret = spp_guard_handle_exit(f->g, -1, &run, 0, &ev);
+	assert_int_equal(ret, -EBADF);
 	/* held stores that are not: wrong verdict, empty, too long, outside
 	 * guarded RAM, wrapping */
 	memset(&ev, 0, sizeof(ev));

@@ -139,7 +139,7 @@ static void stress(unsigned int nvcpus)
 	uint64_t snap0[STRESS_MAX_VCPUS], snap1[STRESS_MAX_VCPUS];
 	unsigned long long rounds = 0, landed = 0;
 	double start = now_s(), deadline = start + watchdog_s - 30;
-	unsigned int i;
+	unsigned int i, k;
 	bool all_done = false;
 	pthread_t t;
 
@@ -193,10 +193,23 @@ static void stress(unsigned int nvcpus)
 		assert_int_equal(
 			spp_guard_set_range(g, GFN1, 1, SPP_ACCESS_FULL), 0);
 		sleep_us(1500);
-		for (i = 0; i < nvcpus; i++)
-			if (peek_guest_word(r.vm, STRESS_P0 + 128 * (16 + i)) !=
-			    snap0[i])
-				landed++;
+		/* a store lands in the opened sub-page (waiting up to 200 ms
+		 * for one, unless the vCPUs are done) */
+		for (k = 0; k < 200; k++) {
+			unsigned int changed = 0;
+
+			for (i = 0; i < nvcpus; i++)
+				if (peek_guest_word(
+					    r.vm, STRESS_P0 + 128 * (16 + i)) !=
+				    snap0[i])
+					changed++;
+			if (changed || all_done ||
+			    __atomic_load_n(&r.finished, __ATOMIC_ACQUIRE)) {
+				landed += changed;
+				break;
+			}
+			sleep_us(1000);
+		}
 		rounds++;
 	}
 	spp_vm_interrupt(r.vm);
