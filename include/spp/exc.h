@@ -91,7 +91,8 @@ const char *spp_exc_name(unsigned int vector);
 /*
  * spp_exc_format() - one line about @r, snprintf-style into @buf of @size
  * bytes, e.g. "#PF error 0x5 at rip 0x40006e cs 0x2b rsp 0x1fffe8 cr2
- * 0x1000". Returns what snprintf returns.
+ * 0x1000". Returns what snprintf returns; -EINVAL for a NULL @r or a
+ * NULL @buf with @size > 0 (NULL with @size 0 measures).
  */
 int spp_exc_format(const struct spp_exc_report *r, char *buf, size_t size);
 

@@ -259,7 +259,9 @@ int spp_guard_emulate(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
  * it again under the current maps (the caller may have changed them) and
  * commit it when allowed, drop it when still denied. @commit forces the
  * commit. Returns the final verdict (SPP_VERDICT_ALLOWED, _DENIED or
- * _LOGGED) or -EINVAL.
+ * _LOGGED) or -EINVAL (NULL, not a STOPPED event, @ev->len 0 or above
+ * SPP_STORE_MAX, or [@ev->gpa, + @ev->len) not inside one guarded region;
+ * nothing written).
  */
 int spp_guard_resolve_stop(struct spp_guard *g, const struct spp_event *ev,
 			   bool commit);
@@ -269,7 +271,9 @@ int spp_guard_resolve_stop(struct spp_guard *g, const struct spp_event *ev,
  * those writes bypass KVM's dirty log. Sets bit k of @bitmap (a u64 array
  * of @npages bits) for each page @gfn + k written since the last call
  * with @clear; merge it with KVM_GET_DIRTY_LOG before migrating.
- * Returns 0, -EINVAL, or -EFAULT when the range is not guarded RAM.
+ * Returns 0, -EINVAL (NULL, @npages 0, a range beyond gfn 2^52), or
+ * -EFAULT when the range is not guarded RAM; @bitmap is not written on
+ * error.
  */
 int spp_guard_get_dirty(struct spp_guard *g, uint64_t gfn, uint64_t npages,
 			uint64_t *bitmap, bool clear);

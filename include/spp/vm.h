@@ -84,8 +84,9 @@ struct spp_vm_result {
  * spp_vm_create() - open /dev/kvm, create the VM, its RAM, vCPUs, CPU
  * state and guard. @cfg may be NULL (defaults). Returns 0, -ENOENT (no
  * /dev/kvm), -EACCES, -EOPNOTSUPP (KVM lacks read-only memslots or the
- * API version differs), -EINVAL (bad size or vCPU count), -ENOMEM, or
- * the errno of a failed KVM call.
+ * API version differs), -EINVAL (@out NULL, bad size, vCPU count or
+ * policy), -ENOMEM, or the errno of a failed KVM call. *@out is written
+ * only on success.
  */
 int spp_vm_create(struct spp_vm **out, const struct spp_vm_config *cfg);
 

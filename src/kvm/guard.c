@@ -1035,6 +1035,11 @@ int spp_guard_resolve_stop(struct spp_guard *g, const struct spp_event *ev,
 	e = *ev;
 	p = (struct guard_piece){ e.gpa, e.len, e.data, NULL };
 	pthread_mutex_lock(&g->lock);
+	if (!guest_ptr(g, e.gpa, e.len, NULL)) {
+		/* not a store the guard can have held */
+		pthread_mutex_unlock(&g->lock);
+		return -EINVAL;
+	}
 	pthread_mutex_lock(&g->commit_lock);
 	guard_judge_pieces(g, &p, 1, &e);
 	if (e.verdict == SPP_VERDICT_DENIED && commit_anyway)
@@ -1052,7 +1057,9 @@ int spp_guard_get_dirty(struct spp_guard *g, uint64_t gfn, uint64_t npages,
 	struct guard_region *r;
 	uint64_t k;
 
-	if (!g || !bitmap || !npages || gfn + npages < gfn)
+	/* gfn << PAGE_SHIFT must not wrap into a region */
+	if (!g || !bitmap || !npages || gfn + npages < gfn ||
+	    gfn + npages > UINT64_MAX >> PAGE_SHIFT)
 		return -EINVAL;
 	r = region_of(g, gfn << PAGE_SHIFT, npages << PAGE_SHIFT);
 	if (!r)

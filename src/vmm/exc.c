@@ -197,6 +197,8 @@ int spp_exc_format(const struct spp_exc_report *r, char *buf, size_t size)
 {
 	int n;
 
+	if (!r || (!buf && size))
+		return -EINVAL;
 	n = snprintf(
 		buf, size,
 		"%s (vector %llu) error 0x%llx at rip 0x%llx cs 0x%llx "

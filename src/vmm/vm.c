@@ -747,7 +747,9 @@ int spp_vm_create(struct spp_vm **out, const struct spp_vm_config *cfg)
 	unsigned int i;
 	int ret, mmap_size;
 
-	if (!out)
+	/* Checked before anything: spp_vm_destroy() walks nvcpus vCPUs. */
+	if (!out || (cfg && (cfg->nvcpus > SPP_GUEST_MAX_VCPUS ||
+			     (unsigned int)cfg->policy > SPP_POLICY_STOP)))
 		return -EINVAL;
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
@@ -762,8 +764,7 @@ int spp_vm_create(struct spp_vm **out, const struct spp_vm_config *cfg)
 	pthread_cond_init(&vm->cond, NULL);
 	spp_guest_mem_init(&vm->mem);
 	ret = -EINVAL;
-	if (!spp_layout_ram_valid(vm->ram_size) ||
-	    vm->nvcpus > SPP_GUEST_MAX_VCPUS)
+	if (!spp_layout_ram_valid(vm->ram_size))
 		goto fail;
 
 	pthread_once(&kick_once, install_kick);
