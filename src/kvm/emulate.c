@@ -753,8 +753,8 @@ static int build_store(struct emu *e, struct emu_store *st, const char **why)
 	nsrc = reg_sources(e, src, 3);
 	*why = "no user-space emulation for this instruction";
 	/* With CR4.UMIP, SGDT & co. raise #GP at CPL > 0: never do them. */
-	if (hangs_in_kvm(e->insn.mnemonic) &&
-	    (e->s.sregs.cr4 & (1ULL << 11)) && (e->s.sregs.cs.selector & 3))
+	if (hangs_in_kvm(e->insn.mnemonic) && (e->s.sregs.cr4 & (1ULL << 11)) &&
+	    (e->s.sregs.cs.selector & 3))
 		return -ENOENT;
 
 	switch (e->insn.mnemonic) {
@@ -1093,6 +1093,7 @@ int spp_guard_emulate(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 				 st.masked || np > 1 || st.len > SPP_STORE_MAX,
 				 vcpu_fd);
 	pthread_mutex_unlock(&g->commit_lock);
+	guard_vcpu_seen(g, vcpu);
 	__atomic_add_fetch(&g->stats.emulated, 1, __ATOMIC_RELAXED);
 	{
 		int r = vs_flush(&e.s);

@@ -1004,7 +1004,6 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	pthread_mutex_unlock(&g->commit_lock);
 	if (fin == SPP_EXIT_STOP && ret != SPP_EXIT_AGAIN)
 		ret = SPP_EXIT_STOP;
-	guard_vcpu_seen(g, vcpu);
 	/*
 	 * A rep STOS/MOVS goes on at RIP: finish its allowed elements here
 	 * rather than one exit each.
@@ -1018,6 +1017,8 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	}
 	if (g->sync_regs)
 		run->kvm_valid_regs |= KVM_SYNC_X86_REGS;
+	/* KVM can only read memory for this vCPU's next store from now on */
+	guard_vcpu_seen(g, vcpu);
 	if (ev_out)
 		*ev_out = ev;
 	return ret;

@@ -111,6 +111,7 @@ static void test_guard_null(void **state)
 	struct spp_guard *g = (struct spp_guard *)0x1;
 	struct spp_guard_stats st;
 	struct spp_event ev = { .verdict = SPP_VERDICT_STOPPED, .len = 4 };
+	struct spp_insn_report rep;
 	struct kvm_run run;
 	uint64_t bm = 0;
 
@@ -142,6 +143,22 @@ static void test_guard_null(void **state)
 			 -EINVAL);
 	assert_int_equal(spp_guard_handle_exit(f->g, -1, NULL, 0, NULL),
 			 -EINVAL);
+	/* spp_guard_emulate: NULL guard or run; not an emulation failure;
+	 * a vCPU fd that is none (the registers cannot be read) */
+	memset(&rep, 0x5A, sizeof(rep));
+	assert_int_equal(spp_guard_emulate(NULL, -1, &run, 0, NULL, &rep),
+			 -EINVAL);
+	assert_int_equal(rep.len, 0);
+	assert_int_equal(spp_guard_emulate(f->g, -1, NULL, 0, NULL, NULL),
+			 -EINVAL);
+	run.exit_reason = KVM_EXIT_INTERNAL_ERROR;
+	run.internal.suberror = KVM_INTERNAL_ERROR_DELIVERY_EV;
+	assert_int_equal(spp_guard_emulate(f->g, -1, &run, 0, NULL, NULL),
+			 SPP_EXIT_NOT_MINE);
+	run.exit_reason = KVM_EXIT_INTR;
+	assert_int_equal(spp_guard_emulate(f->g, -1, &run, 0, NULL, NULL),
+			 -EBADF);
+	run.exit_reason = KVM_EXIT_MMIO;
 	assert_int_equal(spp_guard_resolve_stop(NULL, &ev, false), -EINVAL);
 	assert_int_equal(spp_guard_resolve_stop(f->g, NULL, false), -EINVAL);
 	assert_int_equal(spp_guard_get_dirty(NULL, GFN, 1, &bm, false),
