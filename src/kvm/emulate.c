@@ -136,6 +136,7 @@ static int vs_translate(struct vstate *s, uint64_t lin, uint64_t *gpa)
 {
 	struct kvm_translation t;
 
+	*gpa = 0; /* -O3 cannot see that -errno is never 0 */
 	memset(&t, 0, sizeof(t));
 	t.linear_address = lin;
 	if (ioctl(s->fd, KVM_TRANSLATE, &t) < 0)
