@@ -780,6 +780,18 @@ void guard_judge_pieces(struct spp_guard *g, const struct guard_piece *p,
 	ev->verdict = SPP_VERDICT_ALLOWED;
 	ev->subpage_gpa = p[0].gpa & ~(SPP_SUBPAGE_SIZE - 1);
 	ev->subpage = spp_subpage_index(p[0].gpa);
+	if (n == 1 && !p[0].mask) {
+		/* KVM's own stores: one check, no mask walk. */
+		struct spp_write_verdict v;
+
+		if (!spp_access_check_write(g->acc, p[0].gpa, p[0].len, &v) &&
+		    !v.allowed) {
+			ev->verdict = SPP_VERDICT_DENIED;
+			ev->subpage_gpa = v.denied_gpa;
+			ev->subpage = v.denied_subpage;
+		}
+		return;
+	}
 	for (i = 0; i < n; i++) {
 		struct spp_write_verdict v;
 
@@ -832,8 +844,11 @@ void guard_write_pieces(struct spp_guard *g, const struct guard_piece *p,
 			unsigned int n)
 {
 	unsigned int i;
-	uint64_t seq = __atomic_add_fetch(&g->commit_seq, 1, __ATOMIC_RELEASE);
+	uint64_t seq = __atomic_load_n(&g->commit_seq, __ATOMIC_RELAXED) + 1;
 	uint32_t k;
+
+	/* Only changed under g->commit_lock: no locked instruction. */
+	__atomic_store_n(&g->commit_seq, seq, __ATOMIC_RELEASE);
 
 	for (i = 0; i < n; i++) {
 		struct guard_region *r;
@@ -851,11 +866,15 @@ void guard_write_pieces(struct spp_guard *g, const struct guard_piece *p,
 		}
 		for (gfn = p[i].gpa >> PAGE_SHIFT;
 		     gfn <= (p[i].gpa + p[i].len - 1) >> PAGE_SHIFT; gfn++) {
-			uint64_t b = gfn - r->gfn;
+			uint64_t b = gfn - r->gfn, bit = 1ULL << (b % 64);
+			uint64_t w = __atomic_load_n(&r->dirty[b / 64],
+						     __ATOMIC_RELAXED);
 
 			g->page_seq[GUARD_SEQ_BUCKET(gfn)] = seq;
-			__atomic_or_fetch(&r->dirty[b / 64], 1ULL << (b % 64),
-					  __ATOMIC_RELAXED);
+			/* The dirty log changes only under commit_lock. */
+			if (!(w & bit))
+				__atomic_store_n(&r->dirty[b / 64], w | bit,
+						 __ATOMIC_RELAXED);
 		}
 	}
 }
@@ -878,12 +897,12 @@ int guard_finish_store(struct spp_guard *g, const struct guard_piece *p,
 	int ret = SPP_EXIT_HANDLED;
 
 	guard_judge_pieces(g, p, n, ev);
-	__atomic_add_fetch(&g->stats.stores, 1, __ATOMIC_RELAXED);
+	guard_count(&g->stats.stores, 1);
 	if (ev->verdict == SPP_VERDICT_ALLOWED) {
-		__atomic_add_fetch(&g->stats.allowed, 1, __ATOMIC_RELAXED);
+		guard_count(&g->stats.allowed, 1);
 		guard_write_pieces(g, p, n);
 	} else {
-		__atomic_add_fetch(&g->stats.denied, 1, __ATOMIC_RELAXED);
+		guard_count(&g->stats.denied, 1);
 		if (g->policy == SPP_POLICY_LOG) {
 			ev->verdict = SPP_VERDICT_LOGGED;
 			guard_write_pieces(g, p, n);
@@ -936,9 +955,10 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 		return SPP_EXIT_HANDLED;
 	}
 
-	memset(&s, 0, sizeof(s));
+	s.npieces = 0;
+	s.len = 0;
+	s.fragments = 0;
 	store_add(&s, run);
-	__atomic_add_fetch(&g->stats.exits, 1, __ATOMIC_RELAXED);
 	/*
 	 * Collect the rest of a split store when it could change the verdict
 	 * or the event: a fragment ending at a page boundary (the next page's
@@ -980,7 +1000,6 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 			ret = SPP_EXIT_AGAIN; /* someone else's exit */
 			break;
 		}
-		__atomic_add_fetch(&g->stats.exits, 1, __ATOMIC_RELAXED);
 	}
 
 	memset(&ev, 0, sizeof(ev));
@@ -991,7 +1010,9 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	memcpy(ev.data, s.data, s.len);
 	np = store_pieces(&s, pieces);
 	pthread_mutex_lock(&g->commit_lock);
-	if (ret == SPP_EXIT_HANDLED && np == 1 && s.len <= 16) {
+	guard_count(&g->stats.exits, s.fragments);
+	if (ret == SPP_EXIT_HANDLED && np == 1 && s.len <= 16 &&
+	    guard_rmw_conflict(g, vcpu, pieces[0].gpa >> PAGE_SHIFT)) {
 		fin = guard_rmw_check(g, vcpu_fd, run, vcpu, &pieces[0], s.data,
 				      &ev);
 		if (fin < 0)
@@ -1010,7 +1031,10 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	 * rather than one exit each.
 	 */
 	if (ret == SPP_EXIT_HANDLED && ev.verdict == SPP_VERDICT_ALLOWED &&
-	    !g->report_allowed && np == 1 && s.len <= 8) {
+	    !g->report_allowed && np == 1 && s.len <= 8 &&
+	    (run->kvm_valid_regs & KVM_SYNC_X86_REGS) &&
+	    guard_string_maybe(run->s.regs.regs.rcx, run->s.regs.regs.rdi,
+			       run->s.regs.regs.rflags, pieces[0].gpa, s.len)) {
 		fin = guard_string_continue(g, vcpu_fd, run, pieces[0].gpa,
 					    s.len);
 		if (fin)
@@ -1058,6 +1082,9 @@ int spp_guard_get_dirty(struct spp_guard *g, uint64_t gfn, uint64_t npages,
 	if (!r)
 		return -EFAULT;
 	memset(bitmap, 0, (npages + 63) / 64 * sizeof(*bitmap));
+	/* Commits set dirty bits under commit_lock without locked
+	 * instructions: harvest under it too. */
+	pthread_mutex_lock(&g->commit_lock);
 	for (k = 0; k < npages; k++) {
 		uint64_t i = gfn - r->gfn + k, bit = 1ULL << (i % 64);
 		uint64_t old = clear ? __atomic_fetch_and(&r->dirty[i / 64],
@@ -1069,5 +1096,6 @@ int spp_guard_get_dirty(struct spp_guard *g, uint64_t gfn, uint64_t npages,
 		if (old & bit)
 			bitmap[k / 64] |= 1ULL << (k % 64);
 	}
+	pthread_mutex_unlock(&g->commit_lock);
 	return 0;
 }
