@@ -168,23 +168,22 @@ static void pending_release(struct pending *p, size_t n)
 	free(p);
 }
 
-/* Put the planned slots into the region's array (after KVM took them). */
-static int region_commit_plan(struct guard_region *r, struct pending *p)
+/*
+ * Put the planned slots into the region's array (after KVM took them) and
+ * the stats with them: in place and O(changed slots) but for one memmove;
+ * room was reserved before the change, so this cannot fail.
+ */
+static void region_commit_plan(struct spp_guard *g, struct pending *p)
 {
-	size_t n = r->nslots - p->plan.count + p->plan.nslots;
-	struct spp_slot *s = malloc(n * sizeof(*s));
+	struct spp_slot_tally old = { 0 }, new = { 0 };
+	struct guard_region *r = p->r;
 
-	if (!s)
-		return -ENOMEM;
-	memcpy(s, r->slots, p->plan.first * sizeof(*s));
-	memcpy(s + p->plan.first, p->plan.slots, p->plan.nslots * sizeof(*s));
-	memcpy(s + p->plan.first + p->plan.nslots,
-	       r->slots + p->plan.first + p->plan.count,
-	       (r->nslots - p->plan.first - p->plan.count) * sizeof(*s));
-	free(r->slots);
-	r->slots = s;
-	r->nslots = n;
-	return 0;
+	spp_slots_tally(p->old, p->plan.count, &old);
+	spp_slots_tally(p->plan.slots, p->plan.nslots, &new);
+	spp_slots_apply(&r->slots, &r->nslots, &r->cap, &p->plan);
+	g->stats.slots += (uint32_t)(new.slots - old.slots);
+	g->stats.ro_slots += (uint32_t)(new.ro - old.ro);
+	g->stats.trapped_pages += new.trapped - old.trapped;
 }
 
 static int guard_pause(struct spp_guard *g)
@@ -198,26 +197,17 @@ static void guard_resume(struct spp_guard *g)
 		g->ops.resume(g->ctx);
 }
 
+/* Count every slot again: after adding or removing a region only. */
 static void count_slots(struct spp_guard *g)
 {
-	uint32_t slots = 0, ro = 0;
-	uint64_t trapped = 0;
-	size_t i, k;
+	struct spp_slot_tally t = { 0 };
+	size_t i;
 
-	for (i = 0; i < g->nregions; i++) {
-		for (k = 0; k < g->regions[i].nslots; k++) {
-			const struct spp_slot *s = &g->regions[i].slots[k];
-
-			slots++;
-			if (s->ro) {
-				ro++;
-				trapped += s->npages;
-			}
-		}
-	}
-	g->stats.slots = slots;
-	g->stats.ro_slots = ro;
-	g->stats.trapped_pages = trapped;
+	for (i = 0; i < g->nregions; i++)
+		spp_slots_tally(g->regions[i].slots, g->regions[i].nslots, &t);
+	g->stats.slots = (uint32_t)t.slots;
+	g->stats.ro_slots = (uint32_t)t.ro;
+	g->stats.trapped_pages = t.trapped;
 }
 
 /*
@@ -273,6 +263,12 @@ static int update(struct spp_guard *g, uint64_t gfn, uint64_t n,
 		memcpy(p[np].old, r->slots + p[np].plan.first,
 		       p[np].plan.count * sizeof(*p[np].old));
 		np++;
+		/* Room for the result now: committing it cannot fail. */
+		ret = spp_slots_reserve(&r->slots, &r->cap,
+					r->nslots - p[np - 1].plan.count +
+						p[np - 1].plan.nslots);
+		if (ret)
+			goto out;
 	}
 
 	ret = guard_pause(g);
@@ -287,12 +283,8 @@ static int update(struct spp_guard *g, uint64_t gfn, uint64_t n,
 		ret = maps ? spp_access_set_bulk(g->acc, gfn, n, maps) :
 			     spp_access_set_range(g->acc, gfn, n, fill);
 	if (!ret) {
-		for (i = 0; i < np && !ret; i++)
-			ret = region_commit_plan(p[i].r, &p[i]);
-		/* An array allocation failing here leaves KVM right and the
-		 * region's bookkeeping stale: refuse to pretend otherwise. */
-		if (ret)
-			ret = -EIO;
+		for (i = 0; i < np; i++)
+			region_commit_plan(g, &p[i]);
 	} else {
 		/* Undo the slot swaps that went through. */
 		for (i = np; i--;)
@@ -303,7 +295,6 @@ static int update(struct spp_guard *g, uint64_t gfn, uint64_t n,
 		if (ret != -ENOMEM)
 			ret = -EIO;
 	}
-	count_slots(g);
 	guard_resume(g);
 out:
 	pending_release(p, np);
@@ -498,6 +489,7 @@ int spp_guard_add_memory(struct spp_guard *g, uint32_t slot, uint64_t gpa,
 	}
 	r->slots[0] = (struct spp_slot){ slot, r->gfn, r->npages, false };
 	r->nslots = 1;
+	r->cap = 1;
 	g->nregions++;
 	count_slots(g);
 	ret = 0;

@@ -42,6 +42,7 @@ struct guard_region {
 	uint32_t vmm_slot; /* the id the VMM handed in */
 	struct spp_slot *slots; /* sorted, contiguous, cover the region */
 	size_t nslots;
+	size_t cap; /* allocated entries of slots (grows geometrically) */
 	uint64_t *dirty; /* pages the guard wrote, one bit each */
 };
 

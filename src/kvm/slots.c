@@ -264,3 +264,63 @@ void spp_slot_plan_release(struct spp_slot_plan *plan)
 		plan->nslots = 0;
 	}
 }
+
+int spp_slots_reserve(struct spp_slot **slots, size_t *cap, size_t n)
+{
+	struct spp_slot *s;
+	size_t c;
+
+	if (!slots || !cap)
+		return -EINVAL;
+	if (n <= *cap)
+		return 0;
+	c = *cap > SIZE_MAX / 2 / sizeof(*s) ? n : 2 * *cap;
+	if (c < n)
+		c = n;
+	if (c < 16)
+		c = 16;
+	if (c > SIZE_MAX / sizeof(*s))
+		return -ENOMEM;
+	s = realloc(*slots, c * sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	*slots = s;
+	*cap = c;
+	return 0;
+}
+
+int spp_slots_apply(struct spp_slot **slots, size_t *nslots, size_t *cap,
+		    const struct spp_slot_plan *plan)
+{
+	size_t n, tail;
+	int ret;
+
+	if (!slots || !nslots || !cap || !plan ||
+	    plan->first + plan->count > *nslots)
+		return -EINVAL;
+	n = *nslots - plan->count + plan->nslots;
+	ret = spp_slots_reserve(slots, cap, n);
+	if (ret)
+		return ret;
+	tail = *nslots - plan->first - plan->count;
+	memmove(*slots + plan->first + plan->nslots,
+		*slots + plan->first + plan->count, tail * sizeof(**slots));
+	memcpy(*slots + plan->first, plan->slots,
+	       plan->nslots * sizeof(**slots));
+	*nslots = n;
+	return 0;
+}
+
+void spp_slots_tally(const struct spp_slot *slots, size_t n,
+		     struct spp_slot_tally *t)
+{
+	size_t i;
+
+	t->slots += n;
+	for (i = 0; i < n; i++) {
+		if (slots[i].ro) {
+			t->ro++;
+			t->trapped += slots[i].npages;
+		}
+	}
+}
