@@ -76,6 +76,13 @@ struct spp_guard {
 	uint64_t vcpu_seq[GUARD_SEQ_VCPUS];
 };
 
+/*
+ * Everything declared from here on is the library's own: hidden, so the
+ * exit path calls it directly (and may inline it) instead of through the
+ * PLT of a symbol a program could interpose.
+ */
+#pragma GCC visibility push(hidden)
+
 /* One contiguous guest-physical piece of a store and its bytes. */
 struct guard_piece {
 	uint64_t gpa;
@@ -179,5 +186,7 @@ static inline bool guard_string_maybe(uint64_t rcx, uint64_t rdi,
 
 	return rcx && !(((df ? rdi + len : rdi - len) ^ gpa) & (PAGE_SIZE - 1));
 }
+
+#pragma GCC visibility pop
 
 #endif /* SPP_GUARD_PRIV_H */
