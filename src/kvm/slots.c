@@ -256,6 +256,55 @@ int spp_slots_split(struct spp_slot_plan *plan, uint64_t chunk, size_t spare)
 	return 0;
 }
 
+int spp_slots_keep_cuts(struct spp_slot_plan *plan, const struct spp_slot *old,
+			size_t nold, uint64_t chunk, size_t spare)
+{
+	struct spp_slot *s;
+	size_t i, j, k, ncuts = 0;
+
+	if (!plan || (!old && nold) || !chunk)
+		return -EINVAL;
+	/* Old boundaries at chunk multiples strictly inside a planned slot. */
+	for (i = 0, j = 1; i < plan->nslots && j < nold && ncuts < spare; j++) {
+		uint64_t b = old[j].gfn;
+
+		while (i < plan->nslots &&
+		       plan->slots[i].gfn + plan->slots[i].npages <= b)
+			i++;
+		if (i < plan->nslots && b % chunk == 0 &&
+		    b > plan->slots[i].gfn)
+			ncuts++;
+	}
+	if (!ncuts)
+		return 0;
+	s = calloc(plan->nslots + ncuts, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	for (i = 0, j = 1, k = 0; i < plan->nslots; i++) {
+		uint64_t g = plan->slots[i].gfn;
+		uint64_t end = g + plan->slots[i].npages;
+
+		for (; j < nold && old[j].gfn < end; j++) {
+			uint64_t b = old[j].gfn;
+
+			if (!ncuts || b % chunk || b <= g)
+				continue;
+			s[k].gfn = g;
+			s[k].npages = b - g;
+			s[k++].ro = plan->slots[i].ro;
+			g = b;
+			ncuts--;
+		}
+		s[k].gfn = g;
+		s[k].npages = end - g;
+		s[k++].ro = plan->slots[i].ro;
+	}
+	free(plan->slots);
+	plan->slots = s;
+	plan->nslots = k;
+	return 0;
+}
+
 void spp_slot_plan_release(struct spp_slot_plan *plan)
 {
 	if (plan) {

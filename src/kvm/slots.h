@@ -54,6 +54,17 @@ int spp_slots_plan(const struct spp_slot *slots, size_t nslots, uint64_t lo,
 int spp_slots_split(struct spp_slot_plan *plan, uint64_t chunk, size_t spare);
 
 /*
+ * spp_slots_keep_cuts() - where the plan would join slots that @old (the
+ * @nold slots it replaces) keep apart at a multiple of @chunk pages, cut
+ * the planned slot there again, at most @spare times (the first ones).
+ * Past the budget spp_slots_split() allows, this keeps a change from
+ * merging chunks into ever larger slots, as long as memslot ids are free.
+ * Returns 0, -EINVAL or -ENOMEM (plan unchanged).
+ */
+int spp_slots_keep_cuts(struct spp_slot_plan *plan, const struct spp_slot *old,
+			size_t nold, uint64_t chunk, size_t spare);
+
+/*
  * spp_slots_reserve() - make room for @n slots in the array *@slots of
  * capacity *@cap, growing it geometrically (at least doubling), so a run
  * of changes costs amortised O(1) allocations. Returns 0 or -ENOMEM

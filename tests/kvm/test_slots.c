@@ -203,6 +203,51 @@ static void test_split_chunks(void **state)
 	spp_slot_plan_release(&plan);
 }
 
+/* A plan that joins chunks @old keeps apart gets the cut back, within
+ * @spare; boundaries off the chunk grid or already planned stay as
+ * planned. */
+static void test_keep_cuts(void **state)
+{
+	const struct spp_slot old[] = {
+		{ 0, 0x1000, 0x7f0, true },  { 0, 0x17f0, 0x10, false },
+		{ 0, 0x1800, 0x800, false }, { 0, 0x2000, 0x100, false },
+		{ 0, 0x2100, 0x700, false },
+	};
+	const struct spp_slot planned[] = {
+		{ 0, 0x1000, 0x7f0, true },
+		{ 0, 0x17f0, 0x10, false },
+		{ 0, 0x1800, 0x1, true },
+		{ 0, 0x1801, 0x1000 - 0x1, false },
+	};
+	struct spp_slot_plan plan;
+	size_t spare;
+
+	(void)state;
+	for (spare = 0; spare < 3; spare++) {
+		memset(&plan, 0, sizeof(plan));
+		plan.slots = malloc(sizeof(planned));
+		assert_non_null(plan.slots);
+		memcpy(plan.slots, planned, sizeof(planned));
+		plan.nslots = 4;
+		assert_int_equal(
+			spp_slots_keep_cuts(&plan, old, 5, 0x800, spare), 0);
+		/* only 0x2000 counts: 0x17f0 is off the grid, 0x1800 is
+		 * planned, 0x2100 is off the grid */
+		assert_int_equal(plan.nslots, spare ? 5 : 4);
+		if (spare) {
+			assert_int_equal(plan.slots[3].gfn, 0x1801);
+			assert_int_equal(plan.slots[3].npages, 0x2000 - 0x1801);
+			assert_false(plan.slots[3].ro);
+			assert_int_equal(plan.slots[4].gfn, 0x2000);
+			assert_int_equal(plan.slots[4].npages, 0x800);
+			assert_false(plan.slots[4].ro);
+		}
+		spp_slot_plan_release(&plan);
+	}
+	assert_int_equal(spp_slots_keep_cuts(NULL, old, 5, 0x800, 1), -EINVAL);
+	assert_int_equal(spp_slots_keep_cuts(&plan, old, 5, 0, 1), -EINVAL);
+}
+
 /*
  * The guard's bookkeeping per change: the array spliced in place and
  * grown geometrically, the counts kept by the tally of the replaced and
@@ -299,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_random_changes),
 		cmocka_unit_test(test_budget_merges),
 		cmocka_unit_test(test_split_chunks),
+		cmocka_unit_test(test_keep_cuts),
 		cmocka_unit_test(test_apply_and_tally),
 		cmocka_unit_test(test_invalid),
 	};
