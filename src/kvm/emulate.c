@@ -136,6 +136,7 @@ static int vs_translate(struct vstate *s, uint64_t lin, uint64_t *gpa)
 {
 	struct kvm_translation t;
 
+	*gpa = 0; /* -O3 cannot see that -errno is never 0 */
 	memset(&t, 0, sizeof(t));
 	t.linear_address = lin;
 	if (ioctl(s->fd, KVM_TRANSLATE, &t) < 0)
@@ -1171,10 +1172,8 @@ int guard_string_continue(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 
 	/* Cheap filter on the registers KVM hands back with the exit: a
 	 * string element leaves RCX > 0 and RDI one element past @gpa. */
-	if (!(run->kvm_valid_regs & KVM_SYNC_X86_REGS) || !sr->rcx)
-		return 0;
-	df = sr->rflags & RFLAGS_DF;
-	if (((df ? sr->rdi + len : sr->rdi - len) ^ gpa) & (PAGE_SIZE - 1))
+	if (!(run->kvm_valid_regs & KVM_SYNC_X86_REGS) ||
+	    !guard_string_maybe(sr->rcx, sr->rdi, sr->rflags, gpa, len))
 		return 0;
 
 	memset(&e, 0, sizeof(e));
@@ -1492,7 +1491,6 @@ int guard_rmw_check(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 {
 	static __thread struct emu e;
 	const ZydisDecodedOperand *mem;
-	uint64_t bucket = g->page_seq[GUARD_SEQ_BUCKET(p->gpa >> PAGE_SHIFT)];
 	uint64_t cur = 0, d = 0, flags, mask, newv, src = 0, r_after = 0;
 	ZydisRegister regs[3];
 	uint64_t *reg = NULL;
@@ -1500,8 +1498,7 @@ int guard_rmw_check(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	bool write_regs = false;
 	int ret;
 
-	if (vcpu < GUARD_SEQ_VCPUS &&
-	    bucket <= __atomic_load_n(&g->vcpu_seq[vcpu], __ATOMIC_ACQUIRE))
+	if (!guard_rmw_conflict(g, vcpu, p->gpa >> PAGE_SHIFT))
 		return 0; /* nobody wrote this page since KVM could read it */
 	if (size > 8 || (size & (size - 1)))
 		return 0;

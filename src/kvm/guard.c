@@ -168,23 +168,22 @@ static void pending_release(struct pending *p, size_t n)
 	free(p);
 }
 
-/* Put the planned slots into the region's array (after KVM took them). */
-static int region_commit_plan(struct guard_region *r, struct pending *p)
+/*
+ * Put the planned slots into the region's array (after KVM took them) and
+ * the stats with them: in place and O(changed slots) but for one memmove;
+ * room was reserved before the change, so this cannot fail.
+ */
+static void region_commit_plan(struct spp_guard *g, struct pending *p)
 {
-	size_t n = r->nslots - p->plan.count + p->plan.nslots;
-	struct spp_slot *s = malloc(n * sizeof(*s));
+	struct spp_slot_tally old = { 0 }, new = { 0 };
+	struct guard_region *r = p->r;
 
-	if (!s)
-		return -ENOMEM;
-	memcpy(s, r->slots, p->plan.first * sizeof(*s));
-	memcpy(s + p->plan.first, p->plan.slots, p->plan.nslots * sizeof(*s));
-	memcpy(s + p->plan.first + p->plan.nslots,
-	       r->slots + p->plan.first + p->plan.count,
-	       (r->nslots - p->plan.first - p->plan.count) * sizeof(*s));
-	free(r->slots);
-	r->slots = s;
-	r->nslots = n;
-	return 0;
+	spp_slots_tally(p->old, p->plan.count, &old);
+	spp_slots_tally(p->plan.slots, p->plan.nslots, &new);
+	spp_slots_apply(&r->slots, &r->nslots, &r->cap, &p->plan);
+	g->stats.slots += (uint32_t)(new.slots - old.slots);
+	g->stats.ro_slots += (uint32_t)(new.ro - old.ro);
+	g->stats.trapped_pages += new.trapped - old.trapped;
 }
 
 static int guard_pause(struct spp_guard *g)
@@ -198,26 +197,17 @@ static void guard_resume(struct spp_guard *g)
 		g->ops.resume(g->ctx);
 }
 
+/* Count every slot again: after adding or removing a region only. */
 static void count_slots(struct spp_guard *g)
 {
-	uint32_t slots = 0, ro = 0;
-	uint64_t trapped = 0;
-	size_t i, k;
+	struct spp_slot_tally t = { 0 };
+	size_t i;
 
-	for (i = 0; i < g->nregions; i++) {
-		for (k = 0; k < g->regions[i].nslots; k++) {
-			const struct spp_slot *s = &g->regions[i].slots[k];
-
-			slots++;
-			if (s->ro) {
-				ro++;
-				trapped += s->npages;
-			}
-		}
-	}
-	g->stats.slots = slots;
-	g->stats.ro_slots = ro;
-	g->stats.trapped_pages = trapped;
+	for (i = 0; i < g->nregions; i++)
+		spp_slots_tally(g->regions[i].slots, g->regions[i].nslots, &t);
+	g->stats.slots = (uint32_t)t.slots;
+	g->stats.ro_slots = (uint32_t)t.ro;
+	g->stats.trapped_pages = t.trapped;
 }
 
 /*
@@ -262,6 +252,19 @@ static int update(struct spp_guard *g, uint64_t gfn, uint64_t n,
 					      g->nfree + p[np].plan.count -
 						      p[np].plan.nslots -
 						      g->id_count / 2);
+		/*
+		 * Past that budget no new cuts, but the ones there stay while
+		 * ids are free: joining the chunks next to each change would
+		 * grow a slot KVM re-creates by 64 MiB per change (measured:
+		 * 20-50 ms per scattered SET once slots reach GiBs).
+		 */
+		if (!ret && g->nfree + p[np].plan.count > p[np].plan.nslots)
+			ret = spp_slots_keep_cuts(&p[np].plan,
+						  r->slots + p[np].plan.first,
+						  p[np].plan.count,
+						  GUARD_SLOT_CHUNK,
+						  g->nfree + p[np].plan.count -
+							  p[np].plan.nslots);
 		if (ret)
 			goto out;
 		p[np].old = malloc(p[np].plan.count * sizeof(*p[np].old));
@@ -273,6 +276,12 @@ static int update(struct spp_guard *g, uint64_t gfn, uint64_t n,
 		memcpy(p[np].old, r->slots + p[np].plan.first,
 		       p[np].plan.count * sizeof(*p[np].old));
 		np++;
+		/* Room for the result now: committing it cannot fail. */
+		ret = spp_slots_reserve(&r->slots, &r->cap,
+					r->nslots - p[np - 1].plan.count +
+						p[np - 1].plan.nslots);
+		if (ret)
+			goto out;
 	}
 
 	ret = guard_pause(g);
@@ -287,12 +296,8 @@ static int update(struct spp_guard *g, uint64_t gfn, uint64_t n,
 		ret = maps ? spp_access_set_bulk(g->acc, gfn, n, maps) :
 			     spp_access_set_range(g->acc, gfn, n, fill);
 	if (!ret) {
-		for (i = 0; i < np && !ret; i++)
-			ret = region_commit_plan(p[i].r, &p[i]);
-		/* An array allocation failing here leaves KVM right and the
-		 * region's bookkeeping stale: refuse to pretend otherwise. */
-		if (ret)
-			ret = -EIO;
+		for (i = 0; i < np; i++)
+			region_commit_plan(g, &p[i]);
 	} else {
 		/* Undo the slot swaps that went through. */
 		for (i = np; i--;)
@@ -303,7 +308,6 @@ static int update(struct spp_guard *g, uint64_t gfn, uint64_t n,
 		if (ret != -ENOMEM)
 			ret = -EIO;
 	}
-	count_slots(g);
 	guard_resume(g);
 out:
 	pending_release(p, np);
@@ -498,6 +502,7 @@ int spp_guard_add_memory(struct spp_guard *g, uint32_t slot, uint64_t gpa,
 	}
 	r->slots[0] = (struct spp_slot){ slot, r->gfn, r->npages, false };
 	r->nslots = 1;
+	r->cap = 1;
 	g->nregions++;
 	count_slots(g);
 	ret = 0;
@@ -780,6 +785,18 @@ void guard_judge_pieces(struct spp_guard *g, const struct guard_piece *p,
 	ev->verdict = SPP_VERDICT_ALLOWED;
 	ev->subpage_gpa = p[0].gpa & ~(SPP_SUBPAGE_SIZE - 1);
 	ev->subpage = spp_subpage_index(p[0].gpa);
+	if (n == 1 && !p[0].mask) {
+		/* KVM's own stores: one check, no mask walk. */
+		struct spp_write_verdict v;
+
+		if (!spp_access_check_write(g->acc, p[0].gpa, p[0].len, &v) &&
+		    !v.allowed) {
+			ev->verdict = SPP_VERDICT_DENIED;
+			ev->subpage_gpa = v.denied_gpa;
+			ev->subpage = v.denied_subpage;
+		}
+		return;
+	}
 	for (i = 0; i < n; i++) {
 		struct spp_write_verdict v;
 
@@ -832,8 +849,11 @@ void guard_write_pieces(struct spp_guard *g, const struct guard_piece *p,
 			unsigned int n)
 {
 	unsigned int i;
-	uint64_t seq = __atomic_add_fetch(&g->commit_seq, 1, __ATOMIC_RELEASE);
+	uint64_t seq = __atomic_load_n(&g->commit_seq, __ATOMIC_RELAXED) + 1;
 	uint32_t k;
+
+	/* Only changed under g->commit_lock: no locked instruction. */
+	__atomic_store_n(&g->commit_seq, seq, __ATOMIC_RELEASE);
 
 	for (i = 0; i < n; i++) {
 		struct guard_region *r;
@@ -851,11 +871,15 @@ void guard_write_pieces(struct spp_guard *g, const struct guard_piece *p,
 		}
 		for (gfn = p[i].gpa >> PAGE_SHIFT;
 		     gfn <= (p[i].gpa + p[i].len - 1) >> PAGE_SHIFT; gfn++) {
-			uint64_t b = gfn - r->gfn;
+			uint64_t b = gfn - r->gfn, bit = 1ULL << (b % 64);
+			uint64_t w = __atomic_load_n(&r->dirty[b / 64],
+						     __ATOMIC_RELAXED);
 
 			g->page_seq[GUARD_SEQ_BUCKET(gfn)] = seq;
-			__atomic_or_fetch(&r->dirty[b / 64], 1ULL << (b % 64),
-					  __ATOMIC_RELAXED);
+			/* The dirty log changes only under commit_lock. */
+			if (!(w & bit))
+				__atomic_store_n(&r->dirty[b / 64], w | bit,
+						 __ATOMIC_RELAXED);
 		}
 	}
 }
@@ -878,12 +902,12 @@ int guard_finish_store(struct spp_guard *g, const struct guard_piece *p,
 	int ret = SPP_EXIT_HANDLED;
 
 	guard_judge_pieces(g, p, n, ev);
-	__atomic_add_fetch(&g->stats.stores, 1, __ATOMIC_RELAXED);
+	guard_count(&g->stats.stores, 1);
 	if (ev->verdict == SPP_VERDICT_ALLOWED) {
-		__atomic_add_fetch(&g->stats.allowed, 1, __ATOMIC_RELAXED);
+		guard_count(&g->stats.allowed, 1);
 		guard_write_pieces(g, p, n);
 	} else {
-		__atomic_add_fetch(&g->stats.denied, 1, __ATOMIC_RELAXED);
+		guard_count(&g->stats.denied, 1);
 		if (g->policy == SPP_POLICY_LOG) {
 			ev->verdict = SPP_VERDICT_LOGGED;
 			guard_write_pieces(g, p, n);
@@ -936,9 +960,10 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 		return SPP_EXIT_HANDLED;
 	}
 
-	memset(&s, 0, sizeof(s));
+	s.npieces = 0;
+	s.len = 0;
+	s.fragments = 0;
 	store_add(&s, run);
-	__atomic_add_fetch(&g->stats.exits, 1, __ATOMIC_RELAXED);
 	/*
 	 * Collect the rest of a split store when it could change the verdict
 	 * or the event: a fragment ending at a page boundary (the next page's
@@ -980,7 +1005,6 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 			ret = SPP_EXIT_AGAIN; /* someone else's exit */
 			break;
 		}
-		__atomic_add_fetch(&g->stats.exits, 1, __ATOMIC_RELAXED);
 	}
 
 	memset(&ev, 0, sizeof(ev));
@@ -991,7 +1015,9 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	memcpy(ev.data, s.data, s.len);
 	np = store_pieces(&s, pieces);
 	pthread_mutex_lock(&g->commit_lock);
-	if (ret == SPP_EXIT_HANDLED && np == 1 && s.len <= 16) {
+	guard_count(&g->stats.exits, s.fragments);
+	if (ret == SPP_EXIT_HANDLED && np == 1 && s.len <= 16 &&
+	    guard_rmw_conflict(g, vcpu, pieces[0].gpa >> PAGE_SHIFT)) {
 		fin = guard_rmw_check(g, vcpu_fd, run, vcpu, &pieces[0], s.data,
 				      &ev);
 		if (fin < 0)
@@ -1009,7 +1035,10 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	 * rather than one exit each.
 	 */
 	if (ret == SPP_EXIT_HANDLED && ev.verdict == SPP_VERDICT_ALLOWED &&
-	    !g->report_allowed && np == 1 && s.len <= 8) {
+	    !g->report_allowed && np == 1 && s.len <= 8 &&
+	    (run->kvm_valid_regs & KVM_SYNC_X86_REGS) &&
+	    guard_string_maybe(run->s.regs.regs.rcx, run->s.regs.regs.rdi,
+			       run->s.regs.regs.rflags, pieces[0].gpa, s.len)) {
 		fin = guard_string_continue(g, vcpu_fd, run, pieces[0].gpa,
 					    s.len);
 		if (fin)
@@ -1066,6 +1095,9 @@ int spp_guard_get_dirty(struct spp_guard *g, uint64_t gfn, uint64_t npages,
 	if (!r)
 		return -EFAULT;
 	memset(bitmap, 0, (npages + 63) / 64 * sizeof(*bitmap));
+	/* Commits set dirty bits under commit_lock without locked
+	 * instructions: harvest under it too. */
+	pthread_mutex_lock(&g->commit_lock);
 	for (k = 0; k < npages; k++) {
 		uint64_t i = gfn - r->gfn + k, bit = 1ULL << (i % 64);
 		uint64_t old = clear ? __atomic_fetch_and(&r->dirty[i / 64],
@@ -1077,5 +1109,6 @@ int spp_guard_get_dirty(struct spp_guard *g, uint64_t gfn, uint64_t npages,
 		if (old & bit)
 			bitmap[k / 64] |= 1ULL << (k % 64);
 	}
+	pthread_mutex_unlock(&g->commit_lock);
 	return 0;
 }

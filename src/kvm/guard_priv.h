@@ -42,6 +42,7 @@ struct guard_region {
 	uint32_t vmm_slot; /* the id the VMM handed in */
 	struct spp_slot *slots; /* sorted, contiguous, cover the region */
 	size_t nslots;
+	size_t cap; /* allocated entries of slots (grows geometrically) */
 	uint64_t *dirty; /* pages the guard wrote, one bit each */
 };
 
@@ -74,6 +75,13 @@ struct spp_guard {
 	uint64_t page_seq[GUARD_SEQ_BUCKETS];
 	uint64_t vcpu_seq[GUARD_SEQ_VCPUS];
 };
+
+/*
+ * Everything declared from here on is the library's own: hidden, so the
+ * exit path calls it directly (and may inline it) instead of through the
+ * PLT of a symbol a program could interpose.
+ */
+#pragma GCC visibility push(hidden)
 
 /* One contiguous guest-physical piece of a store and its bytes. */
 struct guard_piece {
@@ -109,6 +117,17 @@ int guard_finish_store(struct spp_guard *g, const struct guard_piece *p,
 void guard_fetch_rip(int vcpu_fd, const struct kvm_run *run,
 		     struct spp_event *ev);
 
+/*
+ * Add @n to a counter only ever changed under g->commit_lock: a plain
+ * load and store (readers load it atomically), no locked instruction on
+ * the exit path.
+ */
+static inline void guard_count(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n,
+			 __ATOMIC_RELAXED);
+}
+
 /* The vCPU leaves the guard: stamp it (caller need not hold a lock). */
 static inline void guard_vcpu_seen(struct spp_guard *g, uint32_t vcpu)
 {
@@ -117,6 +136,19 @@ static inline void guard_vcpu_seen(struct spp_guard *g, uint32_t vcpu)
 				 __atomic_load_n(&g->commit_seq,
 						 __ATOMIC_ACQUIRE),
 				 __ATOMIC_RELEASE);
+}
+
+/*
+ * Whether another vCPU committed to page @gfn since @vcpu last left the
+ * guard (so guard_rmw_check() has something to check): the cheap test,
+ * inline on the exit path.
+ */
+static inline bool guard_rmw_conflict(struct spp_guard *g, uint32_t vcpu,
+				      uint64_t gfn)
+{
+	return vcpu >= GUARD_SEQ_VCPUS ||
+	       g->page_seq[GUARD_SEQ_BUCKET(gfn)] >
+		       __atomic_load_n(&g->vcpu_seq[vcpu], __ATOMIC_ACQUIRE);
 }
 
 /*
@@ -140,5 +172,21 @@ int guard_rmw_check(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
  */
 int guard_string_continue(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 			  uint64_t gpa, uint32_t len);
+
+/*
+ * The cheap filter of guard_string_continue(), inline on the exit path,
+ * on the registers KVM hands back with the exit (@rcx, @rdi, @rflags):
+ * a string element leaves RCX > 0 and RDI one element past @gpa.
+ */
+static inline bool guard_string_maybe(uint64_t rcx, uint64_t rdi,
+				      uint64_t rflags, uint64_t gpa,
+				      uint32_t len)
+{
+	bool df = rflags & (1ULL << 10);
+
+	return rcx && !(((df ? rdi + len : rdi - len) ^ gpa) & (PAGE_SIZE - 1));
+}
+
+#pragma GCC visibility pop
 
 #endif /* SPP_GUARD_PRIV_H */

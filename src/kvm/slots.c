@@ -256,11 +256,120 @@ int spp_slots_split(struct spp_slot_plan *plan, uint64_t chunk, size_t spare)
 	return 0;
 }
 
+int spp_slots_keep_cuts(struct spp_slot_plan *plan, const struct spp_slot *old,
+			size_t nold, uint64_t chunk, size_t spare)
+{
+	struct spp_slot *s;
+	size_t i, j, k, ncuts = 0;
+
+	if (!plan || (!old && nold) || !chunk)
+		return -EINVAL;
+	/* Old boundaries at chunk multiples strictly inside a planned slot. */
+	for (i = 0, j = 1; i < plan->nslots && j < nold && ncuts < spare; j++) {
+		uint64_t b = old[j].gfn;
+
+		while (i < plan->nslots &&
+		       plan->slots[i].gfn + plan->slots[i].npages <= b)
+			i++;
+		if (i < plan->nslots && b % chunk == 0 &&
+		    b > plan->slots[i].gfn)
+			ncuts++;
+	}
+	if (!ncuts)
+		return 0;
+	s = calloc(plan->nslots + ncuts, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	for (i = 0, j = 1, k = 0; i < plan->nslots; i++) {
+		uint64_t g = plan->slots[i].gfn;
+		uint64_t end = g + plan->slots[i].npages;
+
+		for (; j < nold && old[j].gfn < end; j++) {
+			uint64_t b = old[j].gfn;
+
+			if (!ncuts || b % chunk || b <= g)
+				continue;
+			s[k].gfn = g;
+			s[k].npages = b - g;
+			s[k++].ro = plan->slots[i].ro;
+			g = b;
+			ncuts--;
+		}
+		s[k].gfn = g;
+		s[k].npages = end - g;
+		s[k++].ro = plan->slots[i].ro;
+	}
+	free(plan->slots);
+	plan->slots = s;
+	plan->nslots = k;
+	return 0;
+}
+
 void spp_slot_plan_release(struct spp_slot_plan *plan)
 {
 	if (plan) {
 		free(plan->slots);
 		plan->slots = NULL;
 		plan->nslots = 0;
+	}
+}
+
+int spp_slots_reserve(struct spp_slot **slots, size_t *cap, size_t n)
+{
+	struct spp_slot *s;
+	size_t c;
+
+	if (!slots || !cap)
+		return -EINVAL;
+	if (n <= *cap)
+		return 0;
+	c = *cap > SIZE_MAX / 2 / sizeof(*s) ? n : 2 * *cap;
+	if (c < n)
+		c = n;
+	if (c < 16)
+		c = 16;
+	if (c > SIZE_MAX / sizeof(*s))
+		return -ENOMEM;
+	s = realloc(*slots, c * sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	*slots = s;
+	*cap = c;
+	return 0;
+}
+
+int spp_slots_apply(struct spp_slot **slots, size_t *nslots, size_t *cap,
+		    const struct spp_slot_plan *plan)
+{
+	size_t n, tail;
+	int ret;
+
+	if (!slots || !nslots || !cap || !plan ||
+	    plan->first + plan->count > *nslots)
+		return -EINVAL;
+	n = *nslots - plan->count + plan->nslots;
+	ret = spp_slots_reserve(slots, cap, n);
+	if (ret)
+		return ret;
+	tail = *nslots - plan->first - plan->count;
+	memmove(*slots + plan->first + plan->nslots,
+		*slots + plan->first + plan->count, tail * sizeof(**slots));
+	memcpy(*slots + plan->first, plan->slots,
+	       plan->nslots * sizeof(**slots));
+	*nslots = n;
+	return 0;
+}
+
+void spp_slots_tally(const struct spp_slot *slots, size_t n,
+		     struct spp_slot_tally *t)
+{
+	size_t i;
+
+	t->slots += n;
+	for (i = 0; i < n; i++) {
+		if (slots[i].ro) {
+			t->ro++;
+			t->trapped += slots[i].npages;
+		}
 	}
 }

@@ -53,6 +53,45 @@ int spp_slots_plan(const struct spp_slot *slots, size_t nslots, uint64_t lo,
  */
 int spp_slots_split(struct spp_slot_plan *plan, uint64_t chunk, size_t spare);
 
+/*
+ * spp_slots_keep_cuts() - where the plan would join slots that @old (the
+ * @nold slots it replaces) keep apart at a multiple of @chunk pages, cut
+ * the planned slot there again, at most @spare times (the first ones).
+ * Past the budget spp_slots_split() allows, this keeps a change from
+ * merging chunks into ever larger slots, as long as memslot ids are free.
+ * Returns 0, -EINVAL or -ENOMEM (plan unchanged).
+ */
+int spp_slots_keep_cuts(struct spp_slot_plan *plan, const struct spp_slot *old,
+			size_t nold, uint64_t chunk, size_t spare);
+
+/*
+ * spp_slots_reserve() - make room for @n slots in the array *@slots of
+ * capacity *@cap, growing it geometrically (at least doubling), so a run
+ * of changes costs amortised O(1) allocations. Returns 0 or -ENOMEM
+ * (array unchanged).
+ */
+int spp_slots_reserve(struct spp_slot **slots, size_t *cap, size_t n);
+
+/*
+ * spp_slots_apply() - replace slots [plan->first, plan->first +
+ * plan->count) of the array *@slots (*@nslots entries, capacity *@cap)
+ * by the plan's slots, in place. Returns 0 or -ENOMEM (array unchanged;
+ * never after spp_slots_reserve() made room for the result).
+ */
+int spp_slots_apply(struct spp_slot **slots, size_t *nslots, size_t *cap,
+		    const struct spp_slot_plan *plan);
+
+/* What a sequence of slots holds: slots, read-only ones, pages in them. */
+struct spp_slot_tally {
+	uint64_t slots;
+	uint64_t ro;
+	uint64_t trapped;
+};
+
+/* spp_slots_tally() - add the counts of @n slots to @t. */
+void spp_slots_tally(const struct spp_slot *slots, size_t n,
+		     struct spp_slot_tally *t);
+
 /* spp_slot_plan_release() - free a plan's array. */
 void spp_slot_plan_release(struct spp_slot_plan *plan);
 

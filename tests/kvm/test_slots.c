@@ -24,7 +24,7 @@
 struct region {
 	bool trapped[NPAGES];
 	struct spp_slot *slots;
-	size_t nslots;
+	size_t nslots, cap;
 	uint64_t rng;
 };
 
@@ -42,23 +42,15 @@ static void region_init(struct region *r)
 	assert_non_null(r->slots);
 	r->slots[0] = (struct spp_slot){ 1, BASE, NPAGES, false };
 	r->nslots = 1;
+	r->cap = 1;
 	r->rng = 12345;
 }
 
 /* Apply a plan to the region's slot array, as the guard does. */
 static void apply(struct region *r, const struct spp_slot_plan *p)
 {
-	size_t n = r->nslots - p->count + p->nslots;
-	struct spp_slot *s = malloc(n * sizeof(*s));
-
-	assert_non_null(s);
-	memcpy(s, r->slots, p->first * sizeof(*s));
-	memcpy(s + p->first, p->slots, p->nslots * sizeof(*s));
-	memcpy(s + p->first + p->nslots, r->slots + p->first + p->count,
-	       (r->nslots - p->first - p->count) * sizeof(*s));
-	free(r->slots);
-	r->slots = s;
-	r->nslots = n;
+	assert_int_equal(spp_slots_apply(&r->slots, &r->nslots, &r->cap, p), 0);
+	assert_true(r->nslots <= r->cap);
 }
 
 /* Invariants; @exact: untrapped pages must be RW (no merging happened). */
@@ -211,6 +203,118 @@ static void test_split_chunks(void **state)
 	spp_slot_plan_release(&plan);
 }
 
+/* A plan that joins chunks @old keeps apart gets the cut back, within
+ * @spare; boundaries off the chunk grid or already planned stay as
+ * planned. */
+static void test_keep_cuts(void **state)
+{
+	const struct spp_slot old[] = {
+		{ 0, 0x1000, 0x7f0, true },  { 0, 0x17f0, 0x10, false },
+		{ 0, 0x1800, 0x800, false }, { 0, 0x2000, 0x100, false },
+		{ 0, 0x2100, 0x700, false },
+	};
+	const struct spp_slot planned[] = {
+		{ 0, 0x1000, 0x7f0, true },
+		{ 0, 0x17f0, 0x10, false },
+		{ 0, 0x1800, 0x1, true },
+		{ 0, 0x1801, 0x1000 - 0x1, false },
+	};
+	struct spp_slot_plan plan;
+	size_t spare;
+
+	(void)state;
+	for (spare = 0; spare < 3; spare++) {
+		memset(&plan, 0, sizeof(plan));
+		plan.slots = malloc(sizeof(planned));
+		assert_non_null(plan.slots);
+		memcpy(plan.slots, planned, sizeof(planned));
+		plan.nslots = 4;
+		assert_int_equal(
+			spp_slots_keep_cuts(&plan, old, 5, 0x800, spare), 0);
+		/* only 0x2000 counts: 0x17f0 is off the grid, 0x1800 is
+		 * planned, 0x2100 is off the grid */
+		assert_int_equal(plan.nslots, spare ? 5 : 4);
+		if (spare) {
+			assert_int_equal(plan.slots[3].gfn, 0x1801);
+			assert_int_equal(plan.slots[3].npages, 0x2000 - 0x1801);
+			assert_false(plan.slots[3].ro);
+			assert_int_equal(plan.slots[4].gfn, 0x2000);
+			assert_int_equal(plan.slots[4].npages, 0x800);
+			assert_false(plan.slots[4].ro);
+		}
+		spp_slot_plan_release(&plan);
+	}
+	assert_int_equal(spp_slots_keep_cuts(NULL, old, 5, 0x800, 1), -EINVAL);
+	assert_int_equal(spp_slots_keep_cuts(&plan, old, 5, 0, 1), -EINVAL);
+}
+
+/*
+ * The guard's bookkeeping per change: the array spliced in place and
+ * grown geometrically, the counts kept by the tally of the replaced and
+ * the planned slots, equal to a recount after every change.
+ */
+static void test_apply_and_tally(void **state)
+{
+	struct spp_slot_tally t = { 0 }, all;
+	struct region r;
+	size_t grows = 0, cap;
+	uint64_t g;
+	int i;
+
+	(void)state;
+	region_init(&r);
+	spp_slots_tally(r.slots, r.nslots, &t);
+	assert_int_equal(t.slots, 1);
+	assert_int_equal(t.ro, 0);
+	assert_int_equal(t.trapped, 0);
+	for (i = 0; i < 6000; i++) {
+		struct spp_slot_tally old = { 0 }, new = { 0 };
+		struct spp_slot_plan p;
+		uint64_t lo, n;
+		bool on;
+
+		r.rng = r.rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		/* scattered pages first (the array grows), then anything */
+		lo = i < 1000 ? BASE + 1 + 4 * (uint64_t)i :
+				BASE + (r.rng >> 33) % NPAGES;
+		n = i < 1000 ? 1 : 1 + (r.rng >> 20) % 8;
+		on = i < 1000 || ((r.rng >> 10) & 1);
+		if (lo + n > BASE + NPAGES)
+			n = BASE + NPAGES - lo;
+		for (g = lo; g < lo + n; g++)
+			r.trapped[g - BASE] = on;
+		assert_int_equal(spp_slots_plan(r.slots, r.nslots, lo, lo + n,
+						is_trapped, &r, 1u << 20, &p),
+				 0);
+		spp_slots_tally(r.slots + p.first, p.count, &old);
+		spp_slots_tally(p.slots, p.nslots, &new);
+		cap = r.cap;
+		apply(&r, &p);
+		grows += r.cap != cap;
+		spp_slot_plan_release(&p);
+		t.slots += new.slots - old.slots;
+		t.ro += new.ro - old.ro;
+		t.trapped += new.trapped - old.trapped;
+		memset(&all, 0, sizeof(all));
+		spp_slots_tally(r.slots, r.nslots, &all);
+		assert_int_equal(t.slots, all.slots);
+		assert_int_equal(t.ro, all.ro);
+		assert_int_equal(t.trapped, all.trapped);
+		for (g = 0, n = 0; g < NPAGES; g++)
+			n += r.trapped[g];
+		assert_int_equal(all.trapped, n);
+		check(&r, true);
+	}
+	/* 1000 scattered pages: ~2000 slots, a handful of reallocations */
+	assert_true(r.cap >= 2001);
+	assert_true(grows <= 10);
+	/* reserving what is there already changes nothing */
+	cap = r.cap;
+	assert_int_equal(spp_slots_reserve(&r.slots, &r.cap, r.nslots), 0);
+	assert_int_equal(r.cap, cap);
+	free(r.slots);
+}
+
 static void test_invalid(void **state)
 {
 	struct region r;
@@ -240,6 +344,8 @@ int main(void)
 		cmocka_unit_test(test_random_changes),
 		cmocka_unit_test(test_budget_merges),
 		cmocka_unit_test(test_split_chunks),
+		cmocka_unit_test(test_keep_cuts),
+		cmocka_unit_test(test_apply_and_tally),
 		cmocka_unit_test(test_invalid),
 	};
 

@@ -74,7 +74,7 @@ static void probe(void)
 {
 	struct spp_vm *vm;
 	uint64_t n0 = 1024, n3;
-	double t0, t3, rtt0, rtt3, ratio;
+	double t0, t3, rtt0 = 0, rtt3 = 0, ratio;
 	int ret;
 
 	ret = spp_vm_create(&vm, NULL);
