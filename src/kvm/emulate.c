@@ -1160,7 +1160,7 @@ static uint8_t *lin_ptr(struct emu *e, struct page_cache *c, uint64_t lin,
 }
 
 int guard_string_continue(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
-			  uint64_t gpa, uint32_t len)
+			  uint32_t vcpu, uint64_t gpa, uint32_t len)
 {
 	static __thread struct emu e;
 	const struct kvm_regs *sr = &run->s.regs.regs;
@@ -1214,13 +1214,14 @@ int guard_string_continue(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 		uint64_t dgpa, sgpa;
 		struct spp_write_verdict v;
 		struct guard_piece p;
+		struct spp_event ev;
 		uint8_t val[8];
 		uint8_t *src;
 
 		if (!lin_ptr(&e, &dc, dlin, size, &dgpa) ||
 		    !guard_page_trapped(g, dgpa >> PAGE_SHIFT) ||
 		    spp_access_check_write(g->acc, dgpa, size, &v) ||
-		    !v.allowed)
+		    (!v.allowed && g->policy == SPP_POLICY_STOP))
 			break; /* KVM (or the CPU) does this element */
 		if (movs) {
 			ZydisRegister seg = ZYDIS_REGISTER_DS;
@@ -1240,8 +1241,18 @@ int guard_string_continue(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 		} else {
 			memcpy(val, &e.s.regs.rax, size);
 		}
+		/* one store of its own: judged, committed or dropped,
+		 * reported as any other (it resumes at the instruction until
+		 * the last element) */
 		p = (struct guard_piece){ dgpa, size, val, NULL };
-		guard_write_pieces(g, &p, 1);
+		memset(&ev, 0, sizeof(ev));
+		ev.vcpu = vcpu;
+		ev.gpa = dgpa;
+		ev.len = size;
+		memcpy(ev.data, val, size);
+		ev.insn_rip = e.s.regs.rip;
+		ev.rip = rcx == 1 ? e.s.regs.rip + e.insn.length : e.s.regs.rip;
+		guard_finish_store(g, &p, 1, &ev, true, vcpu_fd);
 		rdi = (rdi + step) & amask;
 		if (movs)
 			rsi = (rsi + step) & amask;

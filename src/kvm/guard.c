@@ -1031,16 +1031,15 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	if (fin == SPP_EXIT_STOP && ret != SPP_EXIT_AGAIN)
 		ret = SPP_EXIT_STOP;
 	/*
-	 * A rep STOS/MOVS goes on at RIP: finish its allowed elements here
+	 * A rep STOS/MOVS goes on at RIP: do its following elements here
 	 * rather than one exit each.
 	 */
-	if (ret == SPP_EXIT_HANDLED && ev.verdict == SPP_VERDICT_ALLOWED &&
-	    !g->report_allowed && np == 1 && s.len <= 8 &&
+	if (ret == SPP_EXIT_HANDLED && np == 1 && s.len <= 8 &&
 	    (run->kvm_valid_regs & KVM_SYNC_X86_REGS) &&
 	    guard_string_maybe(run->s.regs.regs.rcx, run->s.regs.regs.rdi,
 			       run->s.regs.regs.rflags, pieces[0].gpa, s.len)) {
-		fin = guard_string_continue(g, vcpu_fd, run, pieces[0].gpa,
-					    s.len);
+		fin = guard_string_continue(g, vcpu_fd, run, vcpu,
+					    pieces[0].gpa, s.len);
 		if (fin)
 			ret = fin;
 	}

@@ -164,14 +164,16 @@ int guard_rmw_check(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 		    struct spp_event *ev);
 
 /*
- * guard_string_continue() - after the allowed store of @len bytes at
- * @gpa: if the vCPU sits on a rep STOS/MOVS whose previous element that
- * was, write its following elements here while they are allowed and on
- * trapped pages, and update RCX/RSI/RDI/RIP as the CPU would. Returns 0,
- * SPP_EXIT_AGAIN (@run holds a new exit) or a negative errno.
+ * guard_string_continue() - after vCPU @vcpu's store of @len bytes at
+ * @gpa: if it sits on a rep STOS/MOVS whose previous element that was,
+ * do its following elements here while they are on trapped pages, each
+ * judged, committed or dropped and reported as a store of its own (a
+ * denied one under policy STOP is left to KVM, which then stops), and
+ * update RCX/RSI/RDI/RIP as the CPU would. Returns 0, SPP_EXIT_AGAIN
+ * (@run holds a new exit) or a negative errno.
  */
 int guard_string_continue(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
-			  uint64_t gpa, uint32_t len);
+			  uint32_t vcpu, uint64_t gpa, uint32_t len);
 
 /*
  * The cheap filter of guard_string_continue(), inline on the exit path,
