@@ -307,7 +307,9 @@ static void test_stats_json(void **state)
 			     "\"policy\":\"deny\",\"exits\":",
 			     ",\"stores\":64,\"allowed\":32,\"denied\":32,\"events\":0,",
 			     "\"protected_pages\":1,\"other_allowed\":0,"
-			     "\"other_denied\":0,\"pages_truncated\":false,"
+			     "\"other_denied\":0,\"emulated\":0,"
+			     "\"string_batches\":0,\"string_elements\":0,"
+			     "\"rmw_redone\":0,\"pages_truncated\":false,"
 			     "\"pages\":[{\"gpa\":\"0x10000000\",\"map\":\"0xffff0000\","
 			     "\"allowed\":32,\"denied\":32}],",
 			     "\"hot_subpages\":[{\"gpa\":\"0x10000000\",\"page\":"

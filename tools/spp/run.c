@@ -417,11 +417,14 @@ static void summary_json(const struct run_state *s,
 		",\"events\":%" PRIu64 ",\"slot_changes\":%" PRIu64
 		",\"trapped_pages\":%" PRIu64 ",\"protected_pages\":%zu"
 		",\"other_allowed\":%" PRIu64 ",\"other_denied\":%" PRIu64
+		",\"emulated\":%" PRIu64 ",\"string_batches\":%" PRIu64
+		",\"string_elements\":%" PRIu64 ",\"rmw_redone\":%" PRIu64
 		",\"pages_truncated\":%s,\"pages\":[",
 		t, o->vcpus, o->mem, spp_cli_policy_name(o->policy), gs->exits,
 		gs->stores, gs->allowed, gs->denied, s->seq, gs->slot_changes,
 		gs->trapped_pages, o->npages, s->other.allowed, s->other.denied,
-		all ? "false" : "true");
+		gs->emulated, gs->string_batches, gs->string_elements,
+		gs->rmw_redone, all ? "false" : "true");
 	for (i = 0; i < o->npages; i++) {
 		struct counts c = page_counts(s, i);
 
