@@ -459,52 +459,44 @@ static uint16_t x87_convert(const uint8_t *st, enum x87_kind kind,
 {
 	long double v = 0;
 	uint16_t cw = fcw | 0x3f, saved, sw;
-	float f;
-	double d;
-	int16_t i16;
-	int32_t i32;
-	int64_t i64;
+	uint64_t tmp = 0; /* the store's destination: 2, 4 or 8 bytes */
 
 	memcpy(&v, st, 10);
 	__asm__ volatile("fnstcw %0" : "=m"(saved));
 	__asm__ volatile("fnclex\n\tfldcw %0" : : "m"(cw));
+#define X87_STORE(insn) \
+	__asm__ volatile("fldt %1\n\t" insn " %0" : "=m"(tmp) : "m"(v))
 	switch (kind * 16 + bytes) {
 	case X87_FLOAT * 16 + 4:
-		__asm__ volatile("fldt %1\n\tfstps %0" : "=m"(f) : "m"(v));
-		memcpy(out, &f, 4);
+		X87_STORE("fstps");
 		break;
 	case X87_FLOAT * 16 + 8:
-		__asm__ volatile("fldt %1\n\tfstpl %0" : "=m"(d) : "m"(v));
-		memcpy(out, &d, 8);
-		break;
-	case X87_FLOAT * 16 + 10:
-		memcpy(out, st, 10);
+		X87_STORE("fstpl");
 		break;
 	case X87_INT * 16 + 2:
-		__asm__ volatile("fldt %1\n\tfistps %0" : "=m"(i16) : "m"(v));
-		memcpy(out, &i16, 2);
+		X87_STORE("fistps");
 		break;
 	case X87_INT * 16 + 4:
-		__asm__ volatile("fldt %1\n\tfistpl %0" : "=m"(i32) : "m"(v));
-		memcpy(out, &i32, 4);
+		X87_STORE("fistpl");
 		break;
 	case X87_INT * 16 + 8:
-		__asm__ volatile("fldt %1\n\tfistpll %0" : "=m"(i64) : "m"(v));
-		memcpy(out, &i64, 8);
+		X87_STORE("fistpll");
 		break;
 	case X87_TRUNC * 16 + 2:
-		__asm__ volatile("fldt %1\n\tfisttps %0" : "=m"(i16) : "m"(v));
-		memcpy(out, &i16, 2);
+		X87_STORE("fisttps");
 		break;
 	case X87_TRUNC * 16 + 4:
-		__asm__ volatile("fldt %1\n\tfisttpl %0" : "=m"(i32) : "m"(v));
-		memcpy(out, &i32, 4);
+		X87_STORE("fisttpl");
 		break;
 	case X87_TRUNC * 16 + 8:
-		__asm__ volatile("fldt %1\n\tfisttpll %0" : "=m"(i64) : "m"(v));
-		memcpy(out, &i64, 8);
+		X87_STORE("fisttpll");
 		break;
 	}
+#undef X87_STORE
+	if (kind == X87_FLOAT && bytes == 10)
+		memcpy(out, st, 10); /* fstp m80: the register as it is */
+	else
+		memcpy(out, &tmp, bytes);
 	__asm__ volatile("fnstsw %0" : "=m"(sw));
 	__asm__ volatile("fnclex\n\tfldcw %0" : : "m"(saved));
 	return sw;
