@@ -182,8 +182,9 @@ int spp_guard_protect_add(struct spp_guard *g, uint64_t gfn, uint32_t map);
 /* spp_guard_lookup() - the current map of page @gfn. */
 uint32_t spp_guard_lookup(struct spp_guard *g, uint64_t gfn);
 
-/* spp_guard_set_policy() - what to do with denied stores (default DENY). */
-void spp_guard_set_policy(struct spp_guard *g, enum spp_policy policy);
+/* spp_guard_set_policy() - what to do with denied stores (default DENY).
+ * Returns 0, or -EINVAL (NULL, an unknown policy: nothing changes). */
+int spp_guard_set_policy(struct spp_guard *g, enum spp_policy policy);
 
 /* Also report allowed stores to trapped pages through ops->event. */
 void spp_guard_set_report_allowed(struct spp_guard *g, bool on);

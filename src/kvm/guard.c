@@ -625,10 +625,12 @@ uint32_t spp_guard_lookup(struct spp_guard *g, uint64_t gfn)
 	return g ? spp_access_lookup(g->acc, gfn) : SPP_ACCESS_FULL;
 }
 
-void spp_guard_set_policy(struct spp_guard *g, enum spp_policy policy)
+int spp_guard_set_policy(struct spp_guard *g, enum spp_policy policy)
 {
-	if (g && policy <= SPP_POLICY_STOP)
-		g->policy = policy;
+	if (!g || (unsigned int)policy > SPP_POLICY_STOP)
+		return -EINVAL;
+	g->policy = policy;
+	return 0;
 }
 
 void spp_guard_set_report_allowed(struct spp_guard *g, bool on)

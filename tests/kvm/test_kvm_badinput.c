@@ -132,7 +132,7 @@ static void test_guard_null(void **state)
 	assert_int_equal(spp_guard_set_range(NULL, GFN, 1, 0), -EINVAL);
 	assert_int_equal(spp_guard_protect_add(NULL, GFN, 0), -EINVAL);
 	assert_int_equal(spp_guard_lookup(NULL, GFN), SPP_ACCESS_FULL);
-	spp_guard_set_policy(NULL, SPP_POLICY_LOG);
+	assert_int_equal(spp_guard_set_policy(NULL, SPP_POLICY_LOG), -EINVAL);
 	spp_guard_set_report_allowed(NULL, true);
 	memset(&run, 0, sizeof(run));
 	run.exit_reason = KVM_EXIT_MMIO;
@@ -350,9 +350,11 @@ static void test_guard_exit_bad(void **state)
 		if (ram[i])
 			fail_msg("guest RAM written at 0x%llx",
 				 (unsigned long long)(RAM_GPA + i));
-	/* unknown policies are ignored: stores still dropped (DENY) */
-	spp_guard_set_policy(f->g, (enum spp_policy)3);
-	spp_guard_set_policy(f->g, (enum spp_policy) - 1);
+	/* unknown policies are refused: stores still dropped (DENY) */
+	assert_int_equal(spp_guard_set_policy(f->g, (enum spp_policy)3),
+			 -EINVAL);
+	assert_int_equal(spp_guard_set_policy(f->g, (enum spp_policy) - 1),
+			 -EINVAL);
 	memset(&ev, 0, sizeof(ev));
 	ev.gpa = GFN << 12; /* sub-page 0: writable */
 	ev.len = 4;
