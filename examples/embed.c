@@ -85,6 +85,18 @@ int main(void)
 		return 1;
 	}
 	memcpy(ram, guest_code, sizeof(guest_code));
+	{
+		/* stores KVM cannot emulate must exit (for spp_guard_emulate),
+		 * not become a #UD in the guest; best effort on old kernels */
+		struct kvm_enable_cap cap = {
+			.cap = KVM_CAP_EXIT_ON_EMULATION_FAILURE,
+			.args = { 1 },
+		};
+
+		if (ioctl(vm, KVM_CHECK_EXTENSION,
+			  KVM_CAP_EXIT_ON_EMULATION_FAILURE) > 0)
+			ioctl(vm, KVM_ENABLE_CAP, &cap);
+	}
 	slot.slot = RAM_SLOT;
 	slot.memory_size = RAM_SIZE;
 	slot.userspace_addr = (uint64_t)(uintptr_t)ram;
