@@ -214,6 +214,14 @@ static uint64_t seg_base(struct emu *e, ZydisRegister seg)
 	}
 }
 
+/* Linear address of @off in segment @seg (32 bits outside long mode). */
+static uint64_t seg_linear(struct emu *e, ZydisRegister seg, uint64_t off)
+{
+	uint64_t a = seg_base(e, seg) + off;
+
+	return long_mode(&e->s) ? a : a & 0xffffffff;
+}
+
 /* Fetch and decode the instruction at RIP (bytes from KVM if given). */
 static int decode_at_rip(struct emu *e, const uint8_t *given, uint32_t ngiven)
 {
@@ -291,6 +299,33 @@ static void describe(struct emu *e, struct spp_insn_report *rep,
 						e->s.regs.rip, NULL);
 }
 
+/*
+ * The kvm_regs slot of general register @r (any width) and, in *@shift,
+ * where its bits start there (8 for AH..BH, else 0); NULL for a register
+ * that is not a general one.
+ */
+static uint64_t *gpr_of(struct kvm_regs *regs, ZydisRegister r,
+			unsigned int *shift)
+{
+	ZydisRegisterClass c = ZydisRegisterGetClass(r);
+	int id = ZydisRegisterGetId(r);
+
+	*shift = 0;
+	if (c == ZYDIS_REGCLASS_GPR8) {
+		if (r >= ZYDIS_REGISTER_AH && r <= ZYDIS_REGISTER_BH) {
+			*shift = 8;
+			return gpr_slot(regs, r - ZYDIS_REGISTER_AH);
+		}
+		if (r >= ZYDIS_REGISTER_SPL && r <= ZYDIS_REGISTER_DIL)
+			return gpr_slot(regs, 4 + r - ZYDIS_REGISTER_SPL);
+		if (r >= ZYDIS_REGISTER_R8B && r <= ZYDIS_REGISTER_R15B)
+			return gpr_slot(regs, 8 + r - ZYDIS_REGISTER_R8B);
+	} else if (c < ZYDIS_REGCLASS_GPR16 || c > ZYDIS_REGCLASS_GPR64) {
+		return NULL;
+	}
+	return id >= 0 && id <= 15 ? gpr_slot(regs, (unsigned int)id) : NULL;
+}
+
 /* The bytes of register @r (little endian, as the CPU holds them). */
 static int reg_bytes(struct emu *e, ZydisRegister r, uint8_t *out)
 {
@@ -301,28 +336,21 @@ static int reg_bytes(struct emu *e, ZydisRegister r, uint8_t *out)
 
 	switch (c) {
 	case ZYDIS_REGCLASS_GPR8:
-		if (r >= ZYDIS_REGISTER_AH && r <= ZYDIS_REGISTER_BH) {
-			v = *gpr_slot(&e->s.regs, r - ZYDIS_REGISTER_AH) >> 8;
-		} else if (r >= ZYDIS_REGISTER_SPL && r <= ZYDIS_REGISTER_DIL) {
-			v = *gpr_slot(&e->s.regs, 4 + r - ZYDIS_REGISTER_SPL);
-		} else if (r >= ZYDIS_REGISTER_R8B &&
-			   r <= ZYDIS_REGISTER_R15B) {
-			v = *gpr_slot(&e->s.regs, 8 + r - ZYDIS_REGISTER_R8B);
-		} else {
-			v = *gpr_slot(&e->s.regs, (unsigned int)id);
-		}
-		out[0] = (uint8_t)v;
-		return 1;
 	case ZYDIS_REGCLASS_GPR16:
 	case ZYDIS_REGCLASS_GPR32:
-	case ZYDIS_REGCLASS_GPR64:
-		if (id < 0 || id > 15)
+	case ZYDIS_REGCLASS_GPR64: {
+		unsigned int shift;
+		const uint64_t *slot = gpr_of(&e->s.regs, r, &shift);
+
+		if (!slot)
 			return -EOPNOTSUPP;
-		v = *gpr_slot(&e->s.regs, (unsigned int)id);
+		v = *slot >> shift;
 		memcpy(out, &v, 8);
-		return c == ZYDIS_REGCLASS_GPR16 ? 2 :
+		return c == ZYDIS_REGCLASS_GPR8	 ? 1 :
+		       c == ZYDIS_REGCLASS_GPR16 ? 2 :
 		       c == ZYDIS_REGCLASS_GPR32 ? 4 :
 						   8;
+	}
 	case ZYDIS_REGCLASS_MMX:
 		xs = vs_xs(&e->s);
 		if (!xs || id < 0 || id > 7)
@@ -377,10 +405,7 @@ static int mem_address(struct emu *e, const ZydisDecodedOperand *op,
 		a &= 0xffffffff;
 	else if (e->insn.address_width == 16)
 		a &= 0xffff;
-	a += seg_base(e, op->mem.segment);
-	if (!long_mode(&e->s))
-		a &= 0xffffffff;
-	*lin = a;
+	*lin = seg_linear(e, op->mem.segment, a);
 	return 0;
 }
 
@@ -1103,22 +1128,6 @@ int spp_guard_emulate(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 
 #define STRING_BATCH_MAX (64 * 1024) /* bytes per exit, then re-enter */
 
-/* Complete KVM's pending MMIO without running guest code; 0 when the
- * instruction is done, SPP_EXIT_AGAIN when KVM produced another exit. */
-static int complete_pending(int vcpu_fd, struct kvm_run *run)
-{
-	int r;
-
-	run->immediate_exit = 1;
-	r = ioctl(vcpu_fd, KVM_RUN, 0);
-	run->immediate_exit = 0;
-	if (r < 0 && errno == EINTR)
-		return 0;
-	if (r < 0)
-		return -errno;
-	return SPP_EXIT_AGAIN;
-}
-
 static bool is_string_store(ZydisMnemonic m)
 {
 	return m == ZYDIS_MNEMONIC_STOSB || m == ZYDIS_MNEMONIC_STOSW ||
@@ -1177,7 +1186,7 @@ int guard_string_continue(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	    e.insn.operand_width / 8 != len)
 		return 0;
 	/* RIP points at the instruction: KVM's element left it there. */
-	ret = complete_pending(vcpu_fd, run);
+	ret = guard_complete_pending(vcpu_fd, run);
 	if (ret)
 		return ret;
 	e.s.have_regs = false;
@@ -1201,8 +1210,7 @@ int guard_string_continue(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 
 	pthread_mutex_lock(&g->commit_lock);
 	while (rcx && done < STRING_BATCH_MAX) {
-		uint64_t dlin = (seg_base(&e, ZYDIS_REGISTER_ES) + rdi) &
-				(long_mode(&e.s) ? ~0ULL : 0xffffffffULL);
+		uint64_t dlin = seg_linear(&e, ZYDIS_REGISTER_ES, rdi);
 		uint64_t dgpa, sgpa;
 		struct spp_write_verdict v;
 		struct guard_piece p;
@@ -1224,8 +1232,7 @@ int guard_string_continue(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 			else if (e.insn.attributes &
 				 ZYDIS_ATTRIB_HAS_SEGMENT_GS)
 				seg = ZYDIS_REGISTER_GS;
-			slin = (seg_base(&e, seg) + rsi) &
-			       (long_mode(&e.s) ? ~0ULL : 0xffffffffULL);
+			slin = seg_linear(&e, seg, rsi);
 			src = lin_ptr(&e, &sc, slin, size, &sgpa);
 			if (!src)
 				break;
@@ -1493,7 +1500,6 @@ int guard_rmw_check(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 		    struct spp_event *ev)
 {
 	static __thread struct emu e;
-	const ZydisDecodedOperand *mem;
 	uint64_t cur = 0, d = 0, flags, mask, newv, src = 0, r_after = 0;
 	ZydisRegister regs[3];
 	uint64_t *reg = NULL;
@@ -1525,28 +1531,17 @@ int guard_rmw_check(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	memcpy(&d, data, size);
 	flags = e.s.regs.rflags;
 	nreg = reg_sources(&e, regs, 3);
-	mem = find_op(&e, true, true);
-	(void)mem;
-	/* The register operand, if any (never the memory one). */
-	if (nreg && ZydisRegisterGetClass(regs[0]) >= ZYDIS_REGCLASS_GPR8 &&
-	    ZydisRegisterGetClass(regs[0]) <= ZYDIS_REGCLASS_GPR64) {
-		uint8_t b[8] = { 0 };
+	/* The register operand, if any (never the memory one); AH..BH are
+	 * read but not redone. */
+	if (nreg) {
+		unsigned int shift;
+		uint64_t *slot = gpr_of(&e.s.regs, regs[0], &shift);
 
-		reg_bytes(&e, regs[0], b);
-		memcpy(&r_after, b, 8);
-		r_after &= mask;
-		if (ZydisRegisterGetClass(regs[0]) != ZYDIS_REGCLASS_GPR8 ||
-		    regs[0] < ZYDIS_REGISTER_AH || regs[0] > ZYDIS_REGISTER_BH)
-			reg = gpr_slot(
-				&e.s.regs,
-				regs[0] >= ZYDIS_REGISTER_SPL &&
-						regs[0] <= ZYDIS_REGISTER_DIL ?
-					4u + regs[0] - ZYDIS_REGISTER_SPL :
-				regs[0] >= ZYDIS_REGISTER_R8B &&
-						regs[0] <= ZYDIS_REGISTER_R15B ?
-					8u + regs[0] - ZYDIS_REGISTER_R8B :
-					(unsigned int)ZydisRegisterGetId(
-						regs[0]));
+		if (slot) {
+			r_after = (*slot >> shift) & mask;
+			if (!shift)
+				reg = slot;
+		}
 	}
 
 	switch (e.insn.mnemonic) {
@@ -1579,12 +1574,8 @@ int guard_rmw_check(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 			return 0;
 		alu(ZYDIS_MNEMONIC_SUB, size, acc, cur, &flags, &newv);
 		newv = cur; /* the compare fails now: memory stays */
-		if (size == 4)
-			e.s.regs.rax = cur;
-		else if (size == 8)
-			e.s.regs.rax = cur;
-		else
-			e.s.regs.rax = (e.s.regs.rax & ~mask) | cur;
+		/* a 32- or 64-bit write clears the upper half */
+		e.s.regs.rax = size >= 4 ? cur : (e.s.regs.rax & ~mask) | cur;
 		e.s.regs_dirty = true;
 		break;
 	}
@@ -1623,12 +1614,7 @@ int guard_rmw_check(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	}
 	}
 	if (write_regs && reg) {
-		if (size == 4)
-			*reg = cur;
-		else if (size == 8)
-			*reg = cur;
-		else
-			*reg = (*reg & ~mask) | cur;
+		*reg = size >= 4 ? cur : (*reg & ~mask) | cur;
 	}
 	if (e.insn.mnemonic != ZYDIS_MNEMONIC_XCHG &&
 	    e.insn.mnemonic != ZYDIS_MNEMONIC_CMPXCHG8B)
@@ -1641,7 +1627,7 @@ int guard_rmw_check(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	    e.insn.mnemonic != ZYDIS_MNEMONIC_CMPXCHG) {
 		struct kvm_regs fresh;
 
-		ret = complete_pending(vcpu_fd, run);
+		ret = guard_complete_pending(vcpu_fd, run);
 		if (ret)
 			return ret < 0 ? ret : 0;
 		if (ioctl(vcpu_fd, KVM_GET_REGS, &fresh) < 0)

@@ -756,6 +756,20 @@ static bool may_continue(const struct kvm_run *run)
 	       ((run->mmio.phys_addr + run->mmio.len) & (PAGE_SIZE - 1)) == 0;
 }
 
+int guard_complete_pending(int vcpu_fd, struct kvm_run *run)
+{
+	int r;
+
+	run->immediate_exit = 1;
+	r = ioctl(vcpu_fd, KVM_RUN, 0);
+	run->immediate_exit = 0;
+	if (r < 0 && errno == EINTR)
+		return 0;
+	if (r < 0)
+		return -errno;
+	return SPP_EXIT_AGAIN;
+}
+
 bool guard_page_trapped(struct spp_guard *g, uint64_t gfn)
 {
 	struct guard_region *r = region_of(g, gfn << PAGE_SHIFT, 1);
@@ -990,15 +1004,12 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 		v = 0;
 	}
 	while (v == 0 && may_continue(run)) {
-		int r;
+		int r = guard_complete_pending(vcpu_fd, run);
 
-		run->immediate_exit = 1;
-		r = ioctl(vcpu_fd, KVM_RUN, 0);
-		run->immediate_exit = 0;
-		if (r < 0 && errno == EINTR)
+		if (!r)
 			break; /* the instruction is complete */
 		if (r < 0) {
-			ret = -errno;
+			ret = r;
 			break;
 		}
 		if (run->exit_reason != KVM_EXIT_MMIO || !run->mmio.is_write ||

@@ -92,6 +92,14 @@ struct guard_piece {
 				written iff mask[i] */
 };
 
+/*
+ * guard_complete_pending() - KVM_RUN with immediate_exit: completes the
+ * pending MMIO of the last exit without running guest code. Returns 0
+ * once the instruction is done (-EINTR from KVM), SPP_EXIT_AGAIN when
+ * KVM produced another exit of it into @run, or a negative errno.
+ */
+int guard_complete_pending(int vcpu_fd, struct kvm_run *run);
+
 /* Whether page @gfn lies in a read-only (trapping) memslot. */
 bool guard_page_trapped(struct spp_guard *g, uint64_t gfn);
 

@@ -353,6 +353,21 @@ static void handle_io(struct vcpu *v)
 
 static void handle_exit(struct vcpu *v);
 
+/* End the run on a store policy STOP held (SPP_EXIT_STOP). */
+static void finish_stopped(struct vcpu *v, const struct spp_event *ev)
+{
+	struct spp_vm_result r;
+
+	memset(&r, 0, sizeof(r));
+	r.reason = SPP_VM_STOPPED;
+	r.event = *ev;
+	r.rip = ev->rip;
+	snprintf(r.detail, sizeof(r.detail),
+		 "store of %u bytes at 0x%llx into denied sub-page %u", ev->len,
+		 (unsigned long long)ev->gpa, ev->subpage);
+	finish(v, &r);
+}
+
 static void handle_mmio(struct vcpu *v)
 {
 	struct spp_vm *vm = v->vm;
@@ -371,14 +386,7 @@ static void handle_mmio(struct vcpu *v)
 	if (ret == SPP_EXIT_HANDLED)
 		return;
 	if (ret == SPP_EXIT_STOP) {
-		memset(&r, 0, sizeof(r));
-		r.reason = SPP_VM_STOPPED;
-		r.event = ev;
-		r.rip = ev.rip;
-		snprintf(r.detail, sizeof(r.detail),
-			 "store of %u bytes at 0x%llx into denied sub-page %u",
-			 ev.len, (unsigned long long)ev.gpa, ev.subpage);
-		finish(v, &r);
+		finish_stopped(v, &ev);
 		return;
 	}
 	if (ret < 0) {
@@ -415,15 +423,12 @@ static bool guard_emulated(struct vcpu *v, int ret,
 
 	if (ret == SPP_EXIT_HANDLED || ret == SPP_EXIT_NOT_MINE)
 		return ret == SPP_EXIT_HANDLED;
-	memset(&r, 0, sizeof(r));
 	if (ret == SPP_EXIT_STOP) {
-		r.reason = SPP_VM_STOPPED;
-		r.event = *ev;
-		r.rip = ev->rip;
-		snprintf(r.detail, sizeof(r.detail),
-			 "store of %u bytes at 0x%llx into denied sub-page %u",
-			 ev->len, (unsigned long long)ev->gpa, ev->subpage);
-	} else if (ret == -EOPNOTSUPP) {
+		finish_stopped(v, ev);
+		return true;
+	}
+	memset(&r, 0, sizeof(r));
+	if (ret == -EOPNOTSUPP) {
 		r.reason = SPP_VM_INTERNAL_ERROR;
 		r.exit_reason = v->run->exit_reason;
 		r.rip = rep->rip;
