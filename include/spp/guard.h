@@ -117,6 +117,10 @@ struct spp_guard_stats {
 	uint64_t rmw_redone; /* read-modify-writes redone atomically */
 	uint64_t rmw_unsure; /* possibly raced RMWs spp could not redo
 				(ADC/SBB, or an ambiguous decode) */
+	uint64_t misdirected; /* stores KVM handed over at a paging-structure
+				 entry's address, judged at their own */
+	uint64_t walk_writes; /* accessed/dirty flags spp set in guest page
+				 tables for walks KVM could not update */
 };
 
 /*

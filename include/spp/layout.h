@@ -249,4 +249,37 @@ static inline bool spp_layout_is_supervisor(uint64_t gpa, uint64_t ram_size)
 	       (gpa >= spp_layout_pt_base(ram_size) && gpa < ram_size);
 }
 
+/*
+ * Why a guest-physical range may not be protected in spp's VMM. The
+ * system area and the page tables are spp's: the CPU itself writes some
+ * of them (the TSS's busy bit, the page tables' accessed and dirty
+ * flags), and a read-only page table makes KVM emulate every page walk
+ * through it (docs/kvm.md, "Guest page tables on trapped pages").
+ */
+enum spp_layout_refusal {
+	SPP_LAYOUT_PROTECTABLE = 0,
+	SPP_LAYOUT_BEYOND_RAM, /* not all of it is guest RAM */
+	SPP_LAYOUT_SYSTEM_AREA, /* touches [0, SPP_LAYOUT_SYS_END) */
+	SPP_LAYOUT_PAGE_TABLES, /* touches [pt_base, ram_size) */
+};
+
+/*
+ * spp_layout_protectable() - whether [@start, @end) may be protected in a
+ * guest of valid @ram_size: SPP_LAYOUT_PROTECTABLE or the first reason
+ * it may not, checked in the order of the enum. An empty or wrapping
+ * range, or an invalid @ram_size, is SPP_LAYOUT_BEYOND_RAM. The CLI
+ * (host rules) and the doorbell PROTECT (guest requests) both ask this.
+ */
+static inline enum spp_layout_refusal
+spp_layout_protectable(uint64_t start, uint64_t end, uint64_t ram_size)
+{
+	if (!spp_layout_ram_valid(ram_size) || end <= start || end > ram_size)
+		return SPP_LAYOUT_BEYOND_RAM;
+	if (start < SPP_LAYOUT_SYS_END)
+		return SPP_LAYOUT_SYSTEM_AREA;
+	if (end > spp_layout_pt_base(ram_size))
+		return SPP_LAYOUT_PAGE_TABLES;
+	return SPP_LAYOUT_PROTECTABLE;
+}
+
 #endif /* SPP_LAYOUT_H */

@@ -1639,3 +1639,136 @@ int guard_rmw_check(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	}
 	return 0;
 }
+
+/* ---- where a store KVM completed came from --------------------------- */
+
+static void paging_of(const struct vstate *s, struct spp_x86_paging *pg)
+{
+	pg->cr0 = s->sregs.cr0;
+	pg->cr3 = s->sregs.cr3;
+	pg->cr4 = s->sregs.cr4;
+	pg->efer = s->sregs.efer;
+}
+
+/* Read @len bytes at linear @lin through the guest's tables. */
+static int walk_read(struct spp_guard *g, const struct spp_x86_paging *pg,
+		     uint64_t lin, uint8_t *out, uint32_t len)
+{
+	while (len) {
+		uint32_t n = PAGE_SIZE - (uint32_t)(lin & (PAGE_SIZE - 1));
+		struct spp_x86_walk w;
+		const uint8_t *p;
+		int ret;
+
+		if (n > len)
+			n = len;
+		ret = spp_x86_walk(&g->mem, pg, lin, &w);
+		if (ret)
+			return ret;
+		p = spp_guest_mem_ptr(&g->mem, w.gpa, n);
+		if (!p)
+			return -EFAULT;
+		memcpy(out, p, n);
+		out += n;
+		lin += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static bool on_walk(const struct spp_x86_walk *w, uint64_t gpa)
+{
+	unsigned int i;
+
+	for (i = 0; i < w->levels; i++)
+		if (w->entry_gpa[i] == gpa)
+			return true;
+	return false;
+}
+
+int guard_store_origin(struct spp_guard *g, int vcpu_fd,
+		       const struct kvm_run *run, const struct guard_piece *p,
+		       struct guard_origin *o)
+{
+	static __thread struct emu cand;
+	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	struct spp_x86_paging pg;
+	struct vstate s;
+	ZydisDecoder dec;
+	uint64_t rip;
+	unsigned int L, avail = sizeof(buf);
+	int ret;
+
+	memset(o, 0, sizeof(*o));
+	memset(&s, 0, sizeof(s));
+	s.fd = vcpu_fd;
+	if (run->kvm_valid_regs & KVM_SYNC_X86_REGS) {
+		s.regs = run->s.regs.regs;
+		s.have_regs = true;
+	}
+	if (run->kvm_valid_regs & KVM_SYNC_X86_SREGS) {
+		s.sregs = run->s.regs.sregs;
+		s.have_sregs = true;
+	}
+	ret = vs_regs(&s);
+	if (!ret)
+		ret = vs_sregs(&s);
+	if (ret)
+		return ret;
+	if (!long_mode(&s))
+		return -EOPNOTSUPP;
+	paging_of(&s, &pg);
+	rip = s.regs.rip;
+	if (walk_read(g, &pg, rip - avail, buf, avail)) {
+		/* the page before RIP's may be unmapped: what this one has */
+		avail = (unsigned int)(rip & (PAGE_SIZE - 1));
+		if (avail > sizeof(buf))
+			avail = sizeof(buf);
+		if (!avail || walk_read(g, &pg, rip - avail,
+					buf + sizeof(buf) - avail, avail))
+			return -EFAULT;
+	}
+	ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64,
+			 ZYDIS_STACK_WIDTH_64);
+	for (L = 1; L <= avail; L++) {
+		const ZydisDecodedOperand *mem;
+		struct spp_x86_walk w;
+		bool misdirected;
+		uint64_t lin;
+
+		cand.g = g;
+		cand.s = s;
+		if (ZYAN_FAILED(ZydisDecoderDecodeFull(&dec,
+						       buf + sizeof(buf) - L, L,
+						       &cand.insn, cand.ops)) ||
+		    cand.insn.length != L ||
+		    is_string_store(cand.insn.mnemonic))
+			continue;
+		mem = find_op(&cand, true, true);
+		if (!mem || mem->size / 8 != p->len)
+			continue;
+		cand.s.regs.rip = rip - L;
+		if (mem_address(&cand, mem, &lin) ||
+		    spp_x86_walk(&g->mem, &pg, lin, &w))
+			continue;
+		if (w.gpa == p->gpa)
+			misdirected = false;
+		else if (!((lin ^ p->gpa) & (PAGE_SIZE - 1)) &&
+			 on_walk(&w, p->gpa))
+			misdirected = true;
+		else
+			continue;
+		if (!o->found) {
+			o->found = true;
+			o->insn_rip = rip - L;
+			o->gpa = w.gpa;
+			o->misdirected = misdirected;
+			o->walk = w;
+			continue;
+		}
+		if (o->gpa != w.gpa || o->misdirected != misdirected)
+			return -EAGAIN; /* two readings disagree */
+		o->insn_rip = 0; /* same store, but which instruction? */
+	}
+	return o->found ? 0 : -ENOENT;
+}

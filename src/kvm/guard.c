@@ -354,6 +354,9 @@ int spp_guard_create(struct spp_guard **out, int vm_fd,
 	/* The GPRs come with every exit: rep strings are spotted for free. */
 	ret = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
 	g->sync_regs = ret > 0 && (ret & KVM_SYNC_X86_REGS);
+	/* ...and the control registers: where a store came from is
+	 * checked through the guest's page tables (guard_store_origin). */
+	g->sync_sregs = g->sync_regs && (ret & KVM_SYNC_X86_SREGS);
 	/* Without this, every slot deletion makes all guest memory re-fault
 	 * (measured); kernels before 6.12 have no such quirk. */
 	quirks = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DISABLE_QUIRKS2);
@@ -669,6 +672,10 @@ void spp_guard_stats(struct spp_guard *g, struct spp_guard_stats *out)
 		__atomic_load_n(&g->stats.rmw_redone, __ATOMIC_RELAXED);
 	out->rmw_unsure =
 		__atomic_load_n(&g->stats.rmw_unsure, __ATOMIC_RELAXED);
+	out->misdirected =
+		__atomic_load_n(&g->stats.misdirected, __ATOMIC_RELAXED);
+	out->walk_writes =
+		__atomic_load_n(&g->stats.walk_writes, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&g->lock);
 }
 
@@ -861,6 +868,19 @@ static void write_bytes(uint8_t *dst, const uint8_t *src, uint32_t len)
 	}
 }
 
+/* Page @gfn of region @r was written by the guard, as commit @seq. */
+static void mark_written(struct spp_guard *g, struct guard_region *r,
+			 uint64_t gfn, uint64_t seq)
+{
+	uint64_t b = gfn - r->gfn, bit = 1ULL << (b % 64);
+	uint64_t w = __atomic_load_n(&r->dirty[b / 64], __ATOMIC_RELAXED);
+
+	g->page_seq[GUARD_SEQ_BUCKET(gfn)] = seq;
+	/* The dirty log changes only under commit_lock. */
+	if (!(w & bit))
+		__atomic_store_n(&r->dirty[b / 64], w | bit, __ATOMIC_RELAXED);
+}
+
 void guard_write_pieces(struct spp_guard *g, const struct guard_piece *p,
 			unsigned int n)
 {
@@ -886,17 +906,33 @@ void guard_write_pieces(struct spp_guard *g, const struct guard_piece *p,
 					dst[k] = p[i].data[k];
 		}
 		for (gfn = p[i].gpa >> PAGE_SHIFT;
-		     gfn <= (p[i].gpa + p[i].len - 1) >> PAGE_SHIFT; gfn++) {
-			uint64_t b = gfn - r->gfn, bit = 1ULL << (b % 64);
-			uint64_t w = __atomic_load_n(&r->dirty[b / 64],
-						     __ATOMIC_RELAXED);
+		     gfn <= (p[i].gpa + p[i].len - 1) >> PAGE_SHIFT; gfn++)
+			mark_written(g, r, gfn, seq);
+	}
+}
 
-			g->page_seq[GUARD_SEQ_BUCKET(gfn)] = seq;
-			/* The dirty log changes only under commit_lock. */
-			if (!(w & bit))
-				__atomic_store_n(&r->dirty[b / 64], w | bit,
-						 __ATOMIC_RELAXED);
-		}
+/*
+ * The CPU's page-walk writes for a store whose origin is known: the
+ * accessed flags on its walk and the leaf's dirty flag, whatever the maps
+ * of those pages say (SPP does not apply to paging-structure updates) and
+ * never reported. Caller holds commit_lock.
+ */
+static void guard_walk_writes(struct spp_guard *g, const struct guard_origin *o)
+{
+	uint64_t seq = __atomic_load_n(&g->commit_seq, __ATOMIC_RELAXED) + 1;
+	unsigned int i, n;
+
+	n = spp_x86_walk_set_ad(&g->mem, &o->walk, true);
+	if (!n)
+		return;
+	__atomic_store_n(&g->commit_seq, seq, __ATOMIC_RELEASE);
+	guard_count(&g->stats.walk_writes, n);
+	for (i = 0; i < o->walk.levels; i++) {
+		struct guard_region *r;
+
+		if (guest_ptr(g, o->walk.entry_gpa[i], 8, &r))
+			mark_written(g, r, o->walk.entry_gpa[i] >> PAGE_SHIFT,
+				     seq);
 	}
 }
 
@@ -959,8 +995,10 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 			  uint32_t vcpu, struct spp_event *ev_out)
 {
 	struct guard_piece pieces[16];
+	struct guard_origin org;
 	struct spp_event ev;
 	struct store s;
+	bool have_origin;
 	unsigned int np;
 	uint8_t *p;
 	int ret = SPP_EXIT_HANDLED, v, fin;
@@ -1027,8 +1065,38 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	ev.fragments = s.fragments;
 	memcpy(ev.data, s.data, s.len);
 	np = store_pieces(&s, pieces);
+	/*
+	 * Which instruction made the store, and did KVM put it where that
+	 * instruction stores? After a page walk faulted on guest page tables
+	 * in a trapped page, KVM's emulator may hand over the store at the
+	 * faulting entry's address instead (docs/kvm.md): judge and commit it
+	 * at its own address.
+	 */
+	have_origin = ret == SPP_EXIT_HANDLED && np == 1 &&
+		      !guard_store_origin(g, vcpu_fd, run, &pieces[0], &org);
+	if (have_origin) {
+		ev.insn_rip = org.insn_rip;
+		if (org.misdirected) {
+			pieces[0].gpa = org.gpa;
+			ev.gpa = org.gpa;
+		}
+	}
 	pthread_mutex_lock(&g->commit_lock);
 	guard_count(&g->stats.exits, s.fragments);
+	if (have_origin) {
+		guard_walk_writes(g, &org);
+		if (org.misdirected)
+			guard_count(&g->stats.misdirected, 1);
+	}
+	if (have_origin && org.misdirected &&
+	    !guest_ptr(g, org.gpa, s.len, NULL)) {
+		/* Its own address is no RAM of ours: not ours to write. */
+		pthread_mutex_unlock(&g->commit_lock);
+		guard_vcpu_seen(g, vcpu);
+		if (ev_out)
+			*ev_out = ev;
+		return SPP_EXIT_HANDLED;
+	}
 	if (ret == SPP_EXIT_HANDLED && np == 1 && s.len <= 16 &&
 	    guard_rmw_conflict(g, vcpu, pieces[0].gpa >> PAGE_SHIFT)) {
 		fin = guard_rmw_check(g, vcpu_fd, run, vcpu, &pieces[0], s.data,
@@ -1058,6 +1126,8 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	}
 	if (g->sync_regs)
 		run->kvm_valid_regs |= KVM_SYNC_X86_REGS;
+	if (g->sync_sregs)
+		run->kvm_valid_regs |= KVM_SYNC_X86_SREGS;
 	/* KVM can only read memory for this vCPU's next store from now on */
 	guard_vcpu_seen(g, vcpu);
 	if (ev_out)

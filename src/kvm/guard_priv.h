@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #include <spp/guard.h>
+
+#include "x86_walk.h"
 #include <spp/guest_mem.h>
 
 struct kvm_run;
@@ -63,6 +65,7 @@ struct spp_guard {
 	enum spp_policy policy;
 	bool report_allowed;
 	bool sync_regs; /* KVM_CAP_SYNC_REGS covers the GPRs */
+	bool sync_sregs; /* ...and the segment and control registers */
 	struct spp_guard_stats stats;
 	/*
 	 * Conflict detection for read-modify-writes (emulate.c): every
@@ -196,6 +199,34 @@ static inline bool guard_string_maybe(uint64_t rcx, uint64_t rdi,
 
 	return rcx && !(((df ? rdi + len : rdi - len) ^ gpa) & (PAGE_SIZE - 1));
 }
+
+/* What guard_store_origin() found out about a store. */
+struct guard_origin {
+	bool found;
+	bool misdirected; /* KVM wrote it to a paging-structure entry */
+	uint64_t insn_rip; /* 0: several instructions fit */
+	uint64_t gpa; /* where the instruction stores */
+	struct spp_x86_walk walk; /* its translation, entries top first */
+};
+
+/*
+ * guard_store_origin() - the instruction that ends at RIP and made the
+ * single-piece store @p, decoded backwards (every start 1..15 bytes
+ * before RIP whose instruction is exactly that long and writes @p->len
+ * bytes of memory), with its address translated through the guest's
+ * tables (x86_walk.h). A store is @o->misdirected when its own address
+ * translates elsewhere, has @p's page offset and @p is an entry of that
+ * translation: KVM emulated the instruction after the CPU's page walk
+ * faulted on a paging structure in a read-only slot and took the
+ * faulting entry's address for the store's (docs/kvm.md). Registers
+ * come from @run's sync area where KVM filled it, else from @vcpu_fd.
+ * Returns 0 with @o filled, -ENOENT (no instruction fits), -EAGAIN
+ * (readings disagree on the address), -EOPNOTSUPP (not in long mode) or
+ * another negative errno from reading state. No KVM state changes.
+ */
+int guard_store_origin(struct spp_guard *g, int vcpu_fd,
+		       const struct kvm_run *run, const struct guard_piece *p,
+		       struct guard_origin *o);
 
 #pragma GCC visibility pop
 

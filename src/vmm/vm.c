@@ -255,6 +255,22 @@ static void doorbell_protect(struct vcpu *v, uint64_t gpa)
 		return;
 	}
 	memcpy(&copy, req, sizeof(copy));
+	/* What a host rule may not protect, a guest may not either: the
+	 * same check as the CLI's (spp_layout_protectable), the whole page. */
+	switch (spp_layout_protectable(copy.gpa & ~(SPP_LAYOUT_PAGE_SIZE - 1),
+				       (copy.gpa | (SPP_LAYOUT_PAGE_SIZE - 1)) + 1,
+				       vm->ram_size)) {
+	case SPP_LAYOUT_PROTECTABLE:
+		break;
+	case SPP_LAYOUT_BEYOND_RAM:
+		copy.result = -EFAULT;
+		memcpy(&req->result, &copy.result, sizeof(copy.result));
+		return;
+	default:
+		copy.result = -EPERM;
+		memcpy(&req->result, &copy.result, sizeof(copy.result));
+		return;
+	}
 	/* Count as parked while in the guard: a concurrent protection change
 	 * on another thread waits for us and we for its lock. */
 	pthread_mutex_lock(&vm->lock);

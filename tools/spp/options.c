@@ -279,17 +279,22 @@ static int check_rules(struct spp_run_opts *o)
 		uint64_t s, e;
 
 		rule_span(r, &s, &e);
-		if (e > o->mem)
+		/* the same check as a guest's PROTECT request */
+		switch (spp_layout_protectable(s, e, o->mem)) {
+		case SPP_LAYOUT_PROTECTABLE:
+			break;
+		case SPP_LAYOUT_BEYOND_RAM:
 			return bad("%s: beyond guest RAM (--mem %" PRIu64
 				   "M ends at 0x%" PRIx64 ")",
 				   r->origin, o->mem >> 20, o->mem);
-		if (s < SPP_LAYOUT_SYS_END)
+		case SPP_LAYOUT_SYSTEM_AREA:
 			return bad("%s: in spp's system area below 0x%llx",
 				   r->origin, SPP_LAYOUT_SYS_END);
-		if (e > pt_base)
+		case SPP_LAYOUT_PAGE_TABLES:
 			return bad("%s: in the guest page tables at the top "
 				   "of RAM (0x%" PRIx64 " and up)",
 				   r->origin, pt_base);
+		}
 		for (k = 0; k < i; k++) {
 			uint64_t s2, e2;
 
