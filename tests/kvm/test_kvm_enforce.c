@@ -669,7 +669,7 @@ static void test_own_page_tables(void **state)
 	}
 	assert_int_equal(pte_events, 1);
 	/* KVM's part, for the record */
-	print_message("KVM: load at offset 0 read %#llx (without spp %#llx); "
+	print_message("# KVM: load at offset 0 read %#llx (without spp %#llx); "
 		      "PT entry 16 (loaded only) %#llx (without spp %#llx); "
 		      "17 (stored at 0x%x) A/D %#llx (without spp %#llx)\n",
 		      (unsigned long long)prot.ctl.load_aliased,
