@@ -17,10 +17,11 @@
 #
 #   build  what is installed; every path in the pkg-config flags lies in
 #          the staged tree and exists; every header the program includes
-#          comes from there or from the compiler; the program builds; the
+#          comes from there or from the compiler, and they compile with
+#          -std=c11 -Wall -Wextra -Werror -pedantic; the program builds; the
 #          ELF passes the VMM's loader checks (CHECKER: test_vmm_guest_elfs,
-#          headers, segments, entry at the load base, spp_elf_load) and is
-#          accepted by SPP's own checks (without /dev/kvm: exit 10, no KVM)
+#          headers, segments, entry at the load base, spp_elf_load) and,
+#          without /dev/kvm, spp run's (it gets as far as exit 10, no KVM)
 #   run    needs /dev/kvm (skips without): spp run prints the program's
 #          line and exits with its status
 set -u
@@ -169,7 +170,7 @@ if [ "$mode" = build ]; then
 	# shellcheck disable=SC2046 # the flags, split
 	if (cd "$work" && cc -M $(pkg-config --cflags spp-guest) hello.c) \
 		>"$tmp/deps" 2>"$log" &&
-		(cd "$work" && cc -std=c99 -Wall -Wextra -Werror -pedantic \
+		(cd "$work" && cc -std=c11 -Wall -Wextra -Werror -pedantic \
 			-fsyntax-only $(pkg-config --cflags spp-guest) \
 			hello.c) >>"$log" 2>&1; then
 		bad=
