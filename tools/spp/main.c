@@ -3,9 +3,11 @@
  * spp - run guests under sub-page write protection.
  *
  * Commands: "run" (run.c), "demo" (demo.c on KVM; the core-model demo
- * below without KVM), "info" (info.c) and "check", which answers one
- * write-check question with the core model. The files of this command
- * are listed in spp_cli.h; docs/spp.1 is its manual.
+ * below without KVM), "info" (info.c), "check", which answers one
+ * write-check question with the core model, and "help". Each takes
+ * -h/--help; numbers go through spp_cli_parse_number() (options.c). The
+ * files of this command are listed in spp_cli.h; docs/spp.1 is its
+ * manual.
  */
 #include <inttypes.h>
 #include <stdbool.h>

@@ -2,8 +2,8 @@
 /*
  * spp_cli.h - internals of the spp command, shared by its files:
  *
- *   main.c     dispatch, usage, "check", the core-model demo
- *   options.c  numbers, sizes, the options of "run", the policy file,
+ *   main.c     dispatch, usage and help, "check", the core-model demo
+ *   options.c  the one number syntax, the options of "run", the policy file,
  *              protection rules and their checks
  *   json.c     event and summary output (JSON Lines, text)
  *   run.c      "run": the VM, signals, progress, summary, exit status
