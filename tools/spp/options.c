@@ -216,7 +216,6 @@ static char *rule_origin(const char *opt, const char *arg, char *buf, size_t n)
 static int policy_text(const char *path, unsigned int lineno, const char *line,
 		       size_t n)
 {
-	bool comment = false;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -226,35 +225,61 @@ static int policy_text(const char *path, unsigned int lineno, const char *line,
 		    c == 0x7f)
 			return bad("%s:%u: binary data (not a policy file)",
 				   path, lineno);
-		comment |= c == '#';
-		if (c >= 0x80 && !comment)
+	}
+	for (i = 0; i < n && line[i] != '#'; i++)
+		if ((unsigned char)line[i] >= 0x80)
 			return bad("%s:%u: byte 0x%02x outside ASCII (rules "
 				   "are ASCII; '#' comments may be UTF-8)",
-				   path, lineno, c);
-	}
+				   path, lineno, (unsigned char)line[i]);
 	return 0;
+}
+
+/*
+ * Line after line of @f into @buf (@size bytes), NUL bytes included and
+ * the '\n' kept; *@len is its length. A line longer than @size - 1 bytes
+ * sets *@too_long and is not read further. Returns false at the end.
+ */
+static bool policy_line(FILE *f, char *buf, size_t size, size_t *len,
+			bool *too_long)
+{
+	size_t n = 0;
+	int c;
+
+	*too_long = false;
+	while ((c = getc(f)) != EOF) {
+		if (n == size - 1) {
+			*too_long = true;
+			break;
+		}
+		buf[n++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	buf[n] = 0;
+	*len = n;
+	return n || *too_long;
 }
 
 /* The policy file: one rule per line, see docs/spp.1 (POLICY FILE). */
 static int read_policy(struct spp_run_opts *o, const char *path)
 {
-	char where[POLICY_LINE_MAX + 200], *line = NULL;
+	char line[POLICY_LINE_MAX + 1], where[POLICY_LINE_MAX + 200];
 	unsigned int lineno = 0;
 	FILE *f = fopen(path, "re");
-	size_t cap = 0;
-	ssize_t n;
+	bool too_long;
+	size_t n;
 	int ret = 0;
 
 	if (!f)
 		return bad("--policy '%s': %s", path, strerror(errno));
-	while (!ret && (n = getline(&line, &cap, f)) > 0) {
+	while (!ret && policy_line(f, line, sizeof(line), &n, &too_long)) {
 		char *p, *kw, *arg, *extra, *save;
 
 		lineno++;
-		ret = policy_text(path, lineno, line, (size_t)n);
+		ret = policy_text(path, lineno, line, n);
 		if (ret)
 			break;
-		if (n > POLICY_LINE_MAX) {
+		if (too_long) {
 			ret = bad("%s:%u: line too long", path, lineno);
 			break;
 		}
@@ -295,7 +320,6 @@ static int read_policy(struct spp_run_opts *o, const char *path)
 	}
 	if (!ret && ferror(f))
 		ret = bad("--policy '%s': %s", path, strerror(errno));
-	free(line);
 	fclose(f);
 	return ret;
 }
