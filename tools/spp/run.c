@@ -737,15 +737,17 @@ static void outcome_line(const struct run_state *s,
 	}
 }
 
+/* @t in whole seconds, rounded down: a slice that ends late (a loaded
+ * host) must not make the 5 s line say 6 s. */
 static void progress_line(struct spp_guard *g, double t)
 {
 	struct spp_guard_stats gs;
 
 	spp_guard_stats(g, &gs);
 	fprintf(stderr,
-		"spp: %.0f s: %" PRIu64 " exits for trapped writes, %" PRIu64
+		"spp: %lu s: %" PRIu64 " exits for trapped writes, %" PRIu64
 		" stores (%" PRIu64 " allowed, %" PRIu64 " denied)\n",
-		t, gs.exits, gs.stores, gs.allowed, gs.denied);
+		(unsigned long)t, gs.exits, gs.stores, gs.allowed, gs.denied);
 }
 
 /* ---- the run ------------------------------------------------------------------ */
