@@ -597,12 +597,14 @@ static void summary_json(const struct run_state *s,
 		",\"other_allowed\":%" PRIu64 ",\"other_denied\":%" PRIu64
 		",\"emulated\":%" PRIu64 ",\"string_batches\":%" PRIu64
 		",\"string_elements\":%" PRIu64 ",\"rmw_redone\":%" PRIu64
+		",\"misdirected\":%" PRIu64 ",\"walk_writes\":%" PRIu64
 		",\"pages_truncated\":%s,\"pages\":[",
 		t, o->vcpus, o->mem, spp_cli_policy_name(o->policy), gs->exits,
 		gs->stores, gs->allowed, gs->denied, s->seq, gs->slot_changes,
 		gs->trapped_pages, s->npages, guest, s->other.allowed,
 		s->other.denied, gs->emulated, gs->string_batches,
-		gs->string_elements, gs->rmw_redone, all ? "false" : "true");
+		gs->string_elements, gs->rmw_redone, gs->misdirected,
+		gs->walk_writes, all ? "false" : "true");
 	for (i = 0; i < s->npages; i++) {
 		struct counts c = page_counts(s, i);
 
@@ -669,6 +671,14 @@ static void summary_text(const struct run_state *s,
 			"spp:   neighbour pages (trapped, unprotected): "
 			"%" PRIu64 " allowed, %" PRIu64 " denied\n",
 			s->other.allowed, s->other.denied);
+	if (gs->misdirected)
+		fprintf(stderr,
+			"spp: warning: KVM handed over %" PRIu64
+			" store%s at guest page-table entries (page tables on "
+			"trapped pages): spp wrote them where they belong, but "
+			"loads through those tables may have read wrong values "
+			"(docs/kvm.md)\n",
+			gs->misdirected, gs->misdirected == 1 ? "" : "s");
 	if (n) {
 		fprintf(stderr, "spp: hottest sub-pages:");
 		for (i = 0; i < n; i++) {
