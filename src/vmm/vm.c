@@ -373,35 +373,28 @@ static enum spp_vmm_ret guard_emulate(struct spp_vcpu *v, uint64_t off,
 
 /* ---- the CPU's exits ---------------------------------------------------- */
 
-static enum spp_vmm_ret cpu_hlt(struct spp_vcpu *v, uint64_t off, void *ctx)
+/* HLT and SHUTDOWN end the run where the vCPU stands. */
+struct cpu_stop {
+	enum spp_vm_reason reason;
+	const char *what;
+};
+
+static struct cpu_stop cpu_hlt = { SPP_VM_HALT, "hlt" };
+static struct cpu_stop cpu_shutdown = { SPP_VM_SHUTDOWN,
+					"triple fault (shutdown)" };
+
+static enum spp_vmm_ret cpu_stopped(struct spp_vcpu *v, uint64_t off, void *ctx)
 {
+	const struct cpu_stop *stop = ctx;
 	uint64_t rip = vcpu_rip(v);
 
 	(void)off;
-	(void)ctx;
 	spp_vmm_end(v,
-		    &(struct spp_vm_result){ .reason = SPP_VM_HALT,
+		    &(struct spp_vm_result){ .reason = stop->reason,
 					     .exit_reason = v->run->exit_reason,
 					     .rip = rip,
 					     .addr = rip },
-		    "hlt at rip 0x%llx", (unsigned long long)rip);
-	return SPP_VMM_DONE;
-}
-
-static enum spp_vmm_ret cpu_shutdown(struct spp_vcpu *v, uint64_t off,
-				     void *ctx)
-{
-	uint64_t rip = vcpu_rip(v);
-
-	(void)off;
-	(void)ctx;
-	spp_vmm_end(v,
-		    &(struct spp_vm_result){ .reason = SPP_VM_SHUTDOWN,
-					     .exit_reason = v->run->exit_reason,
-					     .rip = rip,
-					     .addr = rip },
-		    "triple fault (shutdown) at rip 0x%llx",
-		    (unsigned long long)rip);
+		    "%s at rip 0x%llx", stop->what, (unsigned long long)rip);
 	return SPP_VMM_DONE;
 }
 
@@ -461,8 +454,9 @@ static int register_core_exits(struct spp_vm *vm)
 		  0, 0, guard_emulate, NULL },
 		{ "guard: stuck-vCPU probe", KVM_EXIT_INTR, 0, 0, guard_emulate,
 		  NULL },
-		{ "hlt", KVM_EXIT_HLT, 0, 0, cpu_hlt, NULL },
-		{ "triple fault", KVM_EXIT_SHUTDOWN, 0, 0, cpu_shutdown, NULL },
+		{ "hlt", KVM_EXIT_HLT, 0, 0, cpu_stopped, &cpu_hlt },
+		{ "triple fault", KVM_EXIT_SHUTDOWN, 0, 0, cpu_stopped,
+		  &cpu_shutdown },
 		{ "KVM internal error", KVM_EXIT_INTERNAL_ERROR, 0, 0,
 		  cpu_internal_error, NULL },
 		{ "VM entry failure", KVM_EXIT_FAIL_ENTRY, 0, 0, cpu_fail_entry,
