@@ -82,27 +82,7 @@ static const uint8_t *src_block; /* the host's view of SRC_ADDR */
 
 static uint32_t op_len(const struct script_op *op)
 {
-	switch (op->kind) {
-	case OP_STORE8:
-		return 1;
-	case OP_STORE16:
-		return 2;
-	case OP_STORE32:
-		return 4;
-	case OP_STORE64:
-	case OP_XCHG64:
-	case OP_LOCK_XADD64:
-	case OP_CMPXCHG64:
-		return 8;
-	case OP_STORE128:
-		return 16;
-	case OP_LOCK_ADD32:
-	case OP_MOVSS:
-		return 4;
-	case OP_VMOVDQU256:
-		return 32;
-	}
-	return op->count; /* rep stosb / movsb: bytes */
+	return script_store_len(op->kind, op->count);
 }
 
 struct expect {

@@ -127,24 +127,6 @@ static void script_reset(struct script *s)
 	s->progress = 0;
 }
 
-static uint32_t width(uint32_t kind)
-{
-	switch (kind) {
-	case OP_STORE8:
-		return 1;
-	case OP_STORE16:
-		return 2;
-	case OP_STORE32:
-		return 4;
-	case OP_STORE64:
-	case OP_MOVQ_XMM:
-		return 8;
-	case OP_STORE128:
-		return 16;
-	}
-	return 0;
-}
-
 /* ---- (b) mixed maps, every width, crossings, against the core model ---- */
 
 static void test_mixed_maps(void **state)
@@ -183,7 +165,7 @@ static void test_mixed_maps(void **state)
 		for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 			for (o = 0; o < sizeof(offs) / sizeof(offs[0]); o++) {
 				uint64_t gpa = PAGE + (uint64_t)offs[o];
-				uint32_t w = width(kinds[k]);
+				uint32_t w = script_store_len(kinds[k], 0);
 				struct spp_write_verdict v;
 				uint64_t lo = val * (o + 1), hi = ~lo;
 				uint8_t bytes[16];
@@ -214,13 +196,13 @@ static void test_mixed_maps(void **state)
 				struct spp_write_verdict v;
 
 				spp_access_check_write(model, gpa,
-						       width(kinds[k]), &v);
+						       script_store_len(kinds[k], 0), &v);
 				if (v.allowed)
 					continue;
 				assert_true(e < spp_kt_nevents);
 				assert_int_equal(spp_kt_events[e].gpa, gpa);
 				assert_int_equal(spp_kt_events[e].len,
-						 width(kinds[k]));
+						 script_store_len(kinds[k], 0));
 				assert_int_equal(spp_kt_events[e].subpage_gpa,
 						 v.denied_gpa);
 				assert_int_equal(spp_kt_events[e].verdict,
