@@ -56,9 +56,11 @@ static void capture(void *ctx, const char *buf, size_t len)
 
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	struct fx *f = NULL;
 
-	assert_non_null(f);
+	/* aligned as struct fx's RAM wants */
+	assert_int_equal(posix_memalign((void **)&f, 4096, sizeof(*f)), 0);
+	memset(f, 0, sizeof(*f));
 	pthread_mutex_init(&f->vm.lock, NULL);
 	pthread_cond_init(&f->vm.cond, NULL);
 	f->vm.ram_size = SPP_LAYOUT_RAM_MIN;
