@@ -17,7 +17,6 @@
  * has KVM (docs/testing.md).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>

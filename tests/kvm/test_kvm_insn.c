@@ -15,8 +15,6 @@
  * Argument: the insn guest ELF. Without /dev/kvm: one TAP skip.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -20,7 +20,6 @@
  * ELF files (guest_stress is used).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
