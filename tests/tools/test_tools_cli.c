@@ -530,8 +530,7 @@ static void man_option(const char *opt, char *buf, size_t size)
  */
 static void test_options_documented(void **state)
 {
-	char *man = spp_slurp(man_page), *sect, *end, *p, name[64],
-	     want[160];
+	char *man = spp_slurp(man_page), *sect, *end, *p, name[64], want[160];
 	struct spp_out o;
 	size_t i, nopts = 0;
 
@@ -557,8 +556,8 @@ static void test_options_documented(void **state)
 		man_option(name, want, sizeof(want));
 		p = sect;
 		while ((p = strstr(p, want)) != NULL &&
-		       !(p[-1] == ' ' && (p[strlen(want)] == ' ' ||
-					  p[strlen(want)] == '\n')))
+		       !(p[-1] == ' ' &&
+			 (p[strlen(want)] == ' ' || p[strlen(want)] == '\n')))
 			p++;
 		if (!p)
 			fail_msg("spp(1) OPTIONS OF RUN lacks --%s", name);

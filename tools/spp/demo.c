@@ -83,7 +83,7 @@ static int run_to(struct demo *d, uint64_t want)
 static int set_map(struct demo *d, uint64_t page, uint32_t map)
 {
 	int ret = spp_guard_set_range(spp_vm_guard(d->vm),
-					page >> SPP_PAGE_SHIFT, 1, map);
+				      page >> SPP_PAGE_SHIFT, 1, map);
 
 	printf("  SET_ACCESS gfn 0x%" PRIx64 " map 0x%08" PRIx32 "\n",
 	       page >> SPP_PAGE_SHIFT, map);

@@ -26,8 +26,8 @@ void spp_cli_json_buf(struct spp_cli_json *j, char *buf, size_t size)
 }
 
 /* Bytes as they are, into the file or (as snprintf) the buffer. */
-__attribute__((format(printf, 2, 3))) static void
-put(struct spp_cli_json *j, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void put(struct spp_cli_json *j,
+						      const char *fmt, ...)
 {
 	va_list ap;
 	int n;

@@ -269,12 +269,14 @@ static const struct command {
 	  "the KVM SPP selftest (a page with map 0, 32 stores denied,\n"
 	  "then unprotected) and a guarded 128-byte structure beside hot\n"
 	  "data. Without KVM the scenes play on the core model. Exit\n"
-	  "status 0 when every check passed, 10 otherwise.\n", NULL },
+	  "status 0 when every check passed, 10 otherwise.\n",
+	  NULL },
 	{ "info", "", "what this host's KVM offers spp", cmd_info, 0,
 	  "What this host's KVM offers spp: /dev/kvm, the API version,\n"
 	  "read-only memslots, memslot and vCPU limits, whether guest\n"
 	  "CPL0 code runs natively, the time of an exit round trip.\n"
-	  "Exit status 0, or 10 without usable KVM.\n", NULL },
+	  "Exit status 0, or 10 without usable KVM.\n",
+	  NULL },
 	{ "check", "GPA LEN MAP",
 	  "would a LEN-byte write at GPA be allowed\n"
 	  "on a page whose 32-bit write map is MAP?",
@@ -283,11 +285,12 @@ static const struct command {
 	  "write at GPA is allowed on a page whose 32-bit write map is\n"
 	  "MAP (bit i set = sub-page i writable). Numbers: 0x for hex,\n"
 	  "otherwise decimal; LEN (1..4096) may end in K.\n"
-	  "  spp check 0x10000290 4 0xffffffdf   ->  denied: sub-page 5 ...\n", NULL },
-	{ "help", "[COMMAND]", "this text, or the help of COMMAND", cmd_help,
-	  1,
+	  "  spp check 0x10000290 4 0xffffffdf   ->  denied: sub-page 5 ...\n",
+	  NULL },
+	{ "help", "[COMMAND]", "this text, or the help of COMMAND", cmd_help, 1,
 	  "Print the help of spp, or of COMMAND (run, demo, info, check,\n"
-	  "help) as COMMAND --help does.\n", NULL },
+	  "help) as COMMAND --help does.\n",
+	  NULL },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -309,7 +312,8 @@ static void usage(FILE *f)
 		int n = fprintf(f, "  %s%s%s", c->name, *c->args ? " " : "",
 				c->args);
 
-		fprintf(f, "%*s", n > SUMMARY_COL - 2 ? 2 : SUMMARY_COL - n, "");
+		fprintf(f, "%*s", n > SUMMARY_COL - 2 ? 2 : SUMMARY_COL - n,
+			"");
 		while ((nl = strchr(s, '\n'))) {
 			fprintf(f, "%.*s\n%*s", (int)(nl - s), s, SUMMARY_COL,
 				"");

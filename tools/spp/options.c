@@ -197,7 +197,8 @@ static int parse_range(struct spp_run_opts *o, const char *arg,
 			   "or hex with 0x; may end in K, M, G or T)",
 			   where, plus + 1);
 	if (r.gpa + r.len < r.gpa ||
-	    r.gpa + r.len > UINT64_MAX - SPP_SUBPAGE_SIZE) /* rounding must fit */
+	    r.gpa + r.len >
+		    UINT64_MAX - SPP_SUBPAGE_SIZE) /* rounding must fit */
 		return bad("%s: GPA+LEN '%s' overflows", where, arg);
 	return add_rule(o, &r, where);
 }
@@ -437,7 +438,8 @@ static void rule_span(const struct spp_rule *r, uint64_t *start, uint64_t *end)
 {
 	if (r->range) {
 		*start = r->gpa & ~(SPP_SUBPAGE_SIZE - 1);
-		*end = (r->gpa + r->len + SPP_SUBPAGE_SIZE - 1) & ~(SPP_SUBPAGE_SIZE - 1);
+		*end = (r->gpa + r->len + SPP_SUBPAGE_SIZE - 1) &
+		       ~(SPP_SUBPAGE_SIZE - 1);
 	} else {
 		*start = r->gpa;
 		*end = r->gpa + SPP_PAGE_SIZE;
@@ -598,6 +600,22 @@ void spp_cli_run_help(FILE *f)
 	      f);
 }
 
+/* The values of number rows without their option (zero for the rest). */
+static void defaults(struct spp_run_opts *o)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++) {
+		const struct spp_cli_opt *opt = &run_options[i];
+		void *field = (char *)o + opt->field;
+
+		if (opt->kind == SPP_OPT_UINT)
+			*(unsigned int *)field = (unsigned int)opt->def;
+		else if (opt->kind == SPP_OPT_U64)
+			*(uint64_t *)field = opt->def;
+	}
+}
+
 /* getopt's table from the option table: val 256 + the row's index. */
 static void getopt_table(struct option *lo)
 {
@@ -606,11 +624,11 @@ static void getopt_table(struct option *lo)
 	for (i = 0; i < NOPTS; i++) {
 		if (run_options[i].kind == SPP_OPT_GROUP)
 			continue;
-		lo[n++] = (struct option){
-			run_options[i].name,
-			run_options[i].arg ? required_argument : no_argument,
-			NULL, 256 + (int)i
-		};
+		lo[n++] = (struct option){ run_options[i].name,
+					   run_options[i].arg ?
+						   required_argument :
+						   no_argument,
+					   NULL, 256 + (int)i };
 	}
 	lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
 	lo[n] = (struct option){ NULL, 0, NULL, 0 };
@@ -623,8 +641,7 @@ int spp_cli_run_opts(int argc, char **argv, struct spp_run_opts *o)
 	int c, ret;
 
 	memset(o, 0, sizeof(*o));
-	o->vcpus = 1;
-	o->mem = SPP_LAYOUT_RAM_DEFAULT;
+	defaults(o);
 	getopt_table(longopts);
 	opterr = 0;
 	optind = 1;

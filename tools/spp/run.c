@@ -417,11 +417,10 @@ static int apply_pages(struct spp_guard *g, const struct spp_run_opts *o)
 		int ret;
 
 		while (k < o->npages && o->pages[k].map == o->pages[i].map &&
-		       o->pages[k].gpa ==
-			       o->pages[k - 1].gpa + SPP_PAGE_SIZE)
+		       o->pages[k].gpa == o->pages[k - 1].gpa + SPP_PAGE_SIZE)
 			k++;
-		ret = spp_guard_set_range(g, o->pages[i].gpa >> SPP_PAGE_SHIFT, k - i,
-					  o->pages[i].map);
+		ret = spp_guard_set_range(g, o->pages[i].gpa >> SPP_PAGE_SHIFT,
+					  k - i, o->pages[i].map);
 		if (ret < 0) {
 			spp_cli_err("protecting 0x%" PRIx64 " (%zu pages): %s",
 				    o->pages[i].gpa, k - i, strerror(-ret));

@@ -130,6 +130,7 @@ struct spp_cli_opt {
 	size_t field; /* offsetof(struct spp_run_opts, ...) */
 	unsigned int num; /* UINT, U64: SPP_CLI_NUM_* flags */
 	uint64_t min, max; /* UINT, U64 */
+	uint64_t def; /* UINT, U64: the value without the option */
 	bool (*valid)(uint64_t v); /* UINT, U64: a further check, or NULL */
 	/* CALL: @where names the token in messages ("--NAME 'ARG'" or
 	 * "FILE:LINE: NAME 'ARG'"); @file: from a policy file. Returns 0 or
@@ -142,6 +143,8 @@ struct spp_cli_opt {
 	const char *help; /* lines of --help ('\n' between them) */
 };
 
+/* The rows' macros and the table, one row a line as a table reads: */
+/* clang-format off */
 #define SPP_OPT_FIELD(f) offsetof(struct spp_run_opts, f)
 #define SPP_OPT_GROUP(title) { .kind = SPP_OPT_GROUP, .help = (title) }
 #define SPP_OPT_FLAG(n, f, h) \
@@ -150,13 +153,14 @@ struct spp_cli_opt {
 #define SPP_OPT_STRING(n, a, f, h) \
 	{ .kind = SPP_OPT_STRING, .name = (n), .arg = (a), \
 	  .field = SPP_OPT_FIELD(f), .help = (h) }
-#define SPP_OPT_UINT(n, a, f, lo, hi, h) \
+#define SPP_OPT_UINT(n, a, f, lo, hi, d, h) \
 	{ .kind = SPP_OPT_UINT, .name = (n), .arg = (a), \
-	  .field = SPP_OPT_FIELD(f), .min = (lo), .max = (hi), .help = (h) }
-#define SPP_OPT_U64(n, a, f, flags, ok, exp, h) \
+	  .field = SPP_OPT_FIELD(f), .min = (lo), .max = (hi), .def = (d), \
+	  .help = (h) }
+#define SPP_OPT_U64(n, a, f, flags, ok, d, exp, h) \
 	{ .kind = SPP_OPT_U64, .name = (n), .arg = (a), \
 	  .field = SPP_OPT_FIELD(f), .num = (flags), .max = UINT64_MAX, \
-	  .valid = (ok), .expect = (exp), .help = (h) }
+	  .valid = (ok), .def = (d), .expect = (exp), .help = (h) }
 #define SPP_OPT_SECONDS(n, a, f, exp, h) \
 	{ .kind = SPP_OPT_SECONDS, .name = (n), .arg = (a), \
 	  .field = SPP_OPT_FIELD(f), .expect = (exp), .help = (h) }
@@ -212,10 +216,11 @@ struct spp_cli_opt {
 		     "(default: only when stderr is a tty)"),                  \
 	SPP_OPT_FLAG("quiet", quiet, "no text summary"),                      \
 	SPP_OPT_GROUP("machine:"),                                             \
-	SPP_OPT_UINT("vcpus", "N", vcpus, 1, SPP_LAYOUT_MAX_VCPUS,             \
+	SPP_OPT_UINT("vcpus", "N", vcpus, 1, SPP_LAYOUT_MAX_VCPUS, 1,          \
 		     "vCPUs, 1.." SPP_CLI_STR(SPP_LAYOUT_MAX_VCPUS)            \
 		     " (default 1)"),                                          \
 	SPP_OPT_U64("mem", "SIZE", mem, SPP_CLI_NUM_MIB, spp_layout_ram_valid, \
+		    SPP_LAYOUT_RAM_DEFAULT,                                    \
 		    "a size from 16M to 32G in 2M steps, e.g. 512M or 1G",     \
 		    "guest RAM, e.g. 512M (default), 1G; a\n"                  \
 		    "number without suffix is MiB;\n"                          \
@@ -223,6 +228,7 @@ struct spp_cli_opt {
 	SPP_OPT_SECONDS("timeout", "SECONDS", timeout_ms,                      \
 			"seconds, e.g. 10 or 0.5",                             \
 			"end the run after SECONDS (fractions ok)")
+/* clang-format on */
 
 /*
  * spp_cli_parse_number() - the one syntax of every number spp reads, on
@@ -286,8 +292,7 @@ void spp_cli_json_u64(struct spp_cli_json *j, const char *key, uint64_t v);
 void spp_cli_json_hex(struct spp_cli_json *j, const char *key, uint64_t v);
 /* A value as printf writes it, unquoted: "null", "%.6f", ... */
 __attribute__((format(printf, 3, 4))) void
-spp_cli_json_raw(struct spp_cli_json *j, const char *key, const char *fmt,
-		 ...);
+spp_cli_json_raw(struct spp_cli_json *j, const char *key, const char *fmt, ...);
 
 /* Write @ev as one JSON Lines object (with '\n') into @buf. Returns the
  * length, or the length needed if @size is too small (as snprintf). */
