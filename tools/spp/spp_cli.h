@@ -129,7 +129,7 @@ struct spp_cli_opt {
 	const char *arg; /* the argument in --help; NULL: none (FLAG) */
 	size_t field; /* offsetof(struct spp_run_opts, ...) */
 	unsigned int num; /* UINT, U64: SPP_CLI_NUM_* flags */
-	uint64_t min, max; /* UINT, U64 */
+	uint64_t min, max; /* UINT, U64 (UINT: max at most UINT_MAX) */
 	uint64_t def; /* UINT, U64: the value without the option */
 	bool (*valid)(uint64_t v); /* UINT, U64: a further check, or NULL */
 	/* CALL: @where names the token in messages ("--NAME 'ARG'" or
