@@ -23,7 +23,8 @@
 
 #define MEM (512ULL << 20)
 
-/* options.c prints its errors through this (run.c in the real spp). */
+/* options.c prints its errors through this (common.c in the real spp):
+ * the fuzzer keeps quiet. */
 void spp_cli_err(const char *fmt, ...)
 {
 	(void)fmt;

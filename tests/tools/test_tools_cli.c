@@ -5,7 +5,7 @@
  * and nothing run; --help, --version, check; and what demo, info and run
  * do on a machine without /dev/kvm (skipped where there is one).
  *
- * Arguments: the spp binary, then a valid guest ELF (guest_hello).
+ * Arguments: the spp binary, a valid guest ELF (guest_hello), docs/spp.1.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +21,7 @@
 
 #include "spp_exec.h"
 
-static const char *spp, *guest;
+static const char *spp, *guest, *man_page;
 
 /* spp run ARGS... must fail with exit 2, one stderr line containing
  * @token, nothing on stdout. */
@@ -509,6 +509,82 @@ static void test_events_kept_without_kvm(void **state)
 	free(keep);
 }
 
+/* spp(1) from "spp run --help" and @opt ("events-all"): "\-\-events\-all" */
+static void man_option(const char *opt, char *buf, size_t size)
+{
+	size_t n = (size_t)snprintf(buf, size, "\\-\\-");
+
+	for (; *opt && n + 3 < size; opt++) {
+		if (*opt == '-')
+			buf[n++] = '\\';
+		buf[n++] = *opt;
+	}
+	buf[n] = 0;
+}
+
+/*
+ * The options of run come from one table (SPP_CLI_RUN_OPTIONS): its
+ * --help lists each, and spp(1)'s OPTIONS OF RUN has a paragraph for each
+ * of them and for no other (but -h/--help). So a new row cannot go
+ * undocumented.
+ */
+static void test_options_documented(void **state)
+{
+	char *man = spp_slurp(man_page), *sect, *end, *p, name[64], want[160];
+	struct spp_out o;
+	size_t i, nopts = 0;
+
+	(void)state;
+	assert_non_null(man);
+	sect = strstr(man, "\n.SH OPTIONS OF RUN\n");
+	assert_non_null(sect);
+	end = strstr(sect + 1, "\n.SH ");
+	assert_non_null(end);
+	*end = 0;
+	spp_exec(spp, (const char *const[]){ "run", "--help", NULL }, &o);
+	assert_int_equal(o.status, 0);
+	for (i = 0; i < spp_lines(o.out); i++) {
+		char line[256], *sp;
+
+		assert_true(spp_line(o.out, i, line, sizeof(line)));
+		if (strncmp(line, "  --", 4))
+			continue;
+		sp = strchr(line + 4, ' ');
+		snprintf(name, sizeof(name), "%.*s",
+			 (int)(sp ? sp - line - 4 : (long)strlen(line + 4)),
+			 line + 4);
+		man_option(name, want, sizeof(want));
+		p = sect;
+		while ((p = strstr(p, want)) != NULL &&
+		       !(p[-1] == ' ' &&
+			 (p[strlen(want)] == ' ' || p[strlen(want)] == '\n')))
+			p++;
+		if (!p)
+			fail_msg("spp(1) OPTIONS OF RUN lacks --%s", name);
+		nopts++;
+	}
+	assert_int_equal(nopts, 12);
+	/* and the other way: every option spp(1) documents is in --help */
+	for (p = sect; (p = strstr(p, "\n.B")) != NULL; p++) {
+		char *opt = strstr(p, " \\-\\-"), *q;
+		size_t n = 0;
+
+		if (!opt || strchr(p + 1, '\n') < opt)
+			continue;
+		for (q = opt + 5; *q && *q != ' ' && *q != '\n'; q++)
+			if (*q != '\\' && n + 1 < sizeof(name))
+				name[n++] = *q;
+		name[n] = 0;
+		if (!strcmp(name, "help"))
+			continue;
+		snprintf(want, sizeof(want), "  --%s ", name);
+		if (!strstr(o.out, want))
+			fail_msg("spp run --help lacks --%s of spp(1)", name);
+	}
+	spp_out_free(&o);
+	free(man);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -528,13 +604,15 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_help_everywhere),
 		cmocka_unit_test(test_policy_file_words),
 		cmocka_unit_test(test_events_kept_without_kvm),
+		cmocka_unit_test(test_options_documented),
 	};
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s SPP GUEST.elf\n", argv[0]);
+	if (argc < 4) {
+		fprintf(stderr, "usage: %s SPP GUEST.elf SPP.1\n", argv[0]);
 		return 2;
 	}
 	spp = argv[1];
 	guest = argv[2];
+	man_page = argv[3];
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,6 +74,46 @@ static void test_insn_rip_known(void **state)
 	assert_non_null(strstr(line, "\"verdict\":\"logged\"}"));
 }
 
+/* The writer of json.c (the --stats summary uses it into a FILE): commas,
+ * nesting, escapes, and snprintf's rules into a buffer too small. */
+static void test_json_writer(void **state)
+{
+	static const char want[] =
+		"{\"s\":\"a\\\"b\\\\c\\u0001\",\"n\":18446744073709551615,"
+		"\"x\":\"0xfff\",\"a\":[{\"k\":null},{}],\"e\":[],"
+		"\"r\":0.500000}\n";
+	char buf[256], small[10];
+	struct spp_cli_json j;
+	int pass;
+
+	(void)state;
+	for (pass = 0; pass < 2; pass++) {
+		if (pass)
+			spp_cli_json_buf(&j, small, sizeof(small));
+		else
+			spp_cli_json_buf(&j, buf, sizeof(buf));
+		spp_cli_json_open(&j, NULL, '{');
+		spp_cli_json_str(&j, "s", "a\"b\\c\x01");
+		spp_cli_json_u64(&j, "n", UINT64_MAX);
+		spp_cli_json_hex(&j, "x", 0xfff);
+		spp_cli_json_open(&j, "a", '[');
+		spp_cli_json_open(&j, NULL, '{');
+		spp_cli_json_raw(&j, "k", "null");
+		spp_cli_json_close(&j, '}');
+		spp_cli_json_open(&j, NULL, '{');
+		spp_cli_json_close(&j, '}');
+		spp_cli_json_close(&j, ']');
+		spp_cli_json_open(&j, "e", '[');
+		spp_cli_json_close(&j, ']');
+		spp_cli_json_raw(&j, "r", "%.6f", 0.5);
+		spp_cli_json_close(&j, '}');
+		assert_int_equal(spp_cli_json_end(&j), strlen(want));
+	}
+	assert_string_equal(buf, want);
+	assert_int_equal(strlen(small), sizeof(small) - 1);
+	assert_memory_equal(small, want, sizeof(small) - 1);
+}
+
 /* Whether [@s, @end) has @word (@len bytes) as a whole word. */
 static bool has_word(const char *s, const char *end, const char *word,
 		     size_t len)
@@ -137,6 +177,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_insn_rip_unknown),
 		cmocka_unit_test(test_insn_rip_known),
 		cmocka_unit_test(test_fields_documented),
+		cmocka_unit_test(test_json_writer),
 	};
 
 	if (argc < 3) {

@@ -15,6 +15,7 @@
 
 #include <spp/spp.h>
 #include <spp/guest_mem.h>
+#include <spp/vector.h>
 #include <spp/vm.h>
 
 #include "guests/demo_guest.h"
@@ -81,10 +82,11 @@ static int run_to(struct demo *d, uint64_t want)
 
 static int set_map(struct demo *d, uint64_t page, uint32_t map)
 {
-	int ret = spp_guard_set_range(spp_vm_guard(d->vm), page >> 12, 1, map);
+	int ret = spp_guard_set_range(spp_vm_guard(d->vm),
+				      page >> SPP_PAGE_SHIFT, 1, map);
 
 	printf("  SET_ACCESS gfn 0x%" PRIx64 " map 0x%08" PRIx32 "\n",
-	       page >> 12, map);
+	       page >> SPP_PAGE_SHIFT, map);
 	if (ret < 0)
 		printf("spp demo: SET_ACCESS: %s\n", strerror(-ret));
 	return ret < 0 ? -1 : 0;
@@ -105,16 +107,16 @@ static uint8_t *mem(struct demo *d, uint64_t gpa, uint64_t len)
 
 static int scene1(struct demo *d)
 {
-	uint8_t *page = mem(d, DEMO_PAGE1, 4096);
+	uint8_t *page = mem(d, DEMO_PAGE1, SPP_PAGE_SIZE);
 	bool ok = true;
 	size_t i;
 
 	printf("scene 1: the KVM SPP selftest, page 0x%llx\n", DEMO_PAGE1);
 	if (!page || run_to(d, 1) || set_map(d, DEMO_PAGE1, 0))
 		return -1;
-	printf("  guest (CPL3): 32 x store32(0x%llx + 128 * i, 0x99), "
+	printf("  guest (CPL3): %u x store32(0x%llx + %llu * i, 0x99), "
 	       "one per sub-page\n",
-	       DEMO_PAGE1);
+	       SPP_SUBPAGES_PER_PAGE, DEMO_PAGE1, SPP_SUBPAGE_SIZE);
 	if (run_to(d, 2))
 		return -1;
 	printf("  %zu events (JSON Lines, as spp run --events writes them):\n",
@@ -123,7 +125,7 @@ static int scene1(struct demo *d)
 		uint32_t v;
 
 		memcpy(&v, d->ev[i].data, 4);
-		ok &= d->ev[i].gpa == DEMO_PAGE1 + 128 * i &&
+		ok &= d->ev[i].gpa == DEMO_PAGE1 + SPP_SUBPAGE_SIZE * i &&
 		      d->ev[i].len == 4 && v == 0x99 && d->ev[i].subpage == i &&
 		      d->ev[i].verdict == SPP_VERDICT_DENIED;
 		if (i < 2 || i + 2 >= d->nev)
@@ -131,11 +133,11 @@ static int scene1(struct demo *d)
 		else if (i == 2)
 			printf("     ... %zu more ...\n", d->nev - 4);
 	}
-	check(d, d->nev == 32 && ok,
+	check(d, d->nev == SPP_SUBPAGES_PER_PAGE && ok,
 	      "32 events, sub-pages 0..31, 4 bytes of 0x99 each, denied");
-	for (i = 0; i < 4096 && !page[i]; i++)
+	for (i = 0; i < SPP_PAGE_SIZE && !page[i]; i++)
 		;
-	check(d, i == 4096, "the page is still all zero");
+	check(d, i == SPP_PAGE_SIZE, "the page is still all zero");
 
 	d->nev = 0;
 	if (set_map(d, DEMO_PAGE1, SPP_ACCESS_FULL))
@@ -143,10 +145,10 @@ static int scene1(struct demo *d)
 	printf("  guest: the same 32 stores\n");
 	if (run_to(d, 3))
 		return -1;
-	for (i = 0, ok = true; i < 32; i++) {
+	for (i = 0, ok = true; i < SPP_SUBPAGES_PER_PAGE; i++) {
 		uint32_t v;
 
-		memcpy(&v, page + 128 * i, 4);
+		memcpy(&v, page + SPP_SUBPAGE_SIZE * i, 4);
 		ok &= v == 0x99;
 	}
 	check(d, d->nev == 0, "no event");
@@ -158,8 +160,8 @@ static int scene1(struct demo *d)
 static int scene2(struct demo *d)
 {
 	const uint64_t s = DEMO_PAGE2 + DEMO_STRUCT_OFF;
-	uint8_t *page = mem(d, DEMO_PAGE2, 4096);
-	uint8_t before[4096];
+	uint8_t *page = mem(d, DEMO_PAGE2, SPP_PAGE_SIZE);
+	uint8_t before[SPP_PAGE_SIZE];
 	struct spp_guard_stats st0, st1;
 	uint64_t a, b, caps;
 	uint32_t uid, gid;
@@ -214,7 +216,8 @@ static int scene2(struct demo *d)
 	check(d, a == DEMO_HOT_ROUNDS && b == DEMO_HOT_ROUNDS,
 	      "counters A and B both 16");
 	check(d,
-	      !memcmp(before + DEMO_STRUCT_OFF, page + DEMO_STRUCT_OFF, 128) &&
+	      !memcmp(before + DEMO_STRUCT_OFF, page + DEMO_STRUCT_OFF,
+		      SPP_SUBPAGE_SIZE) &&
 		      uid == DEMO_UID && gid == DEMO_UID,
 	      "the structure is intact (uid 1000, last byte 0x5a)");
 	check(d,
@@ -222,7 +225,7 @@ static int scene2(struct demo *d)
 		      4),
 	      "the 4 bytes of sub-page 4 the straddling store covered are "
 	      "untouched");
-	for (i = 0, ok = true; i < 4096; i++)
+	for (i = 0, ok = true; i < SPP_PAGE_SIZE; i++)
 		if ((i < DEMO_HOT_A_OFF || i >= DEMO_HOT_A_OFF + 8) &&
 		    (i < DEMO_HOT_B_OFF || i >= DEMO_HOT_B_OFF + 8))
 			ok &= before[i] == page[i];
@@ -245,15 +248,13 @@ int spp_cli_demo_kvm(void)
 	pthread_mutex_init(&d.lock, NULL);
 	ret = spp_vm_create(&d.vm, &cfg);
 	if (ret) {
-		fprintf(stderr, "spp demo: cannot create a KVM VM: %s\n",
-			strerror(-ret));
+		spp_cli_err("cannot create a KVM VM: %s", strerror(-ret));
 		pthread_mutex_destroy(&d.lock);
 		return -1;
 	}
 	ret = spp_vm_load_elf(d.vm, spp_demo_guest, spp_demo_guest_size);
 	if (ret) {
-		fprintf(stderr, "spp demo: loading the demo guest: %s\n",
-			strerror(-ret));
+		spp_cli_err("loading the demo guest: %s", strerror(-ret));
 		spp_vm_destroy(d.vm);
 		pthread_mutex_destroy(&d.lock);
 		return SPP_CLI_ERROR;

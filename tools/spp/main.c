@@ -4,10 +4,11 @@
  *
  * Commands: "run" (run.c), "demo" (demo.c on KVM; the core-model demo
  * below without KVM), "info" (info.c), "check", which answers one
- * write-check question with the core model, and "help". Each takes
- * -h/--help; numbers go through spp_cli_parse_number() (options.c). The
- * files of this command are listed in spp_cli.h; docs/spp.1 is its
- * manual.
+ * write-check question with the core model, and "help". The command
+ * table at the end is the one place that names them: handler, usage,
+ * help. Each takes -h/--help; numbers go through spp_cli_parse_number()
+ * (options.c). The files of this command are listed in spp_cli.h;
+ * docs/spp.1 is its manual.
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -16,110 +17,9 @@
 #include <string.h>
 
 #include <spp/spp.h>
+#include <spp/vector.h>
 
 #include "spp_cli.h"
-
-#define EXIT_USAGE SPP_CLI_USAGE
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: spp [-h|--help] [-V|--version] COMMAND [ARGS]\n"
-		"\n"
-		"Sub-page (128-byte) write protection for KVM guests.\n"
-		"\n"
-		"commands:\n"
-		"  run [OPTIONS] GUEST.elf  run a guest under protection rules\n"
-		"  demo                the KVM SPP selftest scene and a guarded\n"
-		"                      128-byte structure, on a built-in guest\n"
-		"  info                what this host's KVM offers spp\n"
-		"  check GPA LEN MAP   would a LEN-byte write at GPA be allowed\n"
-		"                      on a page whose 32-bit write map is MAP?\n"
-		"  help [COMMAND]      this text, or the help of COMMAND\n"
-		"\n"
-		"Every command takes -h/--help. Numbers: 0x for hex, otherwise\n"
-		"decimal; sizes take K, M, G or T (spp(1), NUMBERS).\n"
-		"Without /dev/kvm, the spp of a build tree runs demo and info in\n"
-		"the source tree's KVM test VM (scripts/kvm-vm) if it is set up.\n"
-		"See spp(1).\n");
-}
-
-static void demo_usage(FILE *f)
-{
-	fprintf(f,
-		"usage: spp demo\n"
-		"\n"
-		"Run a built-in guest and play two scenes, checking each step:\n"
-		"the KVM SPP selftest (a page with map 0, 32 stores denied,\n"
-		"then unprotected) and a guarded 128-byte structure beside hot\n"
-		"data. Without KVM the scenes play on the core model. Exit\n"
-		"status 0 when every check passed, 10 otherwise.\n");
-}
-
-static void info_usage(FILE *f)
-{
-	fprintf(f,
-		"usage: spp info\n"
-		"\n"
-		"What this host's KVM offers spp: /dev/kvm, the API version,\n"
-		"read-only memslots, memslot and vCPU limits, whether guest\n"
-		"CPL0 code runs natively, the time of an exit round trip.\n"
-		"Exit status 0, or 10 without usable KVM.\n");
-}
-
-static void check_usage(FILE *f)
-{
-	fprintf(f,
-		"usage: spp check GPA LEN MAP\n"
-		"\n"
-		"Answer with the core model alone (no KVM) whether a LEN-byte\n"
-		"write at GPA is allowed on a page whose 32-bit write map is\n"
-		"MAP (bit i set = sub-page i writable). Numbers: 0x for hex,\n"
-		"otherwise decimal; LEN (1..4096) may end in K.\n"
-		"  spp check 0x10000290 4 0xffffffdf   ->  denied: sub-page 5 ...\n");
-}
-
-static void help_usage(FILE *f)
-{
-	fprintf(f,
-		"usage: spp help [COMMAND]\n"
-		"\n"
-		"Print the help of spp, or of COMMAND (run, demo, info, check,\n"
-		"help) as COMMAND --help does.\n");
-}
-
-/*
- * The arguments of a command that takes none but -h/--help (@n of them
- * are its own: check's three numbers). Returns -1 to go on, otherwise
- * the exit status (help printed, or one error line).
- */
-static int simple_args(const char *cmd, int argc, char **argv, int n,
-		       void (*help)(FILE *))
-{
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			help(stdout);
-			return 0;
-		}
-	}
-	for (i = 1; i < argc; i++) {
-		if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr,
-				"spp %s: unknown option '%s' (try spp help "
-				"%s)\n",
-				cmd, argv[i], cmd);
-			return EXIT_USAGE;
-		}
-	}
-	if (argc - 1 > n) {
-		fprintf(stderr, "spp %s: unexpected argument '%s'\n", cmd,
-			argv[n + 1]);
-		return EXIT_USAGE;
-	}
-	return -1;
-}
 
 static int cmd_check(int argc, char **argv)
 {
@@ -128,36 +28,33 @@ static int cmd_check(int argc, char **argv)
 	uint64_t gpa, len, map;
 	int ret;
 
-	ret = simple_args("check", argc, argv, 3, check_usage);
-	if (ret >= 0)
-		return ret;
 	if (argc != 4) {
-		fprintf(stderr, "spp check: expected GPA LEN MAP\n");
-		return EXIT_USAGE;
+		spp_cli_err("expected GPA LEN MAP");
+		return SPP_CLI_USAGE;
 	}
 	if (spp_cli_parse_number(argv[1], 0, &gpa)) {
-		fprintf(stderr, "spp check: bad GPA '%s' (%s)\n", argv[1],
-			spp_cli_number_help(argv[1]));
-		return EXIT_USAGE;
+		spp_cli_err("bad GPA '%s' (%s)", argv[1],
+			    spp_cli_number_help(argv[1]));
+		return SPP_CLI_USAGE;
 	}
 	if (spp_cli_parse_number(argv[2], SPP_CLI_NUM_SIZE, &len) || !len ||
 	    len > SPP_PAGE_SIZE) {
-		fprintf(stderr, "spp check: bad LEN '%s' (1..4096)\n", argv[2]);
-		return EXIT_USAGE;
+		spp_cli_err("bad LEN '%s' (1..%llu)", argv[2], SPP_PAGE_SIZE);
+		return SPP_CLI_USAGE;
 	}
 	if (spp_cli_parse_number(argv[3], 0, &map)) {
-		fprintf(stderr, "spp check: bad MAP '%s' (%s)\n", argv[3],
-			spp_cli_number_help(argv[3]));
-		return EXIT_USAGE;
+		spp_cli_err("bad MAP '%s' (%s)", argv[3],
+			    spp_cli_number_help(argv[3]));
+		return SPP_CLI_USAGE;
 	}
 	if (map > UINT32_MAX) {
-		fprintf(stderr, "spp check: bad MAP '%s' (32 bits)\n", argv[3]);
-		return EXIT_USAGE;
+		spp_cli_err("bad MAP '%s' (32 bits)", argv[3]);
+		return SPP_CLI_USAGE;
 	}
 	if (gpa >= (1ULL << SPP_GPA_BITS) - SPP_PAGE_SIZE) {
-		fprintf(stderr, "spp check: GPA '%s' beyond the 48-bit space\n",
-			argv[1]);
-		return EXIT_USAGE;
+		spp_cli_err("GPA '%s' beyond the %u-bit space", argv[1],
+			    SPP_GPA_BITS);
+		return SPP_CLI_USAGE;
 	}
 	ret = spp_access_create(&acc);
 	if (!ret)
@@ -170,7 +67,7 @@ static int cmd_check(int argc, char **argv)
 		ret = spp_access_check_write(acc, gpa, (uint32_t)len, &v);
 	spp_access_destroy(acc);
 	if (ret) {
-		fprintf(stderr, "spp check: %s\n", strerror(-ret));
+		spp_cli_err("%s", strerror(-ret));
 		return SPP_CLI_ERROR;
 	}
 	if (v.allowed)
@@ -184,7 +81,7 @@ static int cmd_check(int argc, char **argv)
 static void die_on(int ret, const char *what)
 {
 	if (ret < 0) {
-		fprintf(stderr, "spp demo: %s: %s\n", what, strerror(-ret));
+		spp_cli_err("%s: %s", what, strerror(-ret));
 		exit(SPP_CLI_ERROR);
 	}
 }
@@ -235,20 +132,22 @@ int spp_cli_demo_model(void)
 	printf("  SET_ACCESS gfn 0x%" PRIx64 " map 0x%08x -> %d page(s)\n", gfn,
 	       req.map[0], ret);
 	for (i = 0; i < SPP_SUBPAGES_PER_PAGE; i++)
-		denied += !demo_write(acc, page + 128 * i, 4,
+		denied += !demo_write(acc, page + SPP_SUBPAGE_SIZE * i, 4,
 				      "0x99 into sub-page");
-	printf("  -> %u of 32 stores denied\n", denied);
+	printf("  -> %u of %u stores denied\n", denied, SPP_SUBPAGES_PER_PAGE);
 	req.map[0] = SPP_ACCESS_FULL;
 	die_on(spp_access_set(acc, &req.h), "SET_ACCESS");
-	printf("  SET_ACCESS map 0xffffffff (unprotect)\n");
+	printf("  SET_ACCESS map 0x%08x (unprotect)\n", SPP_ACCESS_FULL);
 	for (i = denied = 0; i < SPP_SUBPAGES_PER_PAGE; i++) {
 		struct spp_write_verdict v;
 
-		die_on(spp_access_check_write(acc, page + 128 * i, 4, &v),
+		die_on(spp_access_check_write(acc, page + SPP_SUBPAGE_SIZE * i,
+					      4, &v),
 		       "check");
 		denied += !v.allowed;
 	}
-	printf("  -> the same 32 stores: %u denied\n\n", denied);
+	printf("  -> the same %u stores: %u denied\n\n", SPP_SUBPAGES_PER_PAGE,
+	       denied);
 
 	printf("scene 2: a 128-byte structure (sub-page 5) beside hot data\n");
 	req.map[0] = ~(1u << 5);
@@ -292,9 +191,8 @@ static int cmd_demo(int argc, char **argv)
 	char why[512], why_vm[200];
 	int ret;
 
-	ret = simple_args("demo", argc, argv, 0, demo_usage);
-	if (ret >= 0)
-		return ret;
+	(void)argc;
+	(void)argv;
 	if (spp_cli_kvm_usable(why, sizeof(why))) {
 		ret = spp_cli_demo_kvm();
 		if (ret >= 0)
@@ -325,9 +223,8 @@ static int cmd_info(int argc, char **argv)
 	char why[256], why_vm[256];
 	int ret;
 
-	ret = simple_args("info", argc, argv, 0, info_usage);
-	if (ret >= 0)
-		return ret;
+	(void)argc;
+	(void)argv;
 	if (spp_cli_kvm_usable(why, sizeof(why)))
 		return spp_cli_info();
 	printf("spp version:       %s\n", spp_version());
@@ -345,71 +242,200 @@ static int cmd_info(int argc, char **argv)
 
 static int cmd_help(int argc, char **argv);
 
+/*
+ * The commands of spp: the one place that names them. @args follows the
+ * name in "usage: spp NAME ARGS" and in spp --help, where @summary stands
+ * beside it; @help (or @help_fn) is the rest of NAME --help. @operands:
+ * how many arguments main() lets through to @run after refusing options
+ * and taking -h/--help itself; -1: @run parses its own (and returns
+ * SPP_CLI_HELP for -h/--help).
+ */
 static const struct command {
 	const char *name;
+	const char *args;
+	const char *summary;
 	int (*run)(int argc, char **argv);
-	void (*usage)(FILE *f);
+	int operands;
+	const char *help;
+	void (*help_fn)(FILE *f);
 } commands[] = {
-	{ "run", spp_cli_run, spp_cli_run_usage },
-	{ "demo", cmd_demo, demo_usage },
-	{ "info", cmd_info, info_usage },
-	{ "check", cmd_check, check_usage },
-	{ "help", cmd_help, help_usage },
+	{ "run", SPP_CLI_RUN_ARGS, "run a guest under protection rules",
+	  spp_cli_run, -1, NULL, spp_cli_run_help },
+	{ "demo", "",
+	  "the KVM SPP selftest scene and a guarded\n"
+	  "128-byte structure, on a built-in guest",
+	  cmd_demo, 0,
+	  "Run a built-in guest and play two scenes, checking each step:\n"
+	  "the KVM SPP selftest (a page with map 0, 32 stores denied,\n"
+	  "then unprotected) and a guarded 128-byte structure beside hot\n"
+	  "data. Without KVM the scenes play on the core model. Exit\n"
+	  "status 0 when every check passed, 10 otherwise.\n",
+	  NULL },
+	{ "info", "", "what this host's KVM offers spp", cmd_info, 0,
+	  "What this host's KVM offers spp: /dev/kvm, the API version,\n"
+	  "read-only memslots, memslot and vCPU limits, whether guest\n"
+	  "CPL0 code runs natively, the time of an exit round trip.\n"
+	  "Exit status 0, or 10 without usable KVM.\n",
+	  NULL },
+	{ "check", "GPA LEN MAP",
+	  "would a LEN-byte write at GPA be allowed\n"
+	  "on a page whose 32-bit write map is MAP?",
+	  cmd_check, 3,
+	  "Answer with the core model alone (no KVM) whether a LEN-byte\n"
+	  "write at GPA is allowed on a page whose 32-bit write map is\n"
+	  "MAP (bit i set = sub-page i writable). Numbers: 0x for hex,\n"
+	  "otherwise decimal; LEN (1..4096) may end in K.\n"
+	  "  spp check 0x10000290 4 0xffffffdf   ->  denied: sub-page 5 ...\n",
+	  NULL },
+	{ "help", "[COMMAND]", "this text, or the help of COMMAND", cmd_help, 1,
+	  "Print the help of spp, or of COMMAND (run, demo, info, check,\n"
+	  "help) as COMMAND --help does.\n",
+	  NULL },
 };
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+#define SUMMARY_COL 22 /* where a command's summary starts in spp --help */
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fputs("usage: spp [-h|--help] [-V|--version] COMMAND [ARGS]\n"
+	      "\n"
+	      "Sub-page (128-byte) write protection for KVM guests.\n"
+	      "\n"
+	      "commands:\n",
+	      f);
+	for (i = 0; i < NCOMMANDS; i++) {
+		const struct command *c = &commands[i];
+		const char *s = c->summary, *nl;
+		int n = fprintf(f, "  %s%s%s", c->name, *c->args ? " " : "",
+				c->args);
+
+		fprintf(f, "%*s", n > SUMMARY_COL - 2 ? 2 : SUMMARY_COL - n,
+			"");
+		while ((nl = strchr(s, '\n'))) {
+			fprintf(f, "%.*s\n%*s", (int)(nl - s), s, SUMMARY_COL,
+				"");
+			s = nl + 1;
+		}
+		fprintf(f, "%s\n", s);
+	}
+	fputs("\n"
+	      "Every command takes -h/--help. Numbers: 0x for hex, otherwise\n"
+	      "decimal; sizes take K, M, G or T (spp(1), NUMBERS).\n"
+	      "Without /dev/kvm, the spp of a build tree runs demo and info in\n"
+	      "the source tree's KVM test VM (scripts/kvm-vm) if it is set up.\n"
+	      "See spp(1).\n",
+	      f);
+}
+
+/* NAME --help: the usage line, then the command's own text. */
+static void command_help(const struct command *c, FILE *f)
+{
+	fprintf(f, "usage: spp %s%s%s\n\n", c->name, *c->args ? " " : "",
+		c->args);
+	if (c->help_fn)
+		c->help_fn(f);
+	else
+		fputs(c->help, f);
+}
 
 static const struct command *find_command(const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (i = 0; i < NCOMMANDS; i++)
 		if (!strcmp(commands[i].name, name))
 			return &commands[i];
 	return NULL;
 }
 
+/*
+ * The arguments of a command that takes no options but -h/--help and at
+ * most c->operands operands. Returns -1 to go on, otherwise the exit
+ * status (help printed, or one error line).
+ */
+static int simple_args(const struct command *c, int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			command_help(c, stdout);
+			return SPP_CLI_OK;
+		}
+	}
+	for (i = 1; i < argc; i++) {
+		if (argv[i][0] == '-' && argv[i][1]) {
+			spp_cli_err("unknown option '%s' (try spp help %s)",
+				    argv[i], c->name);
+			return SPP_CLI_USAGE;
+		}
+	}
+	if (argc - 1 > c->operands) {
+		spp_cli_err("unexpected argument '%s'", argv[c->operands + 1]);
+		return SPP_CLI_USAGE;
+	}
+	return -1;
+}
+
 static int cmd_help(int argc, char **argv)
 {
 	const struct command *c;
-	int ret;
+	char names[100];
+	size_t i, len = 0;
 
-	ret = simple_args("help", argc, argv, 1, help_usage);
-	if (ret >= 0)
-		return ret;
 	if (argc < 2) {
 		usage(stdout);
-		return 0;
+		return SPP_CLI_OK;
 	}
 	c = find_command(argv[1]);
 	if (!c) {
-		fprintf(stderr,
-			"spp help: unknown command '%s' (run, demo, info, "
-			"check, help)\n",
-			argv[1]);
-		return EXIT_USAGE;
+		for (i = 0; i < NCOMMANDS && len < sizeof(names); i++)
+			len += (size_t)snprintf(names + len,
+						sizeof(names) - len, "%s%s",
+						i ? ", " : "",
+						commands[i].name);
+		spp_cli_err("unknown command '%s' (%s)", argv[1], names);
+		return SPP_CLI_USAGE;
 	}
-	c->usage(stdout);
-	return 0;
+	command_help(c, stdout);
+	return SPP_CLI_OK;
 }
 
 int main(int argc, char **argv)
 {
 	const struct command *c;
+	int ret;
 
 	if (argc < 2) {
 		usage(stderr);
-		return EXIT_USAGE;
+		return SPP_CLI_USAGE;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(stdout);
-		return 0;
+		return SPP_CLI_OK;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		printf("spp %s\n", spp_version());
-		return 0;
+		return SPP_CLI_OK;
 	}
 	c = find_command(argv[1]);
-	if (c)
-		return c->run(argc - 1, argv + 1);
-	fprintf(stderr, "spp: unknown command '%s' (try spp help)\n", argv[1]);
-	return EXIT_USAGE;
+	if (!c) {
+		spp_cli_err("unknown command '%s' (try spp help)", argv[1]);
+		return SPP_CLI_USAGE;
+	}
+	spp_cli_command = c->name;
+	if (c->operands >= 0) {
+		ret = simple_args(c, argc - 1, argv + 1);
+		if (ret >= 0)
+			return ret;
+	}
+	ret = c->run(argc - 1, argv + 1);
+	if (ret == SPP_CLI_HELP) {
+		command_help(c, stdout);
+		return SPP_CLI_OK;
+	}
+	return ret;
 }

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * options.c - the command line of "spp run", the policy file and the
- * checks of protection rules. Every error is one line on stderr naming
- * the offending token; the caller exits with SPP_CLI_USAGE.
+ * options.c - the one number syntax of spp; the command line of "spp
+ * run", its --help and the policy file, all three from one option table
+ * (SPP_CLI_RUN_OPTIONS in spp_cli.h); the checks of protection rules.
+ * Every error is one line on stderr naming the offending token; the
+ * caller exits with SPP_CLI_USAGE.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -15,10 +17,9 @@
 
 #include <spp/spp.h>
 #include <spp/layout.h>
+#include <spp/vector.h>
 
 #include "spp_cli.h"
-
-#define SUBPAGE 128ULL
 
 /* One line naming the offending token; the exit code of bad input. */
 #define bad(...) (spp_cli_err(__VA_ARGS__), SPP_CLI_USAGE)
@@ -143,12 +144,13 @@ static const char *decimal_note(const char *s)
 
 /* GPA:MAP of --protect; @where names the token in messages. */
 static int parse_protect(struct spp_run_opts *o, const char *arg,
-			 const char *where)
+			 const char *where, bool file)
 {
 	char buf[64], *colon;
 	struct spp_rule r = { .range = false };
 	uint64_t map;
 
+	(void)file;
 	if (strlen(arg) >= sizeof(buf))
 		return bad("%s: too long (expected GPA:MAP)", where);
 	strcpy(buf, arg);
@@ -159,7 +161,7 @@ static int parse_protect(struct spp_run_opts *o, const char *arg,
 	if (spp_cli_parse_number(buf, 0, &r.gpa))
 		return bad("%s: bad GPA '%s' (%s)", where, buf,
 			   spp_cli_number_help(buf));
-	if (r.gpa & (SPP_LAYOUT_PAGE_SIZE - 1))
+	if (r.gpa & (SPP_PAGE_SIZE - 1))
 		return bad("%s: GPA '%s' is not 4 KiB aligned%s", where, buf,
 			   decimal_note(buf));
 	if (spp_cli_parse_number(colon + 1, 0, &map))
@@ -174,11 +176,12 @@ static int parse_protect(struct spp_run_opts *o, const char *arg,
 
 /* GPA+LEN of --protect-range. */
 static int parse_range(struct spp_run_opts *o, const char *arg,
-		       const char *where)
+		       const char *where, bool file)
 {
 	char buf[64], *plus;
 	struct spp_rule r = { .range = true };
 
+	(void)file;
 	if (strlen(arg) >= sizeof(buf))
 		return bad("%s: too long (expected GPA+LEN)", where);
 	strcpy(buf, arg);
@@ -194,15 +197,101 @@ static int parse_range(struct spp_run_opts *o, const char *arg,
 			   "or hex with 0x; may end in K, M, G or T)",
 			   where, plus + 1);
 	if (r.gpa + r.len < r.gpa ||
-	    r.gpa + r.len > UINT64_MAX - SUBPAGE) /* rounding must fit */
+	    r.gpa + r.len >
+		    UINT64_MAX - SPP_SUBPAGE_SIZE) /* rounding must fit */
 		return bad("%s: GPA+LEN '%s' overflows", where, arg);
 	return add_rule(o, &r, where);
 }
 
-static char *rule_origin(const char *opt, const char *arg, char *buf, size_t n)
+/* Seconds: a number as everywhere (spp(1), NUMBERS), or decimal digits
+ * with a fraction ("0.5", "2.", ".25"). */
+static int parse_timeout(const char *s, unsigned int *ms)
 {
-	snprintf(buf, n, "%s '%s'", opt, arg);
-	return buf;
+	const char *p, *dot = NULL;
+	uint64_t n;
+	double v;
+
+	if (!spp_cli_parse_number(s, 0, &n)) {
+		if (n > 4000000)
+			return -EINVAL;
+		*ms = (unsigned int)n * 1000;
+		return 0;
+	}
+	for (p = s; *p; p++) {
+		if (*p == '.' && !dot)
+			dot = p;
+		else if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+	}
+	if (!dot || p - s < 2)
+		return -EINVAL;
+	v = strtod(s, NULL);
+	if (v > 4000000.0)
+		return -EINVAL;
+	*ms = (unsigned int)(v * 1000.0 + 0.5);
+	if (v > 0 && !*ms)
+		*ms = 1;
+	return 0;
+}
+
+/* deny|log|stop: --on-violation wins over the policy file's line. */
+static int parse_on_violation(struct spp_run_opts *o, const char *arg,
+			      const char *where, bool file)
+{
+	enum spp_policy p;
+
+	if (parse_policy(arg, &p))
+		return bad("%s: expected deny, log or stop", where);
+	if (file && o->policy_set)
+		return 0;
+	o->policy = p;
+	o->policy_set = !file;
+	return 0;
+}
+
+static const struct spp_cli_opt run_options[] = { SPP_CLI_RUN_OPTIONS };
+
+#define NOPTS (sizeof(run_options) / sizeof(run_options[0]))
+
+/* Row @opt with argument @arg (NULL for a flag) into @o. */
+static int apply(struct spp_run_opts *o, const struct spp_cli_opt *opt,
+		 const char *arg, const char *where, bool file)
+{
+	void *field = (char *)o + opt->field;
+	uint64_t v;
+
+	switch (opt->kind) {
+	case SPP_OPT_FLAG:
+		*(bool *)field = true;
+		return 0;
+	case SPP_OPT_STRING:
+		*(const char **)field = arg;
+		return 0;
+	case SPP_OPT_UINT:
+	case SPP_OPT_U64:
+		if (spp_cli_parse_number(arg, opt->num, &v) || v < opt->min ||
+		    v > opt->max || (opt->valid && !opt->valid(v))) {
+			if (opt->expect)
+				return bad("%s: expected %s", where,
+					   opt->expect);
+			return bad("%s: expected %" PRIu64 "..%" PRIu64, where,
+				   opt->min, opt->max);
+		}
+		if (opt->kind == SPP_OPT_UINT)
+			*(unsigned int *)field = (unsigned int)v;
+		else
+			*(uint64_t *)field = v;
+		return 0;
+	case SPP_OPT_SECONDS:
+		if (parse_timeout(arg, field))
+			return bad("%s: expected %s", where, opt->expect);
+		return 0;
+	case SPP_OPT_CALL:
+		return opt->parse(o, arg, where, file);
+	case SPP_OPT_GROUP:
+		break;
+	}
+	return bad("%s: not an option", where);
 }
 
 #define POLICY_LINE_MAX 511
@@ -260,7 +349,35 @@ static bool policy_line(FILE *f, char *buf, size_t size, size_t *len,
 	return n || *too_long;
 }
 
-/* The policy file: one rule per line, see docs/spp.1 (POLICY FILE). */
+/* The row of policy-file rule @kw, or NULL. */
+static const struct spp_cli_opt *policy_opt(const char *kw)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++)
+		if (run_options[i].policy && !strcmp(run_options[i].name, kw))
+			return &run_options[i];
+	return NULL;
+}
+
+/* "protect, protect-range, on-violation": the rules a policy file knows. */
+static void policy_words(char *buf, size_t n)
+{
+	size_t i, len = 0;
+
+	buf[0] = 0;
+	for (i = 0; i < NOPTS && len < n; i++)
+		if (run_options[i].policy)
+			len += (size_t)snprintf(buf + len, n - len, "%s%s",
+						len ? ", " : "",
+						run_options[i].name);
+}
+
+/*
+ * The policy file: one rule per line, see docs/spp.1 (POLICY FILE). A
+ * rule is a row of the option table marked for policy files, by its
+ * name without "--".
+ */
 static int read_policy(struct spp_run_opts *o, const char *path)
 {
 	char line[POLICY_LINE_MAX + 1], where[POLICY_LINE_MAX + 200];
@@ -273,7 +390,8 @@ static int read_policy(struct spp_run_opts *o, const char *path)
 	if (!f)
 		return bad("--policy '%s': %s", path, strerror(errno));
 	while (!ret && policy_line(f, line, sizeof(line), &n, &too_long)) {
-		char *p, *kw, *arg, *extra, *save;
+		char *p, *kw, *arg, *extra, *save, words[200];
+		const struct spp_cli_opt *opt;
 
 		lineno++;
 		ret = policy_text(path, lineno, line, n);
@@ -293,29 +411,19 @@ static int read_policy(struct spp_run_opts *o, const char *path)
 		extra = arg ? strtok_r(NULL, " \t\r\n", &save) : NULL;
 		snprintf(where, sizeof(where), "%s:%u: %s '%s'", path, lineno,
 			 kw, arg ? arg : "");
-		if (strcmp(kw, "protect") && strcmp(kw, "protect-range") &&
-		    strcmp(kw, "on-violation")) {
-			ret = bad("%s:%u: unknown rule '%s' (protect, "
-				  "protect-range, on-violation)",
-				  path, lineno, kw);
-		} else if (!arg) {
+		opt = policy_opt(kw);
+		if (!opt) {
+			policy_words(words, sizeof(words));
+			ret = bad("%s:%u: unknown rule '%s' (%s)", path, lineno,
+				  kw, words);
+		} else if (opt->arg && !arg) {
 			ret = bad("%s:%u: '%s' needs an argument", path, lineno,
 				  kw);
-		} else if (extra) {
+		} else if (extra || (!opt->arg && arg)) {
 			ret = bad("%s:%u: unexpected '%s'", path, lineno,
-				  extra);
-		} else if (!strcmp(kw, "protect")) {
-			ret = parse_protect(o, arg, where);
-		} else if (!strcmp(kw, "protect-range")) {
-			ret = parse_range(o, arg, where);
+				  extra ? extra : arg);
 		} else {
-			enum spp_policy pol;
-
-			if (parse_policy(arg, &pol))
-				ret = bad("%s: expected deny, log or stop",
-					  where);
-			else if (!o->policy_set)
-				o->policy = pol;
+			ret = apply(o, opt, arg, where, true);
 		}
 	}
 	if (!ret && ferror(f))
@@ -329,11 +437,12 @@ static int read_policy(struct spp_run_opts *o, const char *path)
 static void rule_span(const struct spp_rule *r, uint64_t *start, uint64_t *end)
 {
 	if (r->range) {
-		*start = r->gpa & ~(SUBPAGE - 1);
-		*end = (r->gpa + r->len + SUBPAGE - 1) & ~(SUBPAGE - 1);
+		*start = r->gpa & ~(SPP_SUBPAGE_SIZE - 1);
+		*end = (r->gpa + r->len + SPP_SUBPAGE_SIZE - 1) &
+		       ~(SPP_SUBPAGE_SIZE - 1);
 	} else {
 		*start = r->gpa;
-		*end = r->gpa + SPP_LAYOUT_PAGE_SIZE;
+		*end = r->gpa + SPP_PAGE_SIZE;
 	}
 }
 
@@ -415,17 +524,17 @@ static int compute_pages(struct spp_run_opts *o)
 			continue;
 		}
 		rule_span(r, &s, &e);
-		for (page = s & ~(SPP_LAYOUT_PAGE_SIZE - 1); page < e;
-		     page += SPP_LAYOUT_PAGE_SIZE) {
+		for (page = s & ~(SPP_PAGE_SIZE - 1); page < e;
+		     page += SPP_PAGE_SIZE) {
 			uint64_t a = s > page ? s : page;
-			uint64_t b = e < page + SPP_LAYOUT_PAGE_SIZE ?
+			uint64_t b = e < page + SPP_PAGE_SIZE ?
 					     e :
-					     page + SPP_LAYOUT_PAGE_SIZE;
+					     page + SPP_PAGE_SIZE;
 			uint32_t map = SPP_ACCESS_FULL;
 			uint64_t sp;
 
-			for (sp = (a - page) / SUBPAGE;
-			     sp < (b - page) / SUBPAGE; sp++)
+			for (sp = (a - page) / SPP_SUBPAGE_SIZE;
+			     sp < (b - page) / SPP_SUBPAGE_SIZE; sp++)
 				map &= ~(1u << sp);
 			ret = add_page(o, &cap, page, map);
 			if (ret)
@@ -445,206 +554,116 @@ static int compute_pages(struct spp_run_opts *o)
 	return 0;
 }
 
-void spp_cli_run_usage(FILE *f)
+#define HELP_COL 28 /* where the help of an option starts */
+
+/* @text's lines, each after the first indented to @col. */
+static void help_lines(FILE *f, const char *text, int col)
 {
-	fprintf(f,
-		"usage: spp run [OPTIONS] GUEST.elf\n"
-		"\n"
-		"Run a static ELF64 guest program on KVM with sub-page (128-byte)\n"
-		"write protection. Numbers: 0x for hex, otherwise decimal (a\n"
-		"leading 0 is no octal); sizes (LEN, SIZE) take K, M, G or T.\n"
-		"\n"
-		"protection (all rules are checked before anything runs; rules\n"
-		"must not overlap and must lie in guest RAM above 1 MiB, below\n"
-		"the page tables at the top of RAM):\n"
-		"  --protect GPA:MAP         page GPA (4 KiB aligned) gets the 32-bit\n"
-		"                            write map MAP: bit i set = sub-page i\n"
-		"                            writable (0x0 = whole page read-only)\n"
-		"  --protect-range GPA+LEN   deny writes to the LEN bytes at GPA,\n"
-		"                            ROUNDED OUTWARD to whole 128-byte\n"
-		"                            sub-pages (0x10000290+16 denies\n"
-		"                            0x10000280..0x100002ff)\n"
-		"  --policy FILE             rules from FILE: lines 'protect GPA:MAP',\n"
-		"                            'protect-range GPA+LEN', 'on-violation\n"
-		"                            deny|log|stop'; '#' comments\n"
-		"  --on-violation deny|log|stop\n"
-		"                            a store touching a denied sub-page is\n"
-		"                            dropped (deny, default), committed and\n"
-		"                            reported (log), or ends the run (stop)\n"
-		"\n"
-		"output:\n"
-		"  --events FILE|-           one JSON object per line per event\n"
-		"                            (docs/events.md); '-' = stdout, and the\n"
-		"                            guest console then goes to stderr\n"
-		"  --events-all              events for allowed stores to trapped\n"
-		"                            pages too\n"
-		"  --stats                   the exit summary as one JSON line on\n"
-		"                            stderr instead of text\n"
-		"  --progress                a progress line every 5 s on stderr\n"
-		"                            (default: only when stderr is a tty)\n"
-		"  --quiet                   no text summary\n"
-		"\n"
-		"machine:\n"
-		"  --vcpus N                 vCPUs, 1..%u (default 1)\n"
-		"  --mem SIZE                guest RAM, e.g. 512M (default), 1G; a\n"
-		"                            number without suffix is MiB;\n"
-		"                            16M..32G, 2M steps\n"
-		"  --timeout SECONDS         end the run after SECONDS (fractions ok)\n"
-		"\n"
-		"exit status: the guest's (v << 1) | 1 (odd, as QEMU's\n"
-		"isa-debug-exit); 2 bad input (nothing ran), 4 guest crashed,\n"
-		"6 timeout, 8 stopped on a violation, 10 KVM unavailable or spp\n"
-		"error, 12 interrupted. See spp(1).\n",
-		SPP_LAYOUT_MAX_VCPUS);
+	const char *nl;
+
+	while ((nl = strchr(text, '\n'))) {
+		fprintf(f, "%.*s\n%*s", (int)(nl - text), text, col, "");
+		text = nl + 1;
+	}
+	fprintf(f, "%s\n", text);
 }
 
-enum {
-	OPT_PROTECT = 256,
-	OPT_RANGE,
-	OPT_POLICY,
-	OPT_ON_VIOLATION,
-	OPT_EVENTS,
-	OPT_EVENTS_ALL,
-	OPT_VCPUS,
-	OPT_MEM,
-	OPT_TIMEOUT,
-	OPT_STATS,
-	OPT_PROGRESS,
-	OPT_QUIET,
-};
-
-static const struct option run_options[] = {
-	{ "protect", required_argument, NULL, OPT_PROTECT },
-	{ "protect-range", required_argument, NULL, OPT_RANGE },
-	{ "policy", required_argument, NULL, OPT_POLICY },
-	{ "on-violation", required_argument, NULL, OPT_ON_VIOLATION },
-	{ "events", required_argument, NULL, OPT_EVENTS },
-	{ "events-all", no_argument, NULL, OPT_EVENTS_ALL },
-	{ "vcpus", required_argument, NULL, OPT_VCPUS },
-	{ "mem", required_argument, NULL, OPT_MEM },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "stats", no_argument, NULL, OPT_STATS },
-	{ "progress", no_argument, NULL, OPT_PROGRESS },
-	{ "quiet", no_argument, NULL, OPT_QUIET },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
-
-/* Seconds: a number as everywhere (spp(1), NUMBERS), or decimal digits
- * with a fraction ("0.5", "2.", ".25"). */
-static int parse_timeout(const char *s, unsigned int *ms)
+void spp_cli_run_help(FILE *f)
 {
-	const char *p, *dot = NULL;
-	uint64_t n;
-	double v;
+	size_t i;
 
-	if (!spp_cli_parse_number(s, 0, &n)) {
-		if (n > 4000000)
-			return -EINVAL;
-		*ms = (unsigned int)n * 1000;
-		return 0;
+	fputs("Run a static ELF64 guest program on KVM with sub-page (128-byte)\n"
+	      "write protection. Numbers: 0x for hex, otherwise decimal (a\n"
+	      "leading 0 is no octal); sizes (LEN, SIZE) take K, M, G or T.\n",
+	      f);
+	for (i = 0; i < NOPTS; i++) {
+		const struct spp_cli_opt *opt = &run_options[i];
+		int n;
+
+		if (opt->kind == SPP_OPT_GROUP) {
+			fprintf(f, "\n%s\n", opt->help);
+			continue;
+		}
+		n = fprintf(f, "  --%s%s%s", opt->name, opt->arg ? " " : "",
+			    opt->arg ? opt->arg : "");
+		if (n > HELP_COL - 2)
+			fprintf(f, "\n%*s", HELP_COL, "");
+		else
+			fprintf(f, "%*s", HELP_COL - n, "");
+		help_lines(f, opt->help, HELP_COL);
 	}
-	for (p = s; *p; p++) {
-		if (*p == '.' && !dot)
-			dot = p;
-		else if (!isdigit((unsigned char)*p))
-			return -EINVAL;
+	fputs("\n"
+	      "exit status: the guest's (v << 1) | 1 (odd, as QEMU's\n"
+	      "isa-debug-exit); 2 bad input (nothing ran), 4 guest crashed,\n"
+	      "6 timeout, 8 stopped on a violation, 10 KVM unavailable or spp\n"
+	      "error, 12 interrupted. See spp(1).\n",
+	      f);
+}
+
+/* The values of number rows without their option (zero for the rest). */
+static void defaults(struct spp_run_opts *o)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++) {
+		const struct spp_cli_opt *opt = &run_options[i];
+		void *field = (char *)o + opt->field;
+
+		if (opt->kind == SPP_OPT_UINT)
+			*(unsigned int *)field = (unsigned int)opt->def;
+		else if (opt->kind == SPP_OPT_U64)
+			*(uint64_t *)field = opt->def;
 	}
-	if (!dot || p - s < 2)
-		return -EINVAL;
-	v = strtod(s, NULL);
-	if (v > 4000000.0)
-		return -EINVAL;
-	*ms = (unsigned int)(v * 1000.0 + 0.5);
-	if (v > 0 && !*ms)
-		*ms = 1;
-	return 0;
+}
+
+/* getopt's table from the option table: val 256 + the row's index. */
+static void getopt_table(struct option *lo)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < NOPTS; i++) {
+		if (run_options[i].kind == SPP_OPT_GROUP)
+			continue;
+		lo[n++] = (struct option){ run_options[i].name,
+					   run_options[i].arg ?
+						   required_argument :
+						   no_argument,
+					   NULL, 256 + (int)i };
+	}
+	lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	lo[n] = (struct option){ NULL, 0, NULL, 0 };
 }
 
 int spp_cli_run_opts(int argc, char **argv, struct spp_run_opts *o)
 {
-	const char *policy_file = NULL;
+	struct option longopts[NOPTS + 2];
 	char where[128];
-	uint64_t v;
 	int c, ret;
 
 	memset(o, 0, sizeof(*o));
-	o->vcpus = 1;
-	o->mem = SPP_LAYOUT_RAM_DEFAULT;
+	defaults(o);
+	getopt_table(longopts);
 	opterr = 0;
 	optind = 1;
 	for (;;) {
 		int prev = optind;
 
-		c = getopt_long(argc, argv, ":h", run_options, NULL);
+		c = getopt_long(argc, argv, ":h", longopts, NULL);
 		if (c == -1)
 			break;
+		if (c >= 256 && c < 256 + (int)NOPTS) {
+			const struct spp_cli_opt *opt = &run_options[c - 256];
+
+			snprintf(where, sizeof(where), "--%s '%s'", opt->name,
+				 optarg ? optarg : "");
+			ret = apply(o, opt, optarg, where, false);
+			if (ret)
+				return ret;
+			continue;
+		}
 		switch (c) {
 		case 'h':
-			spp_cli_run_usage(stdout);
-			return 1;
-		case OPT_PROTECT:
-			ret = parse_protect(o, optarg,
-					    rule_origin("--protect", optarg,
-							where, sizeof(where)));
-			if (ret)
-				return ret;
-			break;
-		case OPT_RANGE:
-			ret = parse_range(o, optarg,
-					  rule_origin("--protect-range", optarg,
-						      where, sizeof(where)));
-			if (ret)
-				return ret;
-			break;
-		case OPT_POLICY:
-			policy_file = optarg;
-			break;
-		case OPT_ON_VIOLATION:
-			if (parse_policy(optarg, &o->policy))
-				return bad(
-					"--on-violation '%s': expected deny, "
-					"log or stop",
-					optarg);
-			o->policy_set = true;
-			break;
-		case OPT_EVENTS:
-			o->events = optarg;
-			break;
-		case OPT_EVENTS_ALL:
-			o->events_all = true;
-			break;
-		case OPT_VCPUS:
-			if (spp_cli_parse_number(optarg, 0, &v) || !v ||
-			    v > SPP_LAYOUT_MAX_VCPUS)
-				return bad("--vcpus '%s': expected 1..%u",
-					   optarg, SPP_LAYOUT_MAX_VCPUS);
-			o->vcpus = (unsigned int)v;
-			break;
-		case OPT_MEM:
-			if (spp_cli_parse_number(optarg, SPP_CLI_NUM_MIB, &v) ||
-			    !spp_layout_ram_valid(v))
-				return bad(
-					"--mem '%s': expected a size from 16M "
-					"to 32G in 2M steps, e.g. 512M or 1G",
-					optarg);
-			o->mem = v;
-			break;
-		case OPT_TIMEOUT:
-			if (parse_timeout(optarg, &o->timeout_ms))
-				return bad("--timeout '%s': expected seconds, "
-					   "e.g. 10 or 0.5",
-					   optarg);
-			break;
-		case OPT_STATS:
-			o->stats = true;
-			break;
-		case OPT_PROGRESS:
-			o->progress = true;
-			break;
-		case OPT_QUIET:
-			o->quiet = true;
-			break;
+			return SPP_CLI_HELP;
 		case ':':
 			return bad("option '%s' needs an argument",
 				   argv[optind - 1]);
@@ -664,14 +683,14 @@ int spp_cli_run_opts(int argc, char **argv, struct spp_run_opts *o)
 		}
 	}
 	if (optind >= argc)
-		return bad("no guest given (usage: spp run [OPTIONS] "
-			   "GUEST.elf)");
+		return bad("no guest given (usage: spp run " SPP_CLI_RUN_ARGS
+			   ")");
 	if (optind + 1 < argc)
 		return bad("unexpected argument '%s' (one guest only)",
 			   argv[optind + 1]);
 	o->guest = argv[optind];
-	if (policy_file) {
-		ret = read_policy(o, policy_file);
+	if (o->policy_file) {
+		ret = read_policy(o, o->policy_file);
 		if (ret)
 			return ret;
 	}

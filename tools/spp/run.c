@@ -16,19 +16,18 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <spp/spp.h>
 #include <spp/elf_load.h>
 #include <spp/guest_mem.h>
+#include <spp/vector.h>
 #include <spp/vm.h>
 
 #include "spp_cli.h"
@@ -54,7 +53,7 @@ struct page_stat {
 	uint64_t gpa;
 	uint32_t map; /* the rules' map; the guard's at the end of the run */
 	bool rule; /* protected by a rule (else only by the guest) */
-	struct counts sub[32];
+	struct counts sub[SPP_SUBPAGES_PER_PAGE];
 };
 
 struct run_state {
@@ -75,32 +74,13 @@ struct run_state {
 	atomic_bool quit;
 };
 
-double spp_cli_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-void spp_cli_err(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("spp run: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 /* The index of page @gpa in s->pages, or where it would go (*@found
  * false). */
 static size_t page_find(const struct run_state *s, uint64_t gpa, bool *found)
 {
 	size_t lo = 0, hi = s->npages;
 
-	gpa &= ~0xfffULL;
+	gpa &= SPP_PAGE_MASK;
 	*found = false;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
@@ -139,7 +119,7 @@ static struct page_stat *page_get(struct run_state *s, uint64_t gpa)
 		(s->npages - i) * sizeof(*s->pages));
 	s->npages++;
 	memset(&s->pages[i], 0, sizeof(s->pages[i]));
-	s->pages[i].gpa = gpa & ~0xfffULL;
+	s->pages[i].gpa = gpa & SPP_PAGE_MASK;
 	s->pages[i].map = SPP_ACCESS_FULL;
 	return &s->pages[i];
 }
@@ -165,7 +145,7 @@ static int init_counts(struct run_state *s)
 
 static int add_protected(void *ctx, uint64_t gfn, uint32_t map)
 {
-	struct page_stat *p = page_get(ctx, gfn << 12);
+	struct page_stat *p = page_get(ctx, gfn << SPP_PAGE_SHIFT);
 
 	(void)map;
 	return p ? 0 : -ENOMEM;
@@ -187,14 +167,14 @@ static void finish_counts(struct run_state *s, struct spp_guard *g)
 	for (i = k = 0; i < s->npages; i++) {
 		struct page_stat *p = &s->pages[i];
 
-		p->map = spp_guard_lookup(g, p->gpa >> 12);
+		p->map = spp_guard_lookup(g, p->gpa >> SPP_PAGE_SHIFT);
 		if (p->rule || p->map != SPP_ACCESS_FULL) {
 			if (k != i)
 				s->pages[k] = *p;
 			k++;
 			continue;
 		}
-		for (sp = 0; sp < 32; sp++) {
+		for (sp = 0; sp < SPP_SUBPAGES_PER_PAGE; sp++) {
 			s->other.allowed += p->sub[sp].allowed;
 			s->other.denied += p->sub[sp].denied;
 		}
@@ -437,10 +417,10 @@ static int apply_pages(struct spp_guard *g, const struct spp_run_opts *o)
 		int ret;
 
 		while (k < o->npages && o->pages[k].map == o->pages[i].map &&
-		       o->pages[k].gpa == o->pages[k - 1].gpa + 4096)
+		       o->pages[k].gpa == o->pages[k - 1].gpa + SPP_PAGE_SIZE)
 			k++;
-		ret = spp_guard_set_range(g, o->pages[i].gpa >> 12, k - i,
-					  o->pages[i].map);
+		ret = spp_guard_set_range(g, o->pages[i].gpa >> SPP_PAGE_SHIFT,
+					  k - i, o->pages[i].map);
 		if (ret < 0) {
 			spp_cli_err("protecting 0x%" PRIx64 " (%zu pages): %s",
 				    o->pages[i].gpa, k - i, strerror(-ret));
@@ -478,10 +458,11 @@ static size_t hottest(const struct run_state *s, struct hot *h)
 {
 	size_t n = 0, i;
 
-	for (i = 0; i < s->npages * 32; i++) {
-		const struct counts *c = &s->pages[i / 32].sub[i % 32];
-		struct hot x = { i / 32, (unsigned int)(i % 32),
-				 c->allowed + c->denied, c->denied };
+	for (i = 0; i < s->npages * SPP_SUBPAGES_PER_PAGE; i++) {
+		size_t page = i / SPP_SUBPAGES_PER_PAGE;
+		unsigned int sp = (unsigned int)(i % SPP_SUBPAGES_PER_PAGE);
+		const struct counts *c = &s->pages[page].sub[sp];
+		struct hot x = { page, sp, c->allowed + c->denied, c->denied };
 
 		if (!x.total)
 			continue;
@@ -502,27 +483,11 @@ static struct counts page_counts(const struct run_state *s, size_t p)
 	struct counts c = { 0, 0 };
 	unsigned int k;
 
-	for (k = 0; k < 32; k++) {
+	for (k = 0; k < SPP_SUBPAGES_PER_PAGE; k++) {
 		c.allowed += s->pages[p].sub[k].allowed;
 		c.denied += s->pages[p].sub[k].denied;
 	}
 	return c;
-}
-
-static void json_str(FILE *f, const char *str)
-{
-	fputc('"', f);
-	for (; *str; str++) {
-		unsigned char c = (unsigned char)*str;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
 }
 
 static const char *outcome_name(enum spp_vm_reason r)
@@ -562,6 +527,7 @@ static int exit_code(const struct spp_vm_result *res)
 	}
 }
 
+/* The --stats summary: one JSON line on stderr (docs/spp.1, --stats). */
 static void summary_json(const struct run_state *s,
 			 const struct spp_vm_result *res,
 			 const struct spp_guard_stats *gs, double t)
@@ -569,69 +535,81 @@ static void summary_json(const struct run_state *s,
 	const struct spp_run_opts *o = s->o;
 	struct hot h[HOT_SUBPAGES];
 	size_t n = hottest(s, h), i, guest = 0;
-	bool all = s->npages <= JSON_PAGES, first = true;
-	FILE *f = stderr;
+	bool all = s->npages <= JSON_PAGES;
+	struct spp_cli_json j;
 
 	for (i = 0; i < s->npages; i++)
 		guest += !s->pages[i].rule;
 
-	fprintf(f, "{\"type\":\"summary\",\"spp\":\"%s\",\"guest\":",
-		spp_version());
-	json_str(f, o->guest);
-	fprintf(f, ",\"outcome\":\"%s\",\"reason\":\"%s\",\"exit_code\":%d,",
-		outcome_name(res->reason), spp_vm_reason_name(res->reason),
-		exit_code(res) & 0xff);
+	spp_cli_json_file(&j, stderr);
+	spp_cli_json_open(&j, NULL, '{');
+	spp_cli_json_str(&j, "type", "summary");
+	spp_cli_json_str(&j, "spp", spp_version());
+	spp_cli_json_str(&j, "guest", o->guest);
+	spp_cli_json_str(&j, "outcome", outcome_name(res->reason));
+	spp_cli_json_str(&j, "reason", spp_vm_reason_name(res->reason));
+	spp_cli_json_raw(&j, "exit_code", "%d", exit_code(res) & 0xff);
 	if (res->reason == SPP_VM_EXIT)
-		fprintf(f, "\"guest_status\":%d,", res->status);
+		spp_cli_json_raw(&j, "guest_status", "%d", res->status);
 	else
-		fprintf(f, "\"guest_status\":null,");
-	fprintf(f, "\"detail\":");
-	json_str(f, res->detail);
-	fprintf(f,
-		",\"time\":%.6f,\"vcpus\":%u,\"mem\":%" PRIu64
-		",\"policy\":\"%s\",\"exits\":%" PRIu64 ",\"stores\":%" PRIu64
-		",\"allowed\":%" PRIu64 ",\"denied\":%" PRIu64
-		",\"events\":%" PRIu64 ",\"slot_changes\":%" PRIu64
-		",\"trapped_pages\":%" PRIu64 ",\"protected_pages\":%zu"
-		",\"guest_protected_pages\":%zu"
-		",\"other_allowed\":%" PRIu64 ",\"other_denied\":%" PRIu64
-		",\"emulated\":%" PRIu64 ",\"string_batches\":%" PRIu64
-		",\"string_elements\":%" PRIu64 ",\"rmw_redone\":%" PRIu64
-		",\"misdirected\":%" PRIu64 ",\"walk_writes\":%" PRIu64
-		",\"pages_truncated\":%s,\"pages\":[",
-		t, o->vcpus, o->mem, spp_cli_policy_name(o->policy), gs->exits,
-		gs->stores, gs->allowed, gs->denied, s->seq, gs->slot_changes,
-		gs->trapped_pages, s->npages, guest, s->other.allowed,
-		s->other.denied, gs->emulated, gs->string_batches,
-		gs->string_elements, gs->rmw_redone, gs->misdirected,
-		gs->walk_writes, all ? "false" : "true");
+		spp_cli_json_raw(&j, "guest_status", "null");
+	spp_cli_json_str(&j, "detail", res->detail);
+	spp_cli_json_raw(&j, "time", "%.6f", t);
+	spp_cli_json_u64(&j, "vcpus", o->vcpus);
+	spp_cli_json_u64(&j, "mem", o->mem);
+	spp_cli_json_str(&j, "policy", spp_cli_policy_name(o->policy));
+	spp_cli_json_u64(&j, "exits", gs->exits);
+	spp_cli_json_u64(&j, "stores", gs->stores);
+	spp_cli_json_u64(&j, "allowed", gs->allowed);
+	spp_cli_json_u64(&j, "denied", gs->denied);
+	spp_cli_json_u64(&j, "events", s->seq);
+	spp_cli_json_u64(&j, "slot_changes", gs->slot_changes);
+	spp_cli_json_u64(&j, "trapped_pages", gs->trapped_pages);
+	spp_cli_json_u64(&j, "protected_pages", s->npages);
+	spp_cli_json_u64(&j, "guest_protected_pages", guest);
+	spp_cli_json_u64(&j, "other_allowed", s->other.allowed);
+	spp_cli_json_u64(&j, "other_denied", s->other.denied);
+	spp_cli_json_u64(&j, "emulated", gs->emulated);
+	spp_cli_json_u64(&j, "string_batches", gs->string_batches);
+	spp_cli_json_u64(&j, "string_elements", gs->string_elements);
+	spp_cli_json_u64(&j, "rmw_redone", gs->rmw_redone);
+	spp_cli_json_u64(&j, "misdirected", gs->misdirected);
+	spp_cli_json_u64(&j, "walk_writes", gs->walk_writes);
+	spp_cli_json_raw(&j, "pages_truncated", "%s", all ? "false" : "true");
+	spp_cli_json_open(&j, "pages", '[');
 	for (i = 0; i < s->npages; i++) {
 		struct counts c = page_counts(s, i);
 
 		if (!all && !c.allowed && !c.denied)
 			continue;
-		fprintf(f,
-			"%s{\"gpa\":\"0x%" PRIx64 "\",\"map\":\"0x%08" PRIx32
-			"\",\"allowed\":%" PRIu64 ",\"denied\":%" PRIu64
-			",\"source\":\"%s\"}",
-			first ? "" : ",", s->pages[i].gpa, s->pages[i].map,
-			c.allowed, c.denied,
-			s->pages[i].rule ? "rules" : "guest");
-		first = false;
+		spp_cli_json_open(&j, NULL, '{');
+		spp_cli_json_hex(&j, "gpa", s->pages[i].gpa);
+		spp_cli_json_raw(&j, "map", "\"0x%08" PRIx32 "\"",
+				 s->pages[i].map);
+		spp_cli_json_u64(&j, "allowed", c.allowed);
+		spp_cli_json_u64(&j, "denied", c.denied);
+		spp_cli_json_str(&j, "source",
+				 s->pages[i].rule ? "rules" : "guest");
+		spp_cli_json_close(&j, '}');
 	}
-	fprintf(f, "],\"hot_subpages\":[");
+	spp_cli_json_close(&j, ']');
+	spp_cli_json_open(&j, "hot_subpages", '[');
 	for (i = 0; i < n; i++) {
 		const struct counts *c = &s->pages[h[i].page].sub[h[i].sp];
 		uint64_t page = s->pages[h[i].page].gpa;
 
-		fprintf(f,
-			"%s{\"gpa\":\"0x%" PRIx64 "\",\"page\":\"0x%" PRIx64
-			"\",\"subpage\":%u,\"allowed\":%" PRIu64
-			",\"denied\":%" PRIu64 "}",
-			i ? "," : "", page + 128 * h[i].sp, page, h[i].sp,
-			c->allowed, c->denied);
+		spp_cli_json_open(&j, NULL, '{');
+		spp_cli_json_hex(&j, "gpa",
+				 page + (uint64_t)SPP_SUBPAGE_SIZE * h[i].sp);
+		spp_cli_json_hex(&j, "page", page);
+		spp_cli_json_u64(&j, "subpage", h[i].sp);
+		spp_cli_json_u64(&j, "allowed", c->allowed);
+		spp_cli_json_u64(&j, "denied", c->denied);
+		spp_cli_json_close(&j, '}');
 	}
-	fprintf(f, "]}\n");
+	spp_cli_json_close(&j, ']');
+	spp_cli_json_close(&j, '}');
+	spp_cli_json_end(&j);
 }
 
 static void summary_text(const struct run_state *s,
@@ -689,7 +667,8 @@ static void summary_text(const struct run_state *s,
 				"%s 0x%" PRIx64 " (#%u) %" PRIu64
 				" allowed/%" PRIu64 " denied",
 				i ? "," : "",
-				s->pages[h[i].page].gpa + 128 * h[i].sp,
+				s->pages[h[i].page].gpa +
+					(uint64_t)SPP_SUBPAGE_SIZE * h[i].sp,
 				h[i].sp, c->allowed, c->denied);
 		}
 		fputc('\n', stderr);
@@ -901,7 +880,7 @@ int spp_cli_run(int argc, char **argv)
 	ret = spp_cli_run_opts(argc, argv, &o);
 	if (ret) {
 		spp_cli_run_opts_free(&o);
-		return ret == 1 ? SPP_CLI_OK : ret;
+		return ret; /* SPP_CLI_HELP: main.c prints it */
 	}
 	memset(&s, 0, sizeof(s));
 	s.o = &o;

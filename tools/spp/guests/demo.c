@@ -68,11 +68,15 @@ static void scene2(void)
 
 static void user_main(void *arg)
 {
+	unsigned int sync;
+
 	(void)arg;
-	spp_guest_sync(1);
-	stores();
-	spp_guest_sync(2);
-	stores();
+	/* scene 1, the KVM SPP selftest: the stores denied (the host set
+	 * map 0 at sync 1), then allowed (map back to full at sync 2) */
+	for (sync = 1; sync <= 2; sync++) {
+		spp_guest_sync(sync);
+		stores();
+	}
 	spp_guest_sync(3);
 	scene2();
 	spp_guest_exit(0);
@@ -81,8 +85,7 @@ static void user_main(void *arg)
 int main(int vcpu, int nvcpus)
 {
 	(void)nvcpus;
-	if (vcpu != 0)
-		for (;;)
-			spp_guest_pause();
+	while (vcpu != 0) /* one vCPU plays the scenes */
+		spp_guest_pause();
 	spp_guest_enter_user(user_main, NULL);
 }
