@@ -1242,7 +1242,11 @@ int spp_x86_emu_rmw_redo(struct spp_x86_emu *e, unsigned int size, uint64_t cur,
 	}
 	if (write_reg)
 		*reg = size >= 4 ? cur : (*reg & ~mask) | cur;
-	if (r->rmw != RMW_XCHG && r->rmw != RMW_CMPXCHG8B)
+	/* XCHG changes no flag, CMPXCHG8B only ZF */
+	if (r->rmw == RMW_CMPXCHG8B)
+		regs->rflags = (regs->rflags & ~SPP_RFLAGS_ZF) |
+			       (flags & SPP_RFLAGS_ZF);
+	else if (r->rmw != RMW_XCHG)
 		regs->rflags = (regs->rflags & ~SPP_RFLAGS_ARITH) |
 			       (flags & SPP_RFLAGS_ARITH);
 	e->s.regs_dirty = true;
