@@ -893,9 +893,6 @@ void guard_write_pieces(struct spp_guard *g, const struct guard_piece *p,
 	uint64_t seq = __atomic_load_n(&g->commit_seq, __ATOMIC_RELAXED) + 1;
 	uint32_t k;
 
-	/* Only changed under g->commit_lock: no locked instruction. */
-	__atomic_store_n(&g->commit_seq, seq, __ATOMIC_RELEASE);
-
 	for (i = 0; i < n; i++) {
 		struct guard_region *r;
 		uint8_t *dst = guest_ptr(g, p[i].gpa, p[i].len, &r);
@@ -914,6 +911,14 @@ void guard_write_pieces(struct spp_guard *g, const struct guard_piece *p,
 		     gfn <= (p[i].gpa + p[i].len - 1) >> PAGE_SHIFT; gfn++)
 			mark_written(g, r, gfn, seq);
 	}
+	/*
+	 * Published only now, after the bytes: a vCPU that leaves the guard
+	 * stamped with this commit (guard_vcpu_seen) must find them in
+	 * memory when KVM next reads it, else its read-modify-write rests on
+	 * the old value without guard_rmw_conflict() seeing it. Only changed
+	 * under g->commit_lock: no locked instruction.
+	 */
+	__atomic_store_n(&g->commit_seq, seq, __ATOMIC_RELEASE);
 }
 
 /*
