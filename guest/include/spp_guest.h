@@ -5,10 +5,11 @@
  *
  * A guest program provides
  *   int main(int vcpu, int nvcpus);
- * and links with libspp_guest and guest/guest.ld. The library's _start
- * (CPL0, 64-bit, interrupts off, RSP = that vCPU's stack top) zeroes .bss
- * on vCPU 0 while the other vCPUs wait, calls main() on every vCPU and
- * passes its return value to spp_guest_exit().
+ * and links with libspp_guest and guest/guest.ld (installed as an SDK:
+ * pkg-config spp-guest, docs/guest-abi.md). The library's _start (CPL0,
+ * 64-bit, interrupts off, RSP = that vCPU's stack top) zeroes .bss on
+ * vCPU 0 while the other vCPUs wait, calls main() on every vCPU and passes
+ * its return value to spp_guest_exit().
  *
  * Guests are identity mapped: a pointer is its own guest-physical address.
  * Every call to the host is one 8-byte store to the MMIO doorbell (an exit

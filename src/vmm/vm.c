@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
  * vm.c - the built-in VMM: VM and vCPU setup, vCPU threads, the run
- * loop, ports and the doorbell (see spp/vm.h).
+ * loop, exit dispatch to registered handlers and the guard's and CPU's
+ * handlers (see spp/vm.h and vm_priv.h; the devices are in devices.c).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -24,20 +25,10 @@
 #include <spp/vm.h>
 #include <spp/x86.h>
 
-#define VM_RAM_SLOT 0
+#include "kvm/kvm_ioctl.h"
+#include "vm_priv.h"
 
-struct vcpu {
-	struct spp_vm *vm;
-	uint32_t index;
-	int fd;
-	struct kvm_run *run;
-	size_t run_size;
-	pthread_t thread;
-	bool started;
-	bool parked; /* outside KVM_RUN and the exit handler */
-	bool in_call; /* in a guard call from a doorbell: counts as parked */
-	bool probe; /* kicked to check it is not stuck in KVM_RUN */
-};
+#define VM_RAM_SLOT 0
 
 /*
  * How often a running vCPU is kicked out of KVM_RUN to see whether it
@@ -46,33 +37,9 @@ struct vcpu {
  */
 #define VM_PROBE_MS 100
 
-struct spp_vm {
-	int kvm_fd, vm_fd, mem_fd;
-	uint64_t ram_size;
-	uint8_t *ram;
-	struct spp_guest_mem mem;
-	struct spp_guard *guard;
-	struct spp_vm_config cfg;
-	unsigned int nvcpus;
-	struct vcpu vcpus[SPP_GUEST_MAX_VCPUS];
-	uint64_t entry;
-	bool loaded;
-	uint64_t xcr0; /* 0: no XSAVE for the guest (CR4.OSXSAVE off) */
-
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool running; /* a run is going on */
-	bool ended; /* the run has its result */
-	bool quit;
-	unsigned int pause_req;
-	struct spp_vm_result result;
-	struct spp_event held; /* a store held by SPP_VM_STOPPED */
-	bool have_held;
-};
-
 static __thread struct kvm_run *tls_run
 	__attribute__((tls_model("initial-exec")));
-static __thread struct vcpu *tls_vcpu
+static __thread struct spp_vcpu *tls_vcpu
 	__attribute__((tls_model("initial-exec")));
 
 static void kick_handler(int sig)
@@ -101,7 +68,7 @@ static void kick_all(struct spp_vm *vm)
 	unsigned int i;
 
 	for (i = 0; i < vm->nvcpus; i++) {
-		struct vcpu *v = &vm->vcpus[i];
+		struct spp_vcpu *v = &vm->vcpus[i];
 
 		if (v->started && !v->parked && !v->in_call && v != tls_vcpu)
 			pthread_kill(v->thread, SPP_VM_KICK_SIGNAL);
@@ -113,7 +80,7 @@ static bool all_parked(struct spp_vm *vm)
 	unsigned int i;
 
 	for (i = 0; i < vm->nvcpus; i++) {
-		struct vcpu *v = &vm->vcpus[i];
+		struct spp_vcpu *v = &vm->vcpus[i];
 
 		if (v->started && !v->parked && !v->in_call && v != tls_vcpu)
 			return false;
@@ -172,315 +139,279 @@ static void vm_event(void *ctx, const struct spp_event *ev)
 
 /* ---- ending a run ----------------------------------------------------- */
 
-static uint64_t vcpu_rip(struct vcpu *v)
+static uint64_t vcpu_rip(struct spp_vcpu *v)
 {
 	struct kvm_regs regs;
 
-	return ioctl(v->fd, KVM_GET_REGS, &regs) == 0 ? regs.rip : 0;
+	return spp_kvm_ioctl(v->fd, KVM_GET_REGS, &regs) == 0 ? regs.rip : 0;
 }
 
-/* Record @r as the run's result (first one wins) and stop everyone. */
-static void finish(struct vcpu *v, struct spp_vm_result *r)
+/*
+ * With vm->lock held: make @r, its detail formatted from @fmt, the run's
+ * result unless it has one already, and stop every vCPU.
+ */
+static void end_locked(struct spp_vm *vm, struct spp_vm_result *r,
+		       const char *fmt, va_list ap)
+{
+	if (vm->ended)
+		return;
+	vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
+	vm->result = *r;
+	vm->ended = true;
+	if (r->reason == SPP_VM_STOPPED) {
+		vm->held = r->event;
+		vm->have_held = true;
+	}
+	kick_all(vm);
+	pthread_cond_broadcast(&vm->cond);
+}
+
+/* The same for the results no vCPU gives (timeout, interrupt, errors of
+ * spp_vm_run() itself); vm->lock held. */
+static void __attribute__((format(printf, 3, 4)))
+end_run(struct spp_vm *vm, struct spp_vm_result *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	end_locked(vm, r, fmt, ap);
+	va_end(ap);
+}
+
+void spp_vmm_end(struct spp_vcpu *v, struct spp_vm_result *r, const char *fmt,
+		 ...)
 {
 	struct spp_vm *vm = v->vm;
+	va_list ap;
 
 	r->vcpu = v->index;
 	if (!r->rip)
 		r->rip = vcpu_rip(v);
+	va_start(ap, fmt);
 	pthread_mutex_lock(&vm->lock);
-	if (!vm->ended) {
-		vm->result = *r;
-		vm->ended = true;
-		if (r->reason == SPP_VM_STOPPED) {
-			vm->held = r->event;
-			vm->have_held = true;
-		}
-		kick_all(vm);
-		pthread_cond_broadcast(&vm->cond);
-	}
+	end_locked(vm, r, fmt, ap);
 	pthread_mutex_unlock(&vm->lock);
+	va_end(ap);
 }
 
-static void finish_simple(struct vcpu *v, enum spp_vm_reason reason,
-			  const char *fmt, unsigned long long a)
+void spp_vmm_call_begin(struct spp_vcpu *v)
 {
-	struct spp_vm_result r;
-
-	memset(&r, 0, sizeof(r));
-	r.reason = reason;
-	r.exit_reason = v->run->exit_reason;
-	r.addr = a;
-	snprintf(r.detail, sizeof(r.detail), fmt, a);
-	finish(v, &r);
+	pthread_mutex_lock(&v->vm->lock);
+	v->in_call = true;
+	pthread_cond_broadcast(&v->vm->cond);
+	pthread_mutex_unlock(&v->vm->lock);
 }
 
-/* ---- doorbell and ports ----------------------------------------------- */
-
-static void console(struct spp_vm *vm, const char *buf, size_t len)
+void spp_vmm_call_end(struct spp_vcpu *v)
 {
-	if (vm->cfg.console && len)
-		vm->cfg.console(vm->cfg.ctx, buf, len);
+	pthread_mutex_lock(&v->vm->lock);
+	v->in_call = false;
+	pthread_mutex_unlock(&v->vm->lock);
 }
 
-static void doorbell_puts(struct vcpu *v, uint64_t gpa)
+/* ---- exit dispatch ------------------------------------------------------ */
+
+int spp_vmm_register(struct spp_vm *vm, const struct spp_vmm_handler *h)
+{
+	if (!h->fn ||
+	    (h->size && h->exit_reason != KVM_EXIT_MMIO &&
+	     h->exit_reason != KVM_EXIT_IO) ||
+	    h->base + h->size < h->base)
+		return -EINVAL;
+	if (vm->nhandlers == SPP_VMM_MAX_HANDLERS)
+		return -ENOSPC;
+	vm->handlers[vm->nhandlers++] = *h;
+	return 0;
+}
+
+/* What no handler took. */
+static void unhandled(struct spp_vcpu *v)
+{
+	struct kvm_run *run = v->run;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_MMIO:
+		spp_vmm_unhandled(v, run->mmio.phys_addr,
+				  run->mmio.is_write ?
+					  "write to unmapped GPA 0x%llx" :
+					  "read of unmapped GPA 0x%llx",
+				  (unsigned long long)run->mmio.phys_addr);
+		break;
+	case KVM_EXIT_IO:
+		spp_vmm_unhandled(v, run->io.port, "port 0x%llx",
+				  (unsigned long long)run->io.port);
+		break;
+	default:
+		spp_vmm_unhandled(v, run->exit_reason, "KVM exit reason %llu",
+				  (unsigned long long)run->exit_reason);
+		break;
+	}
+}
+
+void spp_vmm_dispatch(struct spp_vcpu *v)
 {
 	struct spp_vm *vm = v->vm;
-	size_t n;
+	unsigned int i;
 
-	for (n = 0; n < SPP_PUTS_MAX; n++) {
-		const char *c = spp_guest_mem_ptr(&vm->mem, gpa + n, 1);
+again:
+	for (i = 0; i < vm->nhandlers; i++) {
+		const struct spp_vmm_handler *h = &vm->handlers[i];
+		uint64_t addr = 0;
 
-		if (!c) {
-			finish_simple(v, SPP_VM_UNHANDLED,
-				      "PUTS string at 0x%llx leaves RAM", gpa);
+		if (h->exit_reason != v->run->exit_reason)
+			continue;
+		if (h->exit_reason == KVM_EXIT_MMIO)
+			addr = v->run->mmio.phys_addr;
+		else if (h->exit_reason == KVM_EXIT_IO)
+			addr = v->run->io.port;
+		if (h->size && addr - h->base >= h->size)
+			continue;
+		switch (h->fn(v, h->size ? addr - h->base : 0, h->ctx)) {
+		case SPP_VMM_PASS:
+			continue;
+		case SPP_VMM_AGAIN:
+			goto again;
+		case SPP_VMM_DONE:
 			return;
 		}
-		if (!*c)
-			break;
 	}
-	console(vm, spp_guest_mem_ptr(&vm->mem, gpa, n ? n : 1), n);
+	unhandled(v);
 }
 
-static void doorbell_protect(struct vcpu *v, uint64_t gpa)
-{
-	struct spp_vm *vm = v->vm;
-	struct spp_protect_req *req =
-		spp_guest_mem_ptr(&vm->mem, gpa, sizeof(*req));
-	struct spp_protect_req copy;
-	int ret;
-
-	if (!req) {
-		finish_simple(v, SPP_VM_UNHANDLED,
-			      "PROTECT request at 0x%llx leaves RAM", gpa);
-		return;
-	}
-	memcpy(&copy, req, sizeof(copy));
-	/* What a host rule may not protect, a guest may not either: the
-	 * same check as the CLI's (spp_layout_protectable), the whole page. */
-	switch (spp_layout_protectable(copy.gpa & ~(SPP_LAYOUT_PAGE_SIZE - 1),
-				       (copy.gpa | (SPP_LAYOUT_PAGE_SIZE - 1)) + 1,
-				       vm->ram_size)) {
-	case SPP_LAYOUT_PROTECTABLE:
-		break;
-	case SPP_LAYOUT_BEYOND_RAM:
-		copy.result = -EFAULT;
-		memcpy(&req->result, &copy.result, sizeof(copy.result));
-		return;
-	default:
-		copy.result = -EPERM;
-		memcpy(&req->result, &copy.result, sizeof(copy.result));
-		return;
-	}
-	/* Count as parked while in the guard: a concurrent protection change
-	 * on another thread waits for us and we for its lock. */
-	pthread_mutex_lock(&vm->lock);
-	v->in_call = true;
-	pthread_cond_broadcast(&vm->cond);
-	pthread_mutex_unlock(&vm->lock);
-	ret = spp_guard_protect_add(vm->guard, copy.gpa >> SPP_PAGE_SHIFT,
-				    copy.map);
-	pthread_mutex_lock(&vm->lock);
-	v->in_call = false;
-	pthread_mutex_unlock(&vm->lock);
-	copy.result = ret;
-	memcpy(&req->result, &copy.result, sizeof(copy.result));
-}
-
-static void doorbell_exception(struct vcpu *v, uint64_t gpa)
-{
-	struct spp_vm_result r;
-
-	memset(&r, 0, sizeof(r));
-	r.reason = SPP_VM_EXCEPTION;
-	/* The report must be this vCPU's slot, complete (magic last). */
-	if (gpa == spp_exc_report_gpa(v->index) &&
-	    spp_exc_report_take(&v->vm->mem, gpa, &r.exc) == 1) {
-		r.rip = r.exc.rip;
-		spp_exc_format(&r.exc, r.detail, sizeof(r.detail));
-	} else {
-		snprintf(r.detail, sizeof(r.detail),
-			 "bad exception report at 0x%llx",
-			 (unsigned long long)gpa);
-	}
-	finish(v, &r);
-}
-
-static void doorbell(struct vcpu *v, uint64_t off, uint64_t arg)
-{
-	struct spp_vm_result r;
-	char c = (char)arg;
-
-	switch (off) {
-	case SPP_DOORBELL_PUTC:
-		console(v->vm, &c, 1);
-		return;
-	case SPP_DOORBELL_PUTS:
-		doorbell_puts(v, arg);
-		return;
-	case SPP_DOORBELL_EXIT:
-		memset(&r, 0, sizeof(r));
-		r.reason = SPP_VM_EXIT;
-		r.status = (int)SPP_LAYOUT_EXIT_STATUS(arg & 0xff);
-		snprintf(r.detail, sizeof(r.detail), "guest exit %d", r.status);
-		finish(v, &r);
-		return;
-	case SPP_DOORBELL_SYNC:
-		memset(&r, 0, sizeof(r));
-		r.reason = SPP_VM_SYNC;
-		r.value = arg;
-		snprintf(r.detail, sizeof(r.detail), "sync %llu",
-			 (unsigned long long)arg);
-		finish(v, &r);
-		return;
-	case SPP_DOORBELL_PROTECT:
-		doorbell_protect(v, arg);
-		return;
-	case SPP_DOORBELL_EXCEPTION:
-		doorbell_exception(v, arg);
-		return;
-	}
-	finish_simple(v, SPP_VM_UNHANDLED, "unknown doorbell offset 0x%llx",
-		      off);
-}
-
-static void handle_io(struct vcpu *v)
-{
-	struct kvm_run *run = v->run;
-	const uint8_t *data = (const uint8_t *)run + run->io.data_offset;
-	size_t len = (size_t)run->io.size * run->io.count;
-	struct spp_vm_result r;
-
-	if (run->io.direction == KVM_EXIT_IO_OUT &&
-	    run->io.port == SPP_LAYOUT_PORT_CONSOLE) {
-		console(v->vm, (const char *)data, len);
-		return;
-	}
-	if (run->io.direction == KVM_EXIT_IO_OUT &&
-	    run->io.port == SPP_LAYOUT_PORT_EXIT) {
-		memset(&r, 0, sizeof(r));
-		r.reason = SPP_VM_EXIT;
-		r.status = (int)SPP_LAYOUT_EXIT_STATUS(data[0]);
-		snprintf(r.detail, sizeof(r.detail), "guest exit %d", r.status);
-		finish(v, &r);
-		return;
-	}
-	finish_simple(v, SPP_VM_UNHANDLED, "port 0x%llx", run->io.port);
-}
-
-static void handle_exit(struct vcpu *v);
+/* ---- the guard's exits -------------------------------------------------- */
 
 /* End the run on a store policy STOP held (SPP_EXIT_STOP). */
-static void finish_stopped(struct vcpu *v, const struct spp_event *ev)
+static void end_stopped(struct spp_vcpu *v, const struct spp_event *ev)
 {
-	struct spp_vm_result r;
-
-	memset(&r, 0, sizeof(r));
-	r.reason = SPP_VM_STOPPED;
-	r.event = *ev;
-	r.rip = ev->rip;
-	snprintf(r.detail, sizeof(r.detail),
-		 "store of %u bytes at 0x%llx into denied sub-page %u", ev->len,
-		 (unsigned long long)ev->gpa, ev->subpage);
-	finish(v, &r);
+	spp_vmm_end(v,
+		    &(struct spp_vm_result){ .reason = SPP_VM_STOPPED,
+					     .event = *ev,
+					     .rip = ev->rip },
+		    "store of %u bytes at 0x%llx into denied sub-page %u",
+		    ev->len, (unsigned long long)ev->gpa, ev->subpage);
 }
 
-static void handle_mmio(struct vcpu *v)
+static void end_guard_error(struct spp_vcpu *v, const char *what, int err)
 {
-	struct spp_vm *vm = v->vm;
-	struct kvm_run *run = v->run;
-	struct spp_vm_result r;
+	spp_vmm_end(v,
+		    &(struct spp_vm_result){ .reason = SPP_VM_ERROR,
+					     .error = err },
+		    "%s: %s", what, strerror(-err));
+}
+
+/* Every MMIO exit: a store into a trapped page is the guard's. */
+static enum spp_vmm_ret guard_mmio(struct spp_vcpu *v, uint64_t off, void *ctx)
+{
 	struct spp_event ev;
 	int ret;
 
-	ret = spp_guard_handle_exit(vm->guard, v->fd, run, v->index, &ev);
-	if (ret == SPP_EXIT_AGAIN) {
+	(void)off;
+	(void)ctx;
+	ret = spp_guard_handle_exit(v->vm->guard, v->fd, v->run, v->index, &ev);
+	switch (ret) {
+	case SPP_EXIT_NOT_MINE:
+		return SPP_VMM_PASS;
+	case SPP_EXIT_HANDLED:
+		return SPP_VMM_DONE;
+	case SPP_EXIT_AGAIN:
 		/* The guard finished its store and KVM_RUN produced the next
 		 * exit of that instruction, for us: handle it as any exit. */
-		handle_exit(v);
-		return;
+		return SPP_VMM_AGAIN;
+	case SPP_EXIT_STOP:
+		end_stopped(v, &ev);
+		return SPP_VMM_DONE;
 	}
-	if (ret == SPP_EXIT_HANDLED)
-		return;
-	if (ret == SPP_EXIT_STOP) {
-		finish_stopped(v, &ev);
-		return;
-	}
-	if (ret < 0) {
-		memset(&r, 0, sizeof(r));
-		r.reason = SPP_VM_ERROR;
-		r.error = ret;
-		snprintf(r.detail, sizeof(r.detail), "guard: %s",
-			 strerror(-ret));
-		finish(v, &r);
-		return;
-	}
-	if (run->mmio.is_write && run->mmio.len == 8 &&
-	    run->mmio.phys_addr - SPP_LAYOUT_DOORBELL <
-		    SPP_LAYOUT_DOORBELL_SIZE) {
-		uint64_t arg;
-
-		memcpy(&arg, run->mmio.data, 8);
-		doorbell(v, run->mmio.phys_addr - SPP_LAYOUT_DOORBELL, arg);
-		return;
-	}
-	finish_simple(v, SPP_VM_UNHANDLED,
-		      run->mmio.is_write ? "write to unmapped GPA 0x%llx" :
-					   "read of unmapped GPA 0x%llx",
-		      run->mmio.phys_addr);
+	end_guard_error(v, "guard", ret);
+	return SPP_VMM_DONE;
 }
 
-/* A store the guard emulated, or one it refused; false: not a store the
- * guard owns. */
-static bool guard_emulated(struct vcpu *v, int ret,
-			   const struct spp_insn_report *rep,
-			   const struct spp_event *ev)
+/*
+ * KVM_EXIT_INTERNAL_ERROR (a store KVM's emulator lacks, into a trapped
+ * page) and KVM_EXIT_INTR (the probe of a vCPU KVM may spin on): spp
+ * emulates the store. Another internal error is not the guard's; after a
+ * probe there is nothing else to do.
+ */
+static enum spp_vmm_ret guard_emulate(struct spp_vcpu *v, uint64_t off,
+				      void *ctx)
 {
-	struct spp_vm_result r;
+	struct spp_insn_report rep;
+	struct spp_event ev;
+	int ret;
 
-	if (ret == SPP_EXIT_HANDLED || ret == SPP_EXIT_NOT_MINE)
-		return ret == SPP_EXIT_HANDLED;
-	if (ret == SPP_EXIT_STOP) {
-		finish_stopped(v, ev);
-		return true;
+	(void)off;
+	(void)ctx;
+	ret = spp_guard_emulate(v->vm->guard, v->fd, v->run, v->index, &ev,
+				&rep);
+	switch (ret) {
+	case SPP_EXIT_HANDLED:
+		return SPP_VMM_DONE;
+	case SPP_EXIT_NOT_MINE:
+		return v->run->exit_reason == KVM_EXIT_INTR ? SPP_VMM_DONE :
+							      SPP_VMM_PASS;
+	case SPP_EXIT_STOP:
+		end_stopped(v, &ev);
+		return SPP_VMM_DONE;
+	case -EOPNOTSUPP: {
+		struct spp_vm_result r = {
+			.reason = SPP_VM_INTERNAL_ERROR,
+			.exit_reason = v->run->exit_reason,
+			.rip = rep.rip,
+			.insn_len = rep.len,
+		};
+
+		memcpy(r.insn, rep.bytes, rep.len);
+		spp_vmm_end(v, &r,
+			    "spp cannot emulate the store `%s` at rip 0x%llx: "
+			    "%s",
+			    rep.text, (unsigned long long)rep.rip, rep.why);
+		return SPP_VMM_DONE;
 	}
-	memset(&r, 0, sizeof(r));
-	if (ret == -EOPNOTSUPP) {
-		r.reason = SPP_VM_INTERNAL_ERROR;
-		r.exit_reason = v->run->exit_reason;
-		r.rip = rep->rip;
-		r.insn_len = rep->len;
-		memcpy(r.insn, rep->bytes, rep->len);
-		snprintf(r.detail, sizeof(r.detail),
-			 "spp cannot emulate the store `%s` at rip 0x%llx: %s",
-			 rep->text, (unsigned long long)rep->rip, rep->why);
-	} else {
-		r.reason = SPP_VM_ERROR;
-		r.error = ret;
-		snprintf(r.detail, sizeof(r.detail), "guard emulation: %s",
-			 strerror(-ret));
 	}
-	finish(v, &r);
-	return true;
+	end_guard_error(v, "guard emulation", ret);
+	return SPP_VMM_DONE;
 }
 
-static void handle_internal(struct vcpu *v)
+/* ---- the CPU's exits ---------------------------------------------------- */
+
+/* HLT and SHUTDOWN end the run where the vCPU stands. */
+struct cpu_stop {
+	enum spp_vm_reason reason;
+	const char *what;
+};
+
+static struct cpu_stop cpu_hlt = { SPP_VM_HALT, "hlt" };
+static struct cpu_stop cpu_shutdown = { SPP_VM_SHUTDOWN,
+					"triple fault (shutdown)" };
+
+static enum spp_vmm_ret cpu_stopped(struct spp_vcpu *v, uint64_t off, void *ctx)
+{
+	const struct cpu_stop *stop = ctx;
+	uint64_t rip = vcpu_rip(v);
+
+	(void)off;
+	spp_vmm_end(v,
+		    &(struct spp_vm_result){ .reason = stop->reason,
+					     .exit_reason = v->run->exit_reason,
+					     .rip = rip,
+					     .addr = rip },
+		    "%s at rip 0x%llx", stop->what, (unsigned long long)rip);
+	return SPP_VMM_DONE;
+}
+
+static enum spp_vmm_ret cpu_internal_error(struct spp_vcpu *v, uint64_t off,
+					   void *ctx)
 {
 	struct kvm_run *run = v->run;
-	struct spp_insn_report rep;
-	struct spp_vm_result r;
-	struct spp_event ev;
-	size_t i;
+	struct spp_vm_result r = {
+		.reason = SPP_VM_INTERNAL_ERROR,
+		.exit_reason = run->exit_reason,
+		.suberror = run->internal.suberror,
+	};
+	char hex[3 * sizeof(r.insn) + 1] = "";
+	uint32_t k;
 
-	/* A store KVM's emulator lacks, into a trapped page: spp does it. */
-	if (guard_emulated(v,
-			   spp_guard_emulate(v->vm->guard, v->fd, run, v->index,
-					     &ev, &rep),
-			   &rep, &ev))
-		return;
-	memset(&r, 0, sizeof(r));
-	r.reason = SPP_VM_INTERNAL_ERROR;
-	r.exit_reason = run->exit_reason;
-	r.suberror = run->internal.suberror;
+	(void)off;
+	(void)ctx;
 	if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
 	    (run->emulation_failure.flags &
 	     KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
@@ -489,62 +420,64 @@ static void handle_internal(struct vcpu *v)
 			r.insn_len = sizeof(run->emulation_failure.insn_bytes);
 		memcpy(r.insn, run->emulation_failure.insn_bytes, r.insn_len);
 	}
-	i = (size_t)snprintf(r.detail, sizeof(r.detail),
-			     "KVM internal error, suberror %u%s", r.suberror,
-			     r.insn_len ? ", instruction" : "");
-	for (uint32_t k = 0; k < r.insn_len && i + 4 < sizeof(r.detail); k++)
-		i += (size_t)snprintf(r.detail + i, sizeof(r.detail) - i,
-				      " %02x", r.insn[k]);
-	finish(v, &r);
+	for (k = 0; k < r.insn_len; k++)
+		snprintf(hex + 3 * k, sizeof(hex) - 3 * k, " %02x", r.insn[k]);
+	spp_vmm_end(v, &r, "KVM internal error, suberror %u%s%s", r.suberror,
+		    r.insn_len ? ", instruction" : "", hex);
+	return SPP_VMM_DONE;
 }
 
-static void handle_exit(struct vcpu *v)
+static enum spp_vmm_ret cpu_fail_entry(struct spp_vcpu *v, uint64_t off,
+				       void *ctx)
 {
 	struct kvm_run *run = v->run;
-	struct spp_vm_result r;
+	uint64_t hw = run->fail_entry.hardware_entry_failure_reason;
 
-	switch (run->exit_reason) {
-	case KVM_EXIT_IO:
-		handle_io(v);
-		break;
-	case KVM_EXIT_MMIO:
-		handle_mmio(v);
-		break;
-	case KVM_EXIT_HLT:
-		finish_simple(v, SPP_VM_HALT, "hlt at rip 0x%llx", vcpu_rip(v));
-		break;
-	case KVM_EXIT_SHUTDOWN:
-		finish_simple(v, SPP_VM_SHUTDOWN,
-			      "triple fault (shutdown) at rip 0x%llx",
-			      vcpu_rip(v));
-		break;
-	case KVM_EXIT_INTERNAL_ERROR:
-		handle_internal(v);
-		break;
-	case KVM_EXIT_FAIL_ENTRY:
-		memset(&r, 0, sizeof(r));
-		r.reason = SPP_VM_FAIL_ENTRY;
-		r.exit_reason = run->exit_reason;
-		r.hw_reason = run->fail_entry.hardware_entry_failure_reason;
-		snprintf(r.detail, sizeof(r.detail),
-			 "VM entry failed, hardware reason 0x%llx",
-			 (unsigned long long)r.hw_reason);
-		finish(v, &r);
-		break;
-	default:
-		finish_simple(v, SPP_VM_UNHANDLED, "KVM exit reason %llu",
-			      run->exit_reason);
-		break;
-	}
+	(void)off;
+	(void)ctx;
+	spp_vmm_end(v,
+		    &(struct spp_vm_result){ .reason = SPP_VM_FAIL_ENTRY,
+					     .exit_reason = run->exit_reason,
+					     .hw_reason = hw },
+		    "VM entry failed, hardware reason 0x%llx",
+		    (unsigned long long)hw);
+	return SPP_VMM_DONE;
+}
+
+/* The guard's and the CPU's handlers; the guard's first. */
+static int register_core_exits(struct spp_vm *vm)
+{
+	static const struct spp_vmm_handler core[] = {
+		{ "guard: stores into trapped pages", KVM_EXIT_MMIO, 0, 0,
+		  guard_mmio, NULL },
+		{ "guard: stores KVM cannot emulate", KVM_EXIT_INTERNAL_ERROR,
+		  0, 0, guard_emulate, NULL },
+		{ "guard: stuck-vCPU probe", KVM_EXIT_INTR, 0, 0, guard_emulate,
+		  NULL },
+		{ "hlt", KVM_EXIT_HLT, 0, 0, cpu_stopped, &cpu_hlt },
+		{ "triple fault", KVM_EXIT_SHUTDOWN, 0, 0, cpu_stopped,
+		  &cpu_shutdown },
+		{ "KVM internal error", KVM_EXIT_INTERNAL_ERROR, 0, 0,
+		  cpu_internal_error, NULL },
+		{ "VM entry failure", KVM_EXIT_FAIL_ENTRY, 0, 0, cpu_fail_entry,
+		  NULL },
+	};
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < sizeof(core) / sizeof(core[0]) && !ret; i++)
+		ret = spp_vmm_register(vm, &core[i]);
+	return ret;
 }
 
 /* ---- vCPU threads ------------------------------------------------------- */
 
 static void *vcpu_thread(void *arg)
 {
-	struct vcpu *v = arg;
+	struct spp_vcpu *v = arg;
 	struct spp_vm *vm = v->vm;
 	sigset_t set;
+	int ret;
 
 	tls_vcpu = v;
 	tls_run = v->run;
@@ -568,31 +501,20 @@ static void *vcpu_thread(void *arg)
 		v->run->immediate_exit = 0; /* a kick now sets it again */
 		pthread_mutex_unlock(&vm->lock);
 
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR &&
-			    __atomic_exchange_n(&v->probe, false,
-						__ATOMIC_ACQ_REL)) {
-				struct spp_insn_report rep;
-				struct spp_event ev;
-
-				v->run->exit_reason = KVM_EXIT_INTR;
-				guard_emulated(v,
-					       spp_guard_emulate(
-						       vm->guard, v->fd, v->run,
-						       v->index, &ev, &rep),
-					       &rep, &ev);
-			} else if (errno != EINTR && errno != EAGAIN) {
-				struct spp_vm_result r;
-
-				memset(&r, 0, sizeof(r));
-				r.reason = SPP_VM_ERROR;
-				r.error = -errno;
-				snprintf(r.detail, sizeof(r.detail),
-					 "KVM_RUN: %s", strerror(errno));
-				finish(v, &r);
-			}
-		} else {
-			handle_exit(v);
+		ret = spp_kvm_ioctl_val(v->fd, KVM_RUN, 0);
+		if (ret >= 0) {
+			spp_vmm_dispatch(v);
+		} else if (ret == -EINTR &&
+			   __atomic_exchange_n(&v->probe, false,
+					       __ATOMIC_ACQ_REL)) {
+			v->run->exit_reason = KVM_EXIT_INTR;
+			spp_vmm_dispatch(v);
+		} else if (ret != -EINTR && ret != -EAGAIN) {
+			spp_vmm_end(
+				v,
+				&(struct spp_vm_result){ .reason = SPP_VM_ERROR,
+							 .error = ret },
+				"KVM_RUN: %s", strerror(-ret));
 		}
 		pthread_mutex_lock(&vm->lock);
 	}
@@ -609,7 +531,7 @@ static void *vcpu_thread(void *arg)
  * VMM also turns on CR4.OSXSAVE and XCR0 = x87|SSE|AVX (as offered), so
  * guest programs can use AVX; vm->xcr0 records it.
  */
-static int setup_cpuid(struct spp_vm *vm, struct vcpu *v)
+static int setup_cpuid(struct spp_vm *vm, struct spp_vcpu *v)
 {
 	struct kvm_cpuid2 *cpuid;
 	int n = 128, ret = 0;
@@ -619,9 +541,9 @@ static int setup_cpuid(struct spp_vm *vm, struct vcpu *v)
 	if (!cpuid)
 		return -ENOMEM;
 	cpuid->nent = (uint32_t)n;
-	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0 ||
-	    ioctl(v->fd, KVM_SET_CPUID2, cpuid) < 0)
-		ret = -errno;
+	ret = spp_kvm_ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid);
+	if (!ret)
+		ret = spp_kvm_ioctl(v->fd, KVM_SET_CPUID2, cpuid);
 	if (!ret && v->index == 0) {
 		bool xsave = false;
 		uint64_t xcr0 = 0;
@@ -659,7 +581,7 @@ static void seg_to_kvm(const struct spp_x86_segment *s, struct kvm_segment *k)
 	k->unusable = s->unusable;
 }
 
-static int setup_vcpu_state(struct spp_vm *vm, struct vcpu *v, uint64_t cr3,
+static int setup_vcpu_state(struct spp_vm *vm, struct spp_vcpu *v, uint64_t cr3,
 			    const struct spp_x86_dtable *gdtr,
 			    const struct spp_x86_dtable *idtr)
 {
@@ -667,13 +589,15 @@ static int setup_vcpu_state(struct spp_vm *vm, struct vcpu *v, uint64_t cr3,
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	struct kvm_fpu fpu;
+	int ret;
 
 	if (spp_x86_segment_get(SPP_X86_GDT_KCODE, &code) ||
 	    spp_x86_segment_get(SPP_X86_GDT_KDATA, &data) ||
 	    spp_x86_segment_get(SPP_X86_GDT_TSS_AT(v->index), &tss))
 		return -EINVAL;
-	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
-		return -errno;
+	ret = spp_kvm_ioctl(v->fd, KVM_GET_SREGS, &sregs);
+	if (ret)
+		return ret;
 	seg_to_kvm(&code, &sregs.cs);
 	seg_to_kvm(&data, &sregs.ds);
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
@@ -688,8 +612,9 @@ static int setup_vcpu_state(struct spp_vm *vm, struct vcpu *v, uint64_t cr3,
 	if (vm->xcr0)
 		sregs.cr4 |= SPP_X86_CR4_OSXSAVE;
 	sregs.efer = SPP_X86_EFER_INIT;
-	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0)
-		return -errno;
+	ret = spp_kvm_ioctl(v->fd, KVM_SET_SREGS, &sregs);
+	if (ret)
+		return ret;
 	if (vm->xcr0) {
 		struct kvm_xcrs xcrs;
 
@@ -697,15 +622,17 @@ static int setup_vcpu_state(struct spp_vm *vm, struct vcpu *v, uint64_t cr3,
 		xcrs.nr_xcrs = 1;
 		xcrs.xcrs[0].xcr = 0;
 		xcrs.xcrs[0].value = vm->xcr0;
-		if (ioctl(v->fd, KVM_SET_XCRS, &xcrs) < 0)
-			return -errno;
+		ret = spp_kvm_ioctl(v->fd, KVM_SET_XCRS, &xcrs);
+		if (ret)
+			return ret;
 	}
 
 	memset(&fpu, 0, sizeof(fpu));
 	fpu.fcw = 0x37f;
 	fpu.mxcsr = 0x1f80;
-	if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
-		return -errno;
+	ret = spp_kvm_ioctl(v->fd, KVM_SET_FPU, &fpu);
+	if (ret)
+		return ret;
 
 	memset(&regs, 0, sizeof(regs));
 	regs.rflags = SPP_X86_RFLAGS_INIT;
@@ -713,12 +640,10 @@ static int setup_vcpu_state(struct spp_vm *vm, struct vcpu *v, uint64_t cr3,
 	regs.rsp = SPP_GUEST_STACK_TOP(v->index);
 	regs.rdi = v->index;
 	regs.rsi = vm->nvcpus;
-	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
-		return -errno;
-	return 0;
+	return spp_kvm_ioctl(v->fd, KVM_SET_REGS, &regs);
 }
 
-static int create_vcpu(struct spp_vm *vm, struct vcpu *v, uint32_t index,
+static int create_vcpu(struct spp_vm *vm, struct spp_vcpu *v, uint32_t index,
 		       int mmap_size)
 {
 	int ret;
@@ -726,9 +651,9 @@ static int create_vcpu(struct spp_vm *vm, struct vcpu *v, uint32_t index,
 	v->vm = vm;
 	v->index = index;
 	v->parked = true;
-	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, index);
+	v->fd = spp_kvm_ioctl_val(vm->vm_fd, KVM_CREATE_VCPU, index);
 	if (v->fd < 0)
-		return -errno;
+		return v->fd;
 	v->run_size = (size_t)mmap_size;
 	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 		      v->fd, 0);
@@ -798,31 +723,30 @@ int spp_vm_create(struct spp_vm **out, const struct spp_vm_config *cfg)
 		goto fail;
 	}
 	ret = -EOPNOTSUPP;
-	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
+	if (spp_kvm_ioctl_val(vm->kvm_fd, KVM_GET_API_VERSION, 0) !=
+	    KVM_API_VERSION)
 		goto fail;
-	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-	if (vm->vm_fd < 0) {
-		ret = -errno;
+	ret = spp_kvm_ioctl_val(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (ret < 0)
 		goto fail;
-	}
+	vm->vm_fd = ret;
 	/* Needed by VT-x without unrestricted guest; harmless elsewhere. */
-	ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL);
+	spp_kvm_ioctl_val(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL);
 	/*
 	 * An instruction KVM cannot emulate (say an SSE store into a
 	 * read-only slot) must reach us with its bytes, not become a #UD in
 	 * a CPL3 guest: without this cap KVM injects #UD there.
 	 */
-	if (ioctl(vm->vm_fd, KVM_CHECK_EXTENSION,
-		  KVM_CAP_EXIT_ON_EMULATION_FAILURE) > 0) {
+	if (spp_kvm_ioctl_val(vm->vm_fd, KVM_CHECK_EXTENSION,
+			      KVM_CAP_EXIT_ON_EMULATION_FAILURE) > 0) {
 		struct kvm_enable_cap cap = {
 			.cap = KVM_CAP_EXIT_ON_EMULATION_FAILURE,
 			.args = { 1 },
 		};
 
-		if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
-			ret = -errno;
+		ret = spp_kvm_ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap);
+		if (ret)
 			goto fail;
-		}
 	}
 
 	vm->mem_fd = memfd_create("spp-guest-ram", MFD_CLOEXEC);
@@ -844,10 +768,9 @@ int spp_vm_create(struct spp_vm **out, const struct spp_vm_config *cfg)
 	region.slot = VM_RAM_SLOT;
 	region.memory_size = vm->ram_size;
 	region.userspace_addr = (uint64_t)(uintptr_t)vm->ram;
-	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
-		ret = -errno;
+	ret = spp_kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
+	if (ret)
 		goto fail;
-	}
 	ret = spp_guard_create(&vm->guard, vm->vm_fd, &ops, vm);
 	if (!ret)
 		ret = spp_guard_add_memory(vm->guard, VM_RAM_SLOT, 0,
@@ -855,8 +778,13 @@ int spp_vm_create(struct spp_vm **out, const struct spp_vm_config *cfg)
 	if (ret)
 		goto fail;
 	spp_guard_set_policy(vm->guard, vm->cfg.policy);
+	ret = register_core_exits(vm);
+	if (!ret)
+		ret = spp_vmm_devices_init(vm);
+	if (ret)
+		goto fail;
 
-	mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	mmap_size = spp_kvm_ioctl_val(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (mmap_size < (int)sizeof(struct kvm_run)) {
 		ret = -EOPNOTSUPP;
 		goto fail;
@@ -885,7 +813,7 @@ void spp_vm_destroy(struct spp_vm *vm)
 	kick_all(vm);
 	pthread_mutex_unlock(&vm->lock);
 	for (i = 0; i < SPP_GUEST_MAX_VCPUS; i++) {
-		struct vcpu *v = &vm->vcpus[i];
+		struct spp_vcpu *v = &vm->vcpus[i];
 
 		if (v->started)
 			pthread_join(v->thread, NULL);
@@ -996,18 +924,18 @@ int spp_vm_run(struct spp_vm *vm, unsigned int timeout_ms,
 	vm->ended = false;
 	memset(&vm->result, 0, sizeof(vm->result));
 	for (i = 0; i < vm->nvcpus && !ret; i++) {
-		struct vcpu *v = &vm->vcpus[i];
+		struct spp_vcpu *v = &vm->vcpus[i];
 
 		if (v->started)
 			continue;
 		ret = -pthread_create(&v->thread, NULL, vcpu_thread, v);
 		v->started = !ret;
 	}
-	if (ret) {
-		vm->result.reason = SPP_VM_ERROR;
-		vm->result.error = ret;
-		vm->ended = true;
-	}
+	if (ret) /* no detail line, as ever */
+		end_run(vm,
+			&(struct spp_vm_result){ .reason = SPP_VM_ERROR,
+						 .error = ret },
+			"%s", "");
 	pthread_cond_broadcast(&vm->cond);
 	if (timeout_ms)
 		add_ms(&deadline, timeout_ms);
@@ -1025,10 +953,10 @@ int spp_vm_run(struct spp_vm *vm, unsigned int timeout_ms,
 			continue;
 		if (timeout_ms && probe.tv_sec == deadline.tv_sec &&
 		    probe.tv_nsec == deadline.tv_nsec) {
-			vm->result.reason = SPP_VM_TIMEOUT;
-			snprintf(vm->result.detail, sizeof(vm->result.detail),
-				 "timeout after %u ms", timeout_ms);
-			vm->ended = true;
+			end_run(vm,
+				&(struct spp_vm_result){
+					.reason = SPP_VM_TIMEOUT },
+				"timeout after %u ms", timeout_ms);
 			continue;
 		}
 		/* No news for a while: make sure nobody spins in KVM_RUN. */
@@ -1049,14 +977,10 @@ void spp_vm_interrupt(struct spp_vm *vm)
 	if (!vm)
 		return;
 	pthread_mutex_lock(&vm->lock);
-	if (vm->running && !vm->ended) {
-		vm->result.reason = SPP_VM_INTERRUPTED;
-		snprintf(vm->result.detail, sizeof(vm->result.detail),
-			 "interrupted");
-		vm->ended = true;
-		kick_all(vm);
-		pthread_cond_broadcast(&vm->cond);
-	}
+	if (vm->running)
+		end_run(vm,
+			&(struct spp_vm_result){ .reason = SPP_VM_INTERRUPTED },
+			"interrupted");
 	pthread_mutex_unlock(&vm->lock);
 }
 

@@ -37,6 +37,8 @@
 
 #include <linux/kvm.h>
 
+#include "kvm_test.h"
+
 #define RAM_SIZE 0x4000u /* slot 0, read-write, at 0 */
 #define ROM_GPA 0x4000u /* slot 1, KVM_MEM_READONLY */
 #define ROM_SIZE 0x1000u
@@ -410,23 +412,11 @@ int main(void)
 	};
 	int ret;
 
-	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (kvm_fd < 0) {
-		/*
-		 * TAP skip of the whole program. Not cmocka's skip(): cmocka
-		 * 1.1 reports it as "not ok # SKIP", which meson counts as a
-		 * failure.
-		 */
-		const char *why = strerror(errno);
-
-		printf("1..0 # SKIP no /dev/kvm: %s\n", why);
-		fprintf(stderr,
-			"test_kvm_assumptions: SKIPPED: no /dev/kvm: %s "
-			"(tests/run runs the kvm suite in a VM then, see "
-			"docs/testing.md)\n",
-			why);
+	if (spp_kt_no_kvm("test_kvm_assumptions"))
 		return 0;
-	}
+	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm_fd < 0)
+		return 1;
 	ret = cmocka_run_group_tests(tests, NULL, NULL);
 	close(kvm_fd);
 	return ret;

@@ -14,7 +14,6 @@
  * Argument: the atomic guest ELF. Without /dev/kvm: one TAP skip.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include <spp/spp.h>
@@ -30,6 +28,7 @@
 #include <spp/vm.h>
 
 #include "guests/atomic.h"
+#include "kvm_test.h"
 
 static const char *guest;
 static uint64_t iters = 1500;
@@ -45,8 +44,7 @@ static void run_counters(unsigned int nvcpus)
 	uint64_t total = iters * nvcpus, sum = 0;
 	unsigned int i;
 
-	assert_int_equal(spp_vm_create(&vm, &cfg), 0);
-	assert_int_equal(spp_vm_load_elf_file(vm, guest), 0);
+	vm = spp_kt_vm_create(&cfg, guest);
 	box = spp_guest_mem_ptr(spp_vm_mem(vm), ATOMIC_BOX, sizeof(*box));
 	c = spp_guest_mem_ptr(spp_vm_mem(vm), ATOMIC_PAGE, sizeof(*c));
 	assert_non_null(box);
@@ -98,20 +96,14 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_counters_2_vcpus),
 		cmocka_unit_test(test_counters_4_vcpus),
 	};
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
-	if (fd < 0) {
-		printf("1..0 # SKIP no /dev/kvm: %s\n", strerror(errno));
-		fprintf(stderr, "test_kvm_atomic: SKIPPED: no /dev/kvm (%s)\n",
-			strerror(errno));
+	if (spp_kt_no_kvm("test_kvm_atomic"))
 		return 0;
-	}
-	close(fd);
-	if (argc != 2) {
-		fprintf(stderr, "usage: test_kvm_atomic GUEST_ATOMIC_ELF\n");
+	guest = spp_kt_guest(argc, argv, "guest_atomic");
+	if (!guest) {
+		fprintf(stderr, "usage: test_kvm_atomic .../guest_atomic\n");
 		return 2;
 	}
-	guest = argv[1];
 	if (getenv("SPP_ATOMIC_ITERS"))
 		iters = strtoull(getenv("SPP_ATOMIC_ITERS"), NULL, 0);
 	return cmocka_run_group_tests(tests, NULL, NULL);

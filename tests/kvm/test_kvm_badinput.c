@@ -27,6 +27,8 @@
 #include <spp/guest_mem.h>
 #include <spp/vm.h>
 
+#include "kvm_test.h"
+
 #define RAM_GPA 0x100000ULL
 #define RAM_SIZE 0x200000ULL /* gfns 0x100 .. 0x2ff */
 #define GFN 0x180ULL
@@ -451,18 +453,8 @@ int main(int argc, char **argv)
 						teardown),
 		cmocka_unit_test(test_vm_bad),
 	};
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), i;
-
-	if (fd < 0) {
-		printf("1..0 # SKIP no /dev/kvm: %s\n", strerror(errno));
+	if (spp_kt_no_kvm("test_kvm_badinput"))
 		return 0;
-	}
-	close(fd);
-	for (i = 1; i < argc; i++) {
-		const char *b = strrchr(argv[i], '/');
-
-		if (!strcmp(b ? b + 1 : argv[i], "guest_hello"))
-			guest_hello = argv[i];
-	}
+	guest_hello = spp_kt_guest(argc, argv, "guest_hello");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

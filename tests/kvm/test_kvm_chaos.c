@@ -23,8 +23,6 @@
  */
 #include <elf.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,8 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include <spp/spp.h>
@@ -41,6 +37,7 @@
 #include <spp/vm.h>
 
 #include "guests/chaos.h"
+#include "kvm_test.h"
 
 #define RAM (32ULL << 20)
 #define T_GFN (CHAOS_TARGET >> 12)
@@ -69,36 +66,6 @@ static void fill_random(uint8_t *p, size_t n)
 
 	for (i = 0; i < n; i++)
 		p[i] = (uint8_t)rnd();
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t nevents;
-
-static void on_event(void *ctx, const struct spp_event *ev)
-{
-	(void)ctx;
-	(void)ev;
-	pthread_mutex_lock(&ev_lock);
-	nevents++;
-	pthread_mutex_unlock(&ev_lock);
-}
-
-static uint64_t events_now(void)
-{
-	uint64_t n;
-
-	pthread_mutex_lock(&ev_lock);
-	n = nevents;
-	pthread_mutex_unlock(&ev_lock);
-	return n;
 }
 
 /* A static ELF64: one RWX PT_LOAD of random code at SPP_LAYOUT_LOAD_BASE. */
@@ -152,7 +119,8 @@ static unsigned int kinds_run[3];
 static void one_seed(unsigned long long seed)
 {
 	static uint8_t elf[0x2000];
-	struct spp_vm_config cfg = { .ram_size = RAM, .event = on_event };
+	struct spp_vm_config cfg = { .ram_size = RAM,
+				     .event = spp_kt_on_event };
 	uint8_t pattern[4096];
 	struct spp_vm_result res;
 	struct spp_guard_stats st;
@@ -166,10 +134,7 @@ static void one_seed(unsigned long long seed)
 	rng = seed * 0x2545F4914F6CDD1DULL;
 	kind = (unsigned int)(seed % 3);
 	kinds_run[kind]++;
-	pthread_mutex_lock(&ev_lock);
-	nevents = 0;
-	pthread_mutex_unlock(&ev_lock);
-	assert_int_equal(spp_vm_create(&vm, &cfg), 0);
+	vm = spp_kt_vm_create(&cfg, NULL);
 	if (kind == 0) {
 		size_t n = random_elf(elf, 0x1000);
 
@@ -199,13 +164,14 @@ static void one_seed(unsigned long long seed)
 	memcpy(t, pattern, sizeof(pattern));
 	assert_int_equal(spp_guard_set_range(g, T_GFN, 1, T_MAP), 0);
 
-	t0 = now_s();
+	t0 = spp_kt_now_s();
 	ret = spp_vm_run(vm, RUN_MS, &res);
 	if (ret || res.reason > SPP_VM_ERROR || !res.detail[0] ||
-	    now_s() - t0 > RUN_MS / 1000.0 + MARGIN_S)
+	    spp_kt_now_s() - t0 > RUN_MS / 1000.0 + MARGIN_S)
 		fail_msg("seed %llu (kind %u): run returned %d, reason %d "
 			 "(%s) after %.1f s",
-			 seed, kind, ret, res.reason, res.detail, now_s() - t0);
+			 seed, kind, ret, res.reason, res.detail,
+			 spp_kt_now_s() - t0);
 	outcomes[res.reason]++;
 	if (getenv("SPP_CHAOS_VERBOSE"))
 		printf("# seed %llu kind %u: %s: %s\n", seed, kind,
@@ -217,16 +183,16 @@ static void one_seed(unsigned long long seed)
 			 seed, kind);
 	assert_int_equal(spp_guard_lookup(g, T_GFN), T_MAP);
 	spp_guard_stats(g, &st);
-	if (st.denied != events_now())
+	if (st.denied != spp_kt_events_count())
 		fail_msg("seed %llu: %llu denied stores, %llu events", seed,
 			 (unsigned long long)st.denied,
-			 (unsigned long long)events_now());
+			 (unsigned long long)spp_kt_events_count());
 	/* the VM still answers and its protections can still change */
-	t0 = now_s();
+	t0 = spp_kt_now_s();
 	assert_int_equal(spp_vm_run(vm, 50, &res), 0);
-	if (res.reason > SPP_VM_ERROR || now_s() - t0 > MARGIN_S)
+	if (res.reason > SPP_VM_ERROR || spp_kt_now_s() - t0 > MARGIN_S)
 		fail_msg("seed %llu: second run: reason %d after %.1f s", seed,
-			 res.reason, now_s() - t0);
+			 res.reason, spp_kt_now_s() - t0);
 	if (memcmp(t, pattern, 2048))
 		fail_msg("seed %llu: T changed in the second run", seed);
 	assert_int_equal(spp_guard_set_range(g, T_GFN, 1, SPP_ACCESS_FULL), 0);
@@ -239,19 +205,19 @@ static void test_random_code(void **state)
 {
 	unsigned long long s, denied_runs = 0;
 	unsigned int r;
-	double t0 = now_s();
+	double t0 = spp_kt_now_s();
 
 	(void)state;
 	assert_non_null(guest_chaos);
 	for (s = first_seed; s < first_seed + nseeds; s++) {
 		one_seed(s);
-		if (events_now())
+		if (spp_kt_events_count())
 			denied_runs++;
 	}
 	printf("# %llu seeds from %llu (ELF/CPL0 %u, CPL0 %u, CPL3 %u) in "
 	       "%.1f s; %llu runs had denied stores; outcomes:",
 	       nseeds, first_seed, kinds_run[0], kinds_run[1], kinds_run[2],
-	       now_s() - t0, denied_runs);
+	       spp_kt_now_s() - t0, denied_runs);
 	for (r = 0; r <= SPP_VM_ERROR; r++)
 		if (outcomes[r])
 			printf(" %s %u", spp_vm_reason_name(r), outcomes[r]);
@@ -266,19 +232,9 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_random_code),
 	};
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), i;
-
-	if (fd < 0) {
-		printf("1..0 # SKIP no /dev/kvm: %s\n", strerror(errno));
+	if (spp_kt_no_kvm("test_kvm_chaos"))
 		return 0;
-	}
-	close(fd);
-	for (i = 1; i < argc; i++) {
-		const char *b = strrchr(argv[i], '/');
-
-		if (!strcmp(b ? b + 1 : argv[i], "guest_chaos"))
-			guest_chaos = argv[i];
-	}
+	guest_chaos = spp_kt_guest(argc, argv, "guest_chaos");
 	if (getenv("SPP_CHAOS_SEEDS"))
 		nseeds = strtoull(getenv("SPP_CHAOS_SEEDS"), NULL, 0);
 	if (getenv("SPP_CHAOS_SEED"))

@@ -17,9 +17,7 @@
  * store with the maps it ran under.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,29 +33,15 @@
 #include <spp/vm.h>
 
 #include "guests/script.h"
+#include "kvm_test.h"
 
 #define BASE SPP_LAYOUT_SELFTEST_PAGE /* first protected page */
 #define NPROT 4
 #define SPAN_LO (BASE - 4096) /* one unprotected page each side */
 #define SPAN_LEN ((NPROT + 2) * 4096)
 #define BATCH 1000
-#define MAX_EVENTS 8192
 
 static const char *guest_script;
-
-static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct spp_event events[MAX_EVENTS];
-static size_t nevents;
-
-static void on_event(void *ctx, const struct spp_event *ev)
-{
-	(void)ctx;
-	pthread_mutex_lock(&ev_lock);
-	if (nevents < MAX_EVENTS)
-		events[nevents] = *ev;
-	nevents++;
-	pthread_mutex_unlock(&ev_lock);
-}
 
 static uint64_t rng;
 
@@ -96,27 +80,7 @@ static const uint8_t *src_block; /* the host's view of SRC_ADDR */
 
 static uint32_t op_len(const struct script_op *op)
 {
-	switch (op->kind) {
-	case OP_STORE8:
-		return 1;
-	case OP_STORE16:
-		return 2;
-	case OP_STORE32:
-		return 4;
-	case OP_STORE64:
-	case OP_XCHG64:
-	case OP_LOCK_XADD64:
-	case OP_CMPXCHG64:
-		return 8;
-	case OP_STORE128:
-		return 16;
-	case OP_LOCK_ADD32:
-	case OP_MOVSS:
-		return 4;
-	case OP_VMOVDQU256:
-		return 32;
-	}
-	return op->count; /* rep stosb / movsb: bytes */
+	return script_store_len(op->kind, op->count);
 }
 
 struct expect {
@@ -202,9 +166,9 @@ static void test_random_stores_match_model(void **state)
 	uint64_t total = getenv("SPP_DIFF_STORES") ?
 				 strtoull(getenv("SPP_DIFF_STORES"), NULL, 0) :
 				 100000;
-	struct spp_vm_config cfg = { .event = on_event };
+	struct spp_vm_config cfg = { .event = spp_kt_on_event };
 	static uint8_t shadow[SPAN_LEN];
-	static struct expect exp[MAX_EVENTS];
+	static struct expect exp[SPP_KT_MAX_EVENTS];
 	struct spp_access *model;
 	struct spp_vm *vm;
 	struct script *s;
@@ -216,8 +180,7 @@ static void test_random_stores_match_model(void **state)
 	(void)state;
 	rng = seed * 0x9E3779B97F4A7C15ULL + 1;
 	assert_non_null(guest_script);
-	assert_int_equal(spp_vm_create(&vm, &cfg), 0);
-	assert_int_equal(spp_vm_load_elf_file(vm, guest_script), 0);
+	vm = spp_kt_vm_create(&cfg, guest_script);
 	assert_int_equal(spp_access_create(&model), 0);
 	assert_int_equal(spp_access_add_ram(model, 0, 1ULL << 30), 0);
 	s = spp_guest_mem_ptr(spp_vm_mem(vm), SCRIPT_ADDR(0), SCRIPT_SLOT_SIZE);
@@ -292,9 +255,7 @@ static void test_random_stores_match_model(void **state)
 		s->ops[s->nops++] =
 			(struct script_op){ 0, batch, 0, OP_SYNC, 0 };
 
-		pthread_mutex_lock(&ev_lock);
-		nevents = 0;
-		pthread_mutex_unlock(&ev_lock);
+		spp_kt_events_reset();
 		assert_int_equal(spp_vm_run(vm, 600000, &res), 0);
 		if (res.reason != SPP_VM_SYNC || res.value != batch)
 			fail_msg("seed %" PRIu64 " batch %u: run ended with %s "
@@ -303,20 +264,20 @@ static void test_random_stores_match_model(void **state)
 				 res.detail);
 
 		/* events first: they name the store that went wrong */
-		for (i = 0; i < nexp && i < nevents; i++) {
-			if (events[i].gpa == exp[i].gpa &&
-			    events[i].len == exp[i].len &&
-			    events[i].verdict == SPP_VERDICT_DENIED)
+		for (i = 0; i < nexp && i < spp_kt_nevents; i++) {
+			if (spp_kt_events[i].gpa == exp[i].gpa &&
+			    spp_kt_events[i].len == exp[i].len &&
+			    spp_kt_events[i].verdict == SPP_VERDICT_DENIED)
 				continue;
 			report(seed, batch, maps, &s->ops[exp[i].op], exp[i].op,
 			       "event differs from the model");
 			fail();
 		}
-		if (nevents != nexp) {
+		if (spp_kt_nevents != nexp) {
 			fprintf(stderr,
 				"diff: seed %" PRIu64 " batch %u: %zu events, "
 				"model %zu\n",
-				seed, batch, nevents, nexp);
+				seed, batch, spp_kt_nevents, nexp);
 			fail();
 		}
 		for (i = 0; i < SPAN_LEN; i++) {
@@ -349,17 +310,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_random_stores_match_model),
 	};
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), i;
-
-	if (fd < 0) {
-		printf("1..0 # SKIP no /dev/kvm: %s\n", strerror(errno));
-		fprintf(stderr, "test_kvm_diff: SKIPPED: no /dev/kvm (%s)\n",
-			strerror(errno));
+	if (spp_kt_no_kvm("test_kvm_diff"))
 		return 0;
-	}
-	close(fd);
-	for (i = 1; i < argc; i++)
-		if (strstr(argv[i], "guest_script"))
-			guest_script = argv[i];
+	guest_script = spp_kt_guest(argc, argv, "guest_script");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,8 +15,6 @@
  * Argument: the insn guest ELF. Without /dev/kvm: one TAP skip.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,8 +30,7 @@
 #include <spp/vm.h>
 
 #include "guests/insn.h"
-
-#define RUN_TIMEOUT_MS 120000
+#include "kvm_test.h"
 
 static const struct {
 	const char *name;
@@ -50,27 +47,6 @@ static const struct {
 static struct spp_vm *vm;
 static struct insn_box *box;
 static uint8_t pattern[INSN_REGION];
-
-#define MAX_EVENTS 1024
-static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct spp_event events[MAX_EVENTS];
-static size_t nevents;
-
-static void on_event(void *ctx, const struct spp_event *ev)
-{
-	(void)ctx;
-	pthread_mutex_lock(&ev_lock);
-	if (nevents < MAX_EVENTS)
-		events[nevents] = *ev;
-	nevents++;
-	pthread_mutex_unlock(&ev_lock);
-}
-
-static void on_console(void *ctx, const char *buf, size_t len)
-{
-	(void)ctx;
-	fprintf(stderr, "guest: %.*s", (int)len, buf);
-}
 
 static void *gptr(uint64_t gpa, uint64_t len)
 {
@@ -94,11 +70,12 @@ static void run_to(uint64_t sync)
 {
 	struct spp_vm_result res;
 
-	assert_int_equal(spp_vm_run(vm, RUN_TIMEOUT_MS, &res), 0);
-	if (res.reason != SPP_VM_SYNC || res.value != sync)
-		fail_msg("run ended with %s (%s), expected sync 0x%llx",
-			 spp_vm_reason_name(res.reason), res.detail,
-			 (unsigned long long)sync);
+	spp_kt_run_expect(vm, SPP_VM_SYNC, &res);
+	if (res.value != sync)
+		fail_msg(
+			"run ended with sync 0x%llx (%s), expected sync 0x%llx",
+			(unsigned long long)res.value, res.detail,
+			(unsigned long long)sync);
 }
 
 static uint64_t guard_exits(void)
@@ -139,13 +116,14 @@ static void test_case(void **state)
 
 	memcpy(gptr(INSN_P, INSN_REGION), pattern, INSN_REGION);
 	box->next = k;
-	nevents = 0;
+	spp_kt_events_reset();
 	exits = guard_exits();
 	run_to(INSN_SYNC_ALLOWED(k));
 	exits = guard_exits() - exits;
-	if (nevents)
+	if (spp_kt_nevents)
 		fail_msg("allowed run reported %zu events (first at 0x%llx)",
-			 nevents, (unsigned long long)events[0].gpa);
+			 spp_kt_nevents,
+			 (unsigned long long)spp_kt_events[0].gpa);
 	if (cases[k].max_exits && exits > cases[k].max_exits)
 		fail_msg("allowed run took %llu exits, at most %u wanted",
 			 (unsigned long long)exits, cases[k].max_exits);
@@ -158,20 +136,20 @@ static void test_case(void **state)
 			 cases[k].name, status_name(r->status), r->detail,
 			 (unsigned long long)r->want,
 			 (unsigned long long)r->got);
-	if (nevents != want_events)
-		fail_msg("denied run reported %zu events, want %u", nevents,
-			 want_events);
-	assert_int_equal(events[0].vcpu, 0);
-	assert_int_equal(events[0].gpa, want_gpa);
-	assert_int_equal(events[0].len, cases[k].len);
-	assert_int_equal(events[0].verdict, SPP_VERDICT_DENIED);
-	assert_int_equal(events[0].subpage,
+	if (spp_kt_nevents != want_events)
+		fail_msg("denied run reported %zu events, want %u",
+			 spp_kt_nevents, want_events);
+	assert_int_equal(spp_kt_events[0].vcpu, 0);
+	assert_int_equal(spp_kt_events[0].gpa, want_gpa);
+	assert_int_equal(spp_kt_events[0].len, cases[k].len);
+	assert_int_equal(spp_kt_events[0].verdict, SPP_VERDICT_DENIED);
+	assert_int_equal(spp_kt_events[0].subpage,
 			 first_denied(want_gpa, cases[k].len));
 	n = cases[k].len < 64 ? cases[k].len : 64;
 	if (cases[k].setup & INSN_CMP_NO_FPTRS)
 		n = 6; /* FCW FSW FTW; the rest is pointers and masked bytes */
 	if (!cases[k].d_event_off)
-		assert_memory_equal(events[0].data, r->ref, n);
+		assert_memory_equal(spp_kt_events[0].data, r->ref, n);
 }
 
 static int setup_vm(const char *guest)
@@ -179,8 +157,8 @@ static int setup_vm(const char *guest)
 	struct spp_vm_config cfg = {
 		.nvcpus = 1,
 		.policy = SPP_POLICY_DENY,
-		.console = on_console,
-		.event = on_event,
+		.console = spp_kt_on_console,
+		.event = spp_kt_on_event,
 	};
 	struct spp_vm_result res;
 	struct spp_guard *g;
@@ -198,8 +176,8 @@ static int setup_vm(const char *guest)
 	for (i = 0; i < INSN_REGION; i++)
 		pattern[i] = (uint8_t)(i * 7 + (i >> 8) + 0x5a);
 	box->next = INSN_NCASES;
-	if (spp_vm_run(vm, RUN_TIMEOUT_MS, &res) || res.reason != SPP_VM_SYNC ||
-	    res.value != INSN_SYNC_READY) {
+	if (spp_vm_run(vm, SPP_KT_RUN_TIMEOUT_MS, &res) ||
+	    res.reason != SPP_VM_SYNC || res.value != INSN_SYNC_READY) {
 		fprintf(stderr, "insn guest did not start: %s\n", res.detail);
 		return -1;
 	}
@@ -215,21 +193,18 @@ static int setup_vm(const char *guest)
 int main(int argc, char **argv)
 {
 	struct CMUnitTest tests[INSN_NCASES];
+	const char *guest;
 	size_t n = 0, k;
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), ret;
+	int ret;
 
-	if (fd < 0) {
-		printf("1..0 # SKIP no /dev/kvm: %s\n", strerror(errno));
-		fprintf(stderr, "test_kvm_insn: SKIPPED: no /dev/kvm (%s)\n",
-			strerror(errno));
+	if (spp_kt_no_kvm("test_kvm_insn"))
 		return 0;
-	}
-	close(fd);
-	if (argc != 2) {
-		fprintf(stderr, "usage: test_kvm_insn GUEST_INSN_ELF\n");
+	guest = spp_kt_guest(argc, argv, "guest_insn");
+	if (!guest) {
+		fprintf(stderr, "usage: test_kvm_insn .../guest_insn\n");
 		return 2;
 	}
-	if (setup_vm(argv[1])) {
+	if (setup_vm(guest)) {
 		fprintf(stderr, "test_kvm_insn: VM setup failed\n");
 		return 1;
 	}

@@ -20,7 +20,6 @@
  * ELF files (guest_stress is used).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,6 +38,7 @@
 #include <spp/vm.h>
 
 #include "guests/stress.h"
+#include "kvm_test.h"
 
 #define GFN0 (STRESS_P0 >> 12)
 #define GFN1 (STRESS_P1 >> 12)
@@ -55,14 +55,6 @@ static unsigned int watchdog_s;
 static double test_start; /* written by the test, read by the watchdog */
 static bool wd_quit;
 static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void sleep_us(unsigned int us)
 {
@@ -87,7 +79,7 @@ static void *watchdog(void *arg)
 			return NULL;
 		}
 		pthread_mutex_unlock(&wd_lock);
-	} while (now_s() - start < watchdog_s);
+	} while (spp_kt_now_s() - start < watchdog_s);
 	fprintf(stderr, "test_kvm_stress: no progress for %u s: deadlock?\n",
 		watchdog_s);
 	printf("not ok 99 - watchdog: deadlock or hang\n");
@@ -111,12 +103,6 @@ static void *run_thread(void *arg)
 	return NULL;
 }
 
-static void on_console(void *ctx, const char *buf, size_t len)
-{
-	(void)ctx;
-	fprintf(stderr, "guest: %.*s", (int)len, buf);
-}
-
 /*
  * A look at guest RAM while vCPUs run: the guest and the guard write it
  * concurrently, on purpose (tests/kvm/tsan.supp names this function).
@@ -131,14 +117,15 @@ static uint64_t peek_guest_word(struct spp_vm *vm, uint64_t gpa)
 
 static void stress(unsigned int nvcpus)
 {
-	struct spp_vm_config cfg = { .nvcpus = nvcpus, .console = on_console };
+	struct spp_vm_config cfg = { .nvcpus = nvcpus,
+				     .console = spp_kt_on_console };
 	struct runner r = { 0 };
 	struct stress_ctl *ctl;
 	struct spp_guard *g;
 	struct spp_guard_stats st;
 	uint64_t snap0[STRESS_MAX_VCPUS], snap1[STRESS_MAX_VCPUS];
 	unsigned long long rounds = 0, landed = 0;
-	double start = now_s(), deadline = start + watchdog_s - 30;
+	double start = spp_kt_now_s(), deadline = start + watchdog_s - 30;
 	unsigned int i, k;
 	bool all_done = false;
 	pthread_t t;
@@ -147,8 +134,7 @@ static void stress(unsigned int nvcpus)
 	test_start = start;
 	pthread_mutex_unlock(&wd_lock);
 	assert_non_null(guest_stress);
-	assert_int_equal(spp_vm_create(&r.vm, &cfg), 0);
-	assert_int_equal(spp_vm_load_elf_file(r.vm, guest_stress), 0);
+	r.vm = spp_kt_vm_create(&cfg, guest_stress);
 	g = spp_vm_guard(r.vm);
 	ctl = spp_guest_mem_ptr(spp_vm_mem(r.vm), STRESS_CTL, sizeof(*ctl));
 	assert_non_null(ctl);
@@ -158,7 +144,7 @@ static void stress(unsigned int nvcpus)
 
 	/* until every vCPU is done, the run ends early (a failure reported
 	 * below) or the deadline passes */
-	while (!all_done && now_s() < deadline &&
+	while (!all_done && spp_kt_now_s() < deadline &&
 	       !__atomic_load_n(&r.finished, __ATOMIC_ACQUIRE)) {
 		/* protected phase: from SET's return to the next SET */
 		assert_int_equal(spp_guard_set_range(g, GFN0, 1, MAP0_DENY), 0);
@@ -242,7 +228,7 @@ static void stress(unsigned int nvcpus)
 	       " %llu denied, %llu slot changes, %.1f s\n",
 	       nvcpus, iters, rounds, (unsigned long long)st.exits,
 	       (unsigned long long)st.denied,
-	       (unsigned long long)st.slot_changes, now_s() - start);
+	       (unsigned long long)st.slot_changes, spp_kt_now_s() - start);
 	spp_vm_destroy(r.vm);
 }
 
@@ -264,27 +250,19 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_stress_2_vcpus),
 		cmocka_unit_test(test_stress_4_vcpus),
 	};
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), i, ret;
 	pthread_t w;
+	int ret;
 
-	if (fd < 0) {
-		printf("1..0 # SKIP no /dev/kvm: %s\n", strerror(errno));
+	if (spp_kt_no_kvm("test_kvm_stress"))
 		return 0;
-	}
-	close(fd);
-	for (i = 1; i < argc; i++) {
-		const char *b = strrchr(argv[i], '/');
-
-		if (!strcmp(b ? b + 1 : argv[i], "guest_stress"))
-			guest_stress = argv[i];
-	}
+	guest_stress = spp_kt_guest(argc, argv, "guest_stress");
 	if (getenv("SPP_STRESS_ITERS"))
 		iters = strtoull(getenv("SPP_STRESS_ITERS"), NULL, 0);
 	if (!iters)
 		iters = 1;
 	/* CI: ~10-45 s per test in the TCG VM (also under valgrind, TSan) */
 	watchdog_s = (unsigned int)(iters / 10 + 120);
-	test_start = now_s();
+	test_start = spp_kt_now_s();
 	if (pthread_create(&w, NULL, watchdog, NULL))
 		return 1;
 	ret = cmocka_run_group_tests(tests, NULL, NULL);

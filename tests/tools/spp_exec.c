@@ -177,6 +177,19 @@ char *spp_tmpfile(const char *text)
 	return path;
 }
 
+char *spp_tmpfile_bytes(const void *data, size_t len)
+{
+	char *path = strdup("/tmp/spp-test-XXXXXX");
+	int fd;
+
+	assert_non_null(path);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	return path;
+}
+
 char *spp_slurp(const char *path)
 {
 	int fd = open(path, O_RDONLY);

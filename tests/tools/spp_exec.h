@@ -47,6 +47,9 @@ size_t spp_count(const char *s, const char *needle);
 /* Write @text to a new temporary file; returns its path (free it). */
 char *spp_tmpfile(const char *text);
 
+/* The same for @len bytes of any value. */
+char *spp_tmpfile_bytes(const void *data, size_t len);
+
 /* The whole file @path as a string (free it). */
 char *spp_slurp(const char *path);
 

@@ -44,6 +44,62 @@ static void bad_run(const char *token, ...)
 	spp_out_free(&o);
 }
 
+static bool have_kvm(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* spp ARGS... (any command) must exit with @status, with @out_has on
+ * stdout and @err_has on stderr (each NULL: not checked; "" : empty). */
+static void expect(const char *const *args, int status, const char *out_has,
+		   const char *err_has)
+{
+	struct spp_out o;
+
+	spp_exec(spp, args, &o);
+	if (o.status != status)
+		fail_msg("spp %s %s: status %d, not %d (stderr: %s)", args[0],
+			 args[1] ? args[1] : "", o.status, status, o.err);
+	if (out_has && (*out_has ? !strstr(o.out, out_has) : *o.out))
+		fail_msg("spp %s %s: stdout lacks '%s': %s", args[0],
+			 args[1] ? args[1] : "", out_has, o.out);
+	if (err_has && (*err_has ? !strstr(o.err, err_has) : *o.err))
+		fail_msg("spp %s %s: stderr lacks '%s': %s", args[0],
+			 args[1] ? args[1] : "", err_has, o.err);
+	if (status == 2)
+		assert_int_equal(spp_lines(o.err), 1);
+	spp_out_free(&o);
+}
+
+#define EXPECT(status, out_has, err_has, ...)                        \
+	expect((const char *const[]){ __VA_ARGS__, NULL }, (status), \
+	       (out_has), (err_has))
+
+/* spp run ARGS... must get past every check of its input: without KVM it
+ * then fails with 10, with KVM the hello guest runs (15). */
+static void good_run(const char *first, ...)
+{
+	const char *args[32] = { "run", first };
+	struct spp_out o;
+	size_t n = 2;
+	va_list ap;
+
+	va_start(ap, first);
+	while ((args[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	spp_exec(spp, args, &o);
+	if (o.status != (have_kvm() ? 15 : 10))
+		fail_msg("spp run %s ...: status %d: %s", first, o.status,
+			 o.err);
+	spp_out_free(&o);
+}
+
 static void test_malformed_numbers(void **state)
 {
 	(void)state;
@@ -191,6 +247,123 @@ static void test_bad_policy_file(void **state)
 	free(overlap);
 }
 
+/* Issue 15, item 4: one number syntax everywhere (spp(1), NUMBERS): 0x
+ * hex, otherwise decimal (a leading 0 is no octal), K/M/G/T on sizes. */
+static void test_number_syntax(void **state)
+{
+	char *policy = spp_tmpfile("protect 10000000:0x0\n");
+	char *policy_ok = spp_tmpfile("protect 0x10000000:0xffffffdf\n"
+				      "protect-range 268439552+4K\n");
+	char token[256];
+
+	(void)state;
+	/* 010 is ten (bit 1 set: sub-page 1 writable), not octal eight */
+	EXPECT(0, "allowed (1 sub-pages)\n", "", "check", "0x10000080", "1",
+	       "010");
+	/* the same GPA in decimal and in hex */
+	EXPECT(0, "denied: sub-page 5 at 0x10000280\n", "", "check",
+	       "268436112", "4", "0xffffffdf");
+	EXPECT(0, "denied: sub-page 5 at 0x10000280\n", "", "check",
+	       "0x10000290", "4", "0xFFFFFFDF");
+	/* sizes take K/M/G/T */
+	EXPECT(0, "allowed (32 sub-pages)\n", "", "check", "0x10000000", "4K",
+	       "0xffffffff");
+	EXPECT(2, "", "'ffffffdf'", "check", "0x10000290", "4", "ffffffdf");
+	EXPECT(2, "", "0x", "check", "0x10000290", "4", "ffffffdf");
+	EXPECT(2, "", "'0x'", "check", "0x", "4", "0x0");
+	EXPECT(2, "", "'4k4'", "check", "0x10000290", "4k4", "0x0");
+	EXPECT(2, "", "'+4'", "check", "0x10000290", "+4", "0x0");
+	EXPECT(2, "", "' 4'", "check", "0x10000290", " 4", "0x0");
+	EXPECT(2, "", "'1M'", "check", "0x10000290", "4", "1M");
+
+	/* spp run reads them alike: no hex without 0x */
+	bad_run("'10000000'", "--protect", "10000000:0x0", guest, NULL);
+	bad_run("not 4 KiB aligned", "--protect", "10000000:0x0", guest, NULL);
+	bad_run("'ffffffdf'", "--protect", "0x10000000:ffffffdf", guest, NULL);
+	bad_run("'1f'", "--protect-range", "0x10000290+1f", guest, NULL);
+	bad_run("'1e3'", "--timeout", "1e3", guest, NULL);
+	bad_run("'0x1p3'", "--timeout", "0x1p3", guest, NULL);
+	snprintf(token, sizeof(token), "%s:1: protect '10000000:0x0'", policy);
+	bad_run(token, "--policy", policy, guest, NULL);
+	good_run("--protect", "268443648:0", "--protect-range",
+		 "0x10003000+0x1K", "--vcpus", "02", "--mem", "0x200M",
+		 "--timeout", "0x10", "--policy", policy_ok, guest, NULL);
+	good_run("--mem", "1024", "--timeout", "2.5", guest, NULL);
+	unlink(policy);
+	unlink(policy_ok);
+	free(policy);
+	free(policy_ok);
+}
+
+/* Issue 15, item 8: help for every command, -V. */
+static void test_help_everywhere(void **state)
+{
+	(void)state;
+	EXPECT(0, "run [OPTIONS] GUEST.elf", "", "help");
+	EXPECT(0, "--protect GPA:MAP", "", "help", "run");
+	EXPECT(0, "usage: spp info", "", "help", "info");
+	EXPECT(0, "usage: spp info", "", "info", "--help");
+	EXPECT(0, "usage: spp info", "", "info", "-h");
+	EXPECT(0, "usage: spp demo", "", "help", "demo");
+	EXPECT(0, "usage: spp demo", "", "demo", "--help");
+	EXPECT(0, "usage: spp check GPA LEN MAP", "", "help", "check");
+	EXPECT(0, "usage: spp check GPA LEN MAP", "", "check", "--help");
+	EXPECT(0, "usage: spp help", "", "help", "help");
+	EXPECT(0, "usage: spp help", "", "help", "--help");
+	EXPECT(0, "spp 0.", "", "-V");
+	EXPECT(2, "", "'fly'", "help", "fly");
+	EXPECT(2, "", "'extra'", "help", "run", "extra");
+	EXPECT(2, "", "'--bogus'", "info", "--bogus");
+	EXPECT(2, "", "'-x'", "check", "-x", "1", "2");
+}
+
+/* Issue 15, item 8: the keyword is judged first; binary files are named,
+ * never echoed. */
+static void test_policy_file_words(void **state)
+{
+	static const char elf[] =
+		"\x7f"
+		"ELF\x02\x01\x01\0\0\0\0\0\0\0\0\0"
+		"\x02\0>\0\x01\0\0\0\x1b[2J\x80\xff protect\n";
+	static const char nul[] = "protect 0x10000000:0x0\0evil\n";
+	static const char hi[] = "protect 0x10000000:\xc3\xa9\n";
+	char *words = spp_tmpfile("# comment\nfoo bar baz\n");
+	char *bin = spp_tmpfile_bytes(elf, sizeof(elf) - 1);
+	char *bin2 = spp_tmpfile_bytes(nul, sizeof(nul) - 1);
+	char *bin3 = spp_tmpfile_bytes(hi, sizeof(hi) - 1);
+	char *files[] = { bin, bin2, bin3 };
+	char token[256];
+	struct spp_out o;
+	size_t i;
+
+	(void)state;
+	snprintf(token, sizeof(token), "%s:2: unknown rule 'foo'", words);
+	bad_run(token, "--policy", words, guest, NULL);
+	for (i = 0; i < 3; i++) {
+		const char *args[] = { "run", "--policy", files[i], guest,
+				       NULL };
+		const unsigned char *c;
+
+		spp_exec(spp, args, &o);
+		assert_int_equal(o.status, 2);
+		assert_int_equal(spp_lines(o.err), 1);
+		snprintf(token, sizeof(token), "%s:1: ", files[i]);
+		assert_non_null(strstr(o.err, token));
+		if (i < 2)
+			assert_non_null(strstr(o.err, "binary data"));
+		for (c = (const unsigned char *)o.err; *c; c++)
+			if ((*c < 0x20 && *c != '\n') || *c >= 0x7f)
+				fail_msg("raw byte 0x%02x in: %s", *c, o.err);
+		spp_out_free(&o);
+	}
+	unlink(words);
+	free(words);
+	for (i = 0; i < 3; i++) {
+		unlink(files[i]);
+		free(files[i]);
+	}
+}
+
 /* Nothing runs on bad input: not even the events file is created. */
 static void test_nothing_run(void **state)
 {
@@ -263,16 +436,6 @@ static void test_check(void **state)
 	spp_out_free(&o);
 }
 
-static bool have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
 /* Without /dev/kvm (and without the VM): the core-model demo, info says
  * so, run exits with 10. */
 static void test_without_kvm(void **state)
@@ -308,6 +471,44 @@ static void test_without_kvm(void **state)
 	spp_out_free(&o);
 }
 
+/* Issue 15, item 5: without KVM (exit 10) the events file is left as it
+ * was, and none is created. */
+static void test_events_kept_without_kvm(void **state)
+{
+	char *keep = spp_tmpfile("{\"type\":\"write\",\"seq\":1}\n");
+	char path[] = "/tmp/spp-test-events-XXXXXX";
+	const char *run_keep[] = { "run", "--events", keep, guest, NULL };
+	const char *run_new[] = { "run", "--events", path, guest, NULL };
+	struct spp_out o;
+	char *text;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(path);
+	if (have_kvm()) {
+		fprintf(stderr, "# /dev/kvm exists: nothing to check\n");
+	} else {
+		spp_exec(spp, run_keep, &o);
+		assert_int_equal(o.status, 10);
+		spp_out_free(&o);
+		text = spp_slurp(keep);
+		assert_string_equal(text, "{\"type\":\"write\",\"seq\":1}\n");
+		free(text);
+		spp_exec(spp, run_new, &o);
+		assert_int_equal(o.status, 10);
+		spp_out_free(&o);
+		assert_int_equal(access(path, F_OK), -1);
+	}
+	/* what cannot be an events file is still bad input, KVM or not */
+	bad_run("--events '/tmp'", "--events", "/tmp", guest, NULL);
+	bad_run("--events '/nonexistent/dir/events'", "--events",
+		"/nonexistent/dir/events", guest, NULL);
+	unlink(keep);
+	free(keep);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -323,6 +524,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_without_kvm),
+		cmocka_unit_test(test_number_syntax),
+		cmocka_unit_test(test_help_everywhere),
+		cmocka_unit_test(test_policy_file_words),
+		cmocka_unit_test(test_events_kept_without_kvm),
 	};
 
 	if (argc < 3) {

@@ -3,10 +3,12 @@
  * test_tools_run.c - "spp run", "spp demo" and "spp info" end to end on
  * real KVM: exit codes (guest status by doorbell and by port 0xF4, crash,
  * timeout, stop, signals), the JSON fields of events, --stats JSON, the
- * text summary, --protect-range rounding, the policy file, --vcpus.
+ * text summary (guest-protected pages, ties among hot sub-pages),
+ * --protect-range rounding, the policy file, --vcpus.
  *
  * Arguments: the spp binary, then guest ELF files matched by name
- * (guest_hello, guest_fault, guest_sweep, guest_portexit, guest_spin).
+ * (guest_hello, guest_fault, guest_sweep, guest_portexit, guest_spin,
+ * guest_selfprot).
  * Without /dev/kvm it skips as a whole; tests/run then runs it inside a
  * VM that has KVM (docs/testing.md).
  */
@@ -27,7 +29,8 @@
 
 #include "spp_exec.h"
 
-static const char *spp, *g_hello, *g_fault, *g_sweep, *g_portexit, *g_spin;
+static const char *spp, *g_hello, *g_fault, *g_sweep, *g_portexit, *g_spin,
+	*g_selfprot;
 
 #define RUN(o, ...) \
 	spp_exec(spp, (const char *const[]){ "run", __VA_ARGS__, NULL }, (o))
@@ -58,7 +61,7 @@ static void check_event(const char *s, size_t i, uint64_t gpa, unsigned len,
 		"\"subpage\":",
 		"\"subpage_gpa\":",
 		"\"rip\":\"0x",
-		"\"insn_rip\":\"0x",
+		"\"insn_rip\":",
 		"\"fragments\":",
 		"\"verdict\":",
 	};
@@ -86,6 +89,20 @@ static void check_event(const char *s, size_t i, uint64_t gpa, unsigned len,
 	WANT("\"page\":\"0x%" PRIx64 "\",", gpa & ~(uint64_t)0xfff);
 	WANT("\"subpage\":%u,", subpage);
 	WANT("\"verdict\":\"%s\"}", verdict);
+	/* KVM completed these one-instruction stores: spp decodes the
+	 * instruction backwards from RIP, so its own RIP is known, before
+	 * RIP and at most 15 bytes before it (never a made-up "0x0") */
+	{
+		const char *r = strstr(line, "\"rip\":\"0x");
+		const char *ir = strstr(line, "\"insn_rip\":\"0x");
+		unsigned long long rip, irip;
+
+		if (!r || !ir ||
+		    sscanf(r, "\"rip\":\"0x%llx", &rip) != 1 ||
+		    sscanf(ir, "\"insn_rip\":\"0x%llx", &irip) != 1 ||
+		    !irip || irip >= rip || rip - irip > 15)
+			fail_msg("event line %zu: bad insn_rip: %s", i, line);
+	}
 #undef WANT
 }
 
@@ -267,12 +284,12 @@ static void test_signals(void **state)
 	(void)state;
 	spp_exec_sig(spp, args, NULL, SIGINT, 1500, &o);
 	assert_int_equal(o.status, 12);
-	assert_non_null(strstr(o.err, "spp: interrupted by Interrupt"));
+	assert_non_null(strstr(o.err, "spp: interrupted by SIGINT\n"));
 	assert_non_null(strstr(o.err, "\"outcome\":\"interrupted\""));
 	spp_out_free(&o);
 	spp_exec_sig(spp, args, NULL, SIGTERM, 1500, &o);
 	assert_int_equal(o.status, 12);
-	assert_non_null(strstr(o.err, "spp: interrupted by Terminated"));
+	assert_non_null(strstr(o.err, "spp: interrupted by SIGTERM\n"));
 	spp_out_free(&o);
 }
 
@@ -306,12 +323,14 @@ static void test_stats_json(void **state)
 			     "\"vcpus\":1,\"mem\":536870912,"
 			     "\"policy\":\"deny\",\"exits\":",
 			     ",\"stores\":64,\"allowed\":32,\"denied\":32,\"events\":0,",
-			     "\"protected_pages\":1,\"other_allowed\":0,"
+			     "\"protected_pages\":1,\"guest_protected_pages\":0,"
+			     "\"other_allowed\":0,"
 			     "\"other_denied\":0,\"emulated\":0,"
 			     "\"string_batches\":0,\"string_elements\":0,"
-			     "\"rmw_redone\":0,\"pages_truncated\":false,"
+			     "\"rmw_redone\":0,\"misdirected\":0,"
+			     "\"walk_writes\":0,\"pages_truncated\":false,"
 			     "\"pages\":[{\"gpa\":\"0x10000000\",\"map\":\"0xffff0000\","
-			     "\"allowed\":32,\"denied\":32}],",
+			     "\"allowed\":32,\"denied\":32,\"source\":\"rules\"}],",
 			     "\"hot_subpages\":[{\"gpa\":\"0x10000000\",\"page\":"
 			     "\"0x10000000\",\"subpage\":0,\"allowed\":0,\"denied\":2},"
 			     "{\"gpa\":\"0x10000080\",\"page\":\"0x10000000\","
@@ -340,10 +359,91 @@ static void test_text_summary(void **state)
 				      "0 allowed, 64 denied\n"));
 	/* the page after one whose sub-page 31 is denied traps too */
 	assert_non_null(strstr(o.err, "neighbour pages (trapped, "
-				      "unprotected): 64 allowed\n"));
+				      "unprotected): 64 allowed, 0 denied\n"));
 	assert_non_null(strstr(o.err, "spp: hottest sub-pages: 0x10000000 "
 				      "(#0) 0 allowed/2 denied, 0x10000080 "
 				      "(#1) 0 allowed/2 denied,"));
+	spp_out_free(&o);
+}
+
+/* Issue 15, item 3: sub-pages with tied counts: the denied one is not
+ * left out of hot_subpages. */
+static void test_hot_subpages_ties(void **state)
+{
+	struct spp_out o;
+	char last[4096];
+
+	(void)state;
+	/* every sub-page of 0x10000000 gets 2 stores; only #31 is denied */
+	RUN(&o, "--protect", "0x10000000:0x7fffffff", "--stats", g_sweep);
+	assert_int_equal(o.status, 1);
+	assert_true(spp_line(o.err, spp_lines(o.err) - 1, last, sizeof(last)));
+	if (!strstr(last,
+		    "\"hot_subpages\":[{\"gpa\":\"0x10000f80\","
+		    "\"page\":\"0x10000000\",\"subpage\":31,"
+		    "\"allowed\":0,\"denied\":2},{\"gpa\":\"0x10000000\","))
+		fail_msg("hot_subpages: %s", strstr(last, "\"hot_subpages\""));
+	spp_out_free(&o);
+	RUN(&o, "--protect", "0x10000000:0x7fffffff", g_sweep);
+	assert_non_null(strstr(o.err, "spp: hottest sub-pages: 0x10000f80 "
+				      "(#31) 0 allowed/2 denied, 0x10000000 "
+				      "(#0) 2 allowed/0 denied,"));
+	spp_out_free(&o);
+}
+
+/* Issue 15, item 3: stores on pages the guest protected itself are
+ * counted on those pages, in JSON and text alike, and add up. */
+static void test_guest_protected_pages(void **state)
+{
+	struct spp_out o;
+	char last[4096];
+
+	(void)state;
+	RUN(&o, "--protect", "0x10000000:0x0", "--stats", g_selfprot);
+	assert_int_equal(o.status, 1);
+	assert_non_null(strstr(o.out, "selfprot: protect 0 0\n"));
+	assert_true(spp_line(o.err, spp_lines(o.err) - 1, last, sizeof(last)));
+	for (const char *const *f =
+		     (const char *const[]){
+			     ",\"stores\":6,\"allowed\":3,\"denied\":3,",
+			     ",\"protected_pages\":3,\"guest_protected_pages\":2,"
+			     "\"other_allowed\":0,\"other_denied\":0,",
+			     "\"pages\":[{\"gpa\":\"0x10000000\",\"map\":"
+			     "\"0x00000000\",\"allowed\":0,\"denied\":1,"
+			     "\"source\":\"rules\"},"
+			     "{\"gpa\":\"0x10003000\",\"map\":\"0xffffffdf\","
+			     "\"allowed\":3,\"denied\":2,\"source\":\"guest\"},"
+			     "{\"gpa\":\"0x10005000\",\"map\":\"0x00000000\","
+			     "\"allowed\":0,\"denied\":0,\"source\":\"guest\"}],",
+			     "\"hot_subpages\":[{\"gpa\":\"0x10003000\","
+			     "\"page\":\"0x10003000\",\"subpage\":0,"
+			     "\"allowed\":3,\"denied\":0},{\"gpa\":\"0x10003280\","
+			     "\"page\":\"0x10003000\",\"subpage\":5,"
+			     "\"allowed\":0,\"denied\":2},{\"gpa\":\"0x10000000\","
+			     "\"page\":\"0x10000000\",\"subpage\":0,"
+			     "\"allowed\":0,\"denied\":1}]}",
+			     NULL };
+	     *f; f++)
+		if (!strstr(last, *f))
+			fail_msg("--stats lacks %s: %s", *f, last);
+	spp_out_free(&o);
+
+	RUN(&o, "--protect", "0x10000000:0x0", g_selfprot);
+	assert_int_equal(o.status, 1);
+	for (const char *const *l =
+		     (const char *const[]){
+			     " stores: 3 allowed, 3 denied\n",
+			     "spp:   page 0x10000000 map 0x00000000: 0 allowed, "
+			     "1 denied\n",
+			     "spp:   page 0x10003000 map 0xffffffdf (guest): 3 "
+			     "allowed, 2 denied\n",
+			     "spp:   page 0x10005000 map 0x00000000 (guest): 0 "
+			     "allowed, 0 denied\n",
+			     NULL };
+	     *l; l++)
+		if (!strstr(o.err, *l))
+			fail_msg("summary lacks '%s': %s", *l, o.err);
+	assert_null(strstr(o.err, "neighbour pages"));
 	spp_out_free(&o);
 }
 
@@ -430,6 +530,8 @@ static void guests_from_args(int argc, char **argv)
 			g_portexit = argv[i];
 		else if (!strcmp(b, "guest_spin"))
 			g_spin = argv[i];
+		else if (!strcmp(b, "guest_selfprot"))
+			g_selfprot = argv[i];
 	}
 }
 
@@ -448,6 +550,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_stats_json),
 		cmocka_unit_test(test_text_summary),
+		cmocka_unit_test(test_hot_subpages_ties),
+		cmocka_unit_test(test_guest_protected_pages),
 		cmocka_unit_test(test_vcpus),
 		cmocka_unit_test(test_demo),
 		cmocka_unit_test(test_info),
@@ -467,7 +571,8 @@ int main(int argc, char **argv)
 	}
 	spp = argv[1];
 	guests_from_args(argc, argv);
-	if (!g_hello || !g_fault || !g_sweep || !g_portexit || !g_spin) {
+	if (!g_hello || !g_fault || !g_sweep || !g_portexit || !g_spin ||
+	    !g_selfprot) {
 		fprintf(stderr, "test_tools_run: a guest is missing\n");
 		return 2;
 	}

@@ -3,11 +3,12 @@
  * spp - run guests under sub-page write protection.
  *
  * Commands: "run" (run.c), "demo" (demo.c on KVM; the core-model demo
- * below without KVM), "info" (info.c) and "check", which answers one
- * write-check question with the core model. The files of this command
- * are listed in spp_cli.h; docs/spp.1 is its manual.
+ * below without KVM), "info" (info.c), "check", which answers one
+ * write-check question with the core model, and "help". Each takes
+ * -h/--help; numbers go through spp_cli_parse_number() (options.c). The
+ * files of this command are listed in spp_cli.h; docs/spp.1 is its
+ * manual.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,39 +24,101 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: spp [--help] [--version] COMMAND [ARGS]\n"
+		"usage: spp [-h|--help] [-V|--version] COMMAND [ARGS]\n"
 		"\n"
 		"Sub-page (128-byte) write protection for KVM guests.\n"
 		"\n"
 		"commands:\n"
 		"  run [OPTIONS] GUEST.elf  run a guest under protection rules\n"
-		"                      (spp run --help lists the options)\n"
 		"  demo                the KVM SPP selftest scene and a guarded\n"
 		"                      128-byte structure, on a built-in guest\n"
 		"  info                what this host's KVM offers spp\n"
 		"  check GPA LEN MAP   would a LEN-byte write at GPA be allowed\n"
 		"                      on a page whose 32-bit write map is MAP?\n"
-		"                      (bit i = sub-page i writable; hex or dec)\n"
+		"  help [COMMAND]      this text, or the help of COMMAND\n"
 		"\n"
+		"Every command takes -h/--help. Numbers: 0x for hex, otherwise\n"
+		"decimal; sizes take K, M, G or T (spp(1), NUMBERS).\n"
 		"Without /dev/kvm, the spp of a build tree runs demo and info in\n"
 		"the source tree's KVM test VM (scripts/kvm-vm) if it is set up.\n"
 		"See spp(1).\n");
 }
 
-/* Parse a whole unsigned number (0x.. hex or decimal) into *@out. */
-static int parse_u64(const char *s, uint64_t *out)
+static void demo_usage(FILE *f)
 {
-	char *end;
-	unsigned long long v;
+	fprintf(f,
+		"usage: spp demo\n"
+		"\n"
+		"Run a built-in guest and play two scenes, checking each step:\n"
+		"the KVM SPP selftest (a page with map 0, 32 stores denied,\n"
+		"then unprotected) and a guarded 128-byte structure beside hot\n"
+		"data. Without KVM the scenes play on the core model. Exit\n"
+		"status 0 when every check passed, 10 otherwise.\n");
+}
 
-	if (!*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || *end)
-		return -EINVAL;
-	*out = v;
-	return 0;
+static void info_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: spp info\n"
+		"\n"
+		"What this host's KVM offers spp: /dev/kvm, the API version,\n"
+		"read-only memslots, memslot and vCPU limits, whether guest\n"
+		"CPL0 code runs natively, the time of an exit round trip.\n"
+		"Exit status 0, or 10 without usable KVM.\n");
+}
+
+static void check_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: spp check GPA LEN MAP\n"
+		"\n"
+		"Answer with the core model alone (no KVM) whether a LEN-byte\n"
+		"write at GPA is allowed on a page whose 32-bit write map is\n"
+		"MAP (bit i set = sub-page i writable). Numbers: 0x for hex,\n"
+		"otherwise decimal; LEN (1..4096) may end in K.\n"
+		"  spp check 0x10000290 4 0xffffffdf   ->  denied: sub-page 5 ...\n");
+}
+
+static void help_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: spp help [COMMAND]\n"
+		"\n"
+		"Print the help of spp, or of COMMAND (run, demo, info, check,\n"
+		"help) as COMMAND --help does.\n");
+}
+
+/*
+ * The arguments of a command that takes none but -h/--help (@n of them
+ * are its own: check's three numbers). Returns -1 to go on, otherwise
+ * the exit status (help printed, or one error line).
+ */
+static int simple_args(const char *cmd, int argc, char **argv, int n,
+		       void (*help)(FILE *))
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			help(stdout);
+			return 0;
+		}
+	}
+	for (i = 1; i < argc; i++) {
+		if (argv[i][0] == '-' && argv[i][1]) {
+			fprintf(stderr,
+				"spp %s: unknown option '%s' (try spp help "
+				"%s)\n",
+				cmd, argv[i], cmd);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - 1 > n) {
+		fprintf(stderr, "spp %s: unexpected argument '%s'\n", cmd,
+			argv[n + 1]);
+		return EXIT_USAGE;
+	}
+	return -1;
 }
 
 static int cmd_check(int argc, char **argv)
@@ -65,19 +128,29 @@ static int cmd_check(int argc, char **argv)
 	uint64_t gpa, len, map;
 	int ret;
 
+	ret = simple_args("check", argc, argv, 3, check_usage);
+	if (ret >= 0)
+		return ret;
 	if (argc != 4) {
 		fprintf(stderr, "spp check: expected GPA LEN MAP\n");
 		return EXIT_USAGE;
 	}
-	if (parse_u64(argv[1], &gpa)) {
-		fprintf(stderr, "spp check: bad GPA '%s'\n", argv[1]);
+	if (spp_cli_parse_number(argv[1], 0, &gpa)) {
+		fprintf(stderr, "spp check: bad GPA '%s' (%s)\n", argv[1],
+			spp_cli_number_help(argv[1]));
 		return EXIT_USAGE;
 	}
-	if (parse_u64(argv[2], &len) || !len || len > SPP_PAGE_SIZE) {
+	if (spp_cli_parse_number(argv[2], SPP_CLI_NUM_SIZE, &len) || !len ||
+	    len > SPP_PAGE_SIZE) {
 		fprintf(stderr, "spp check: bad LEN '%s' (1..4096)\n", argv[2]);
 		return EXIT_USAGE;
 	}
-	if (parse_u64(argv[3], &map) || map > UINT32_MAX) {
+	if (spp_cli_parse_number(argv[3], 0, &map)) {
+		fprintf(stderr, "spp check: bad MAP '%s' (%s)\n", argv[3],
+			spp_cli_number_help(argv[3]));
+		return EXIT_USAGE;
+	}
+	if (map > UINT32_MAX) {
 		fprintf(stderr, "spp check: bad MAP '%s' (32 bits)\n", argv[3]);
 		return EXIT_USAGE;
 	}
@@ -219,11 +292,9 @@ static int cmd_demo(int argc, char **argv)
 	char why[512], why_vm[200];
 	int ret;
 
-	if (argc > 1) {
-		fprintf(stderr, "spp demo: unexpected argument '%s'\n",
-			argv[1]);
-		return EXIT_USAGE;
-	}
+	ret = simple_args("demo", argc, argv, 0, demo_usage);
+	if (ret >= 0)
+		return ret;
 	if (spp_cli_kvm_usable(why, sizeof(why))) {
 		ret = spp_cli_demo_kvm();
 		if (ret >= 0)
@@ -254,11 +325,9 @@ static int cmd_info(int argc, char **argv)
 	char why[256], why_vm[256];
 	int ret;
 
-	if (argc > 1) {
-		fprintf(stderr, "spp info: unexpected argument '%s'\n",
-			argv[1]);
-		return EXIT_USAGE;
-	}
+	ret = simple_args("info", argc, argv, 0, info_usage);
+	if (ret >= 0)
+		return ret;
 	if (spp_cli_kvm_usable(why, sizeof(why)))
 		return spp_cli_info();
 	printf("spp version:       %s\n", spp_version());
@@ -274,8 +343,58 @@ static int cmd_info(int argc, char **argv)
 	return SPP_CLI_ERROR;
 }
 
+static int cmd_help(int argc, char **argv);
+
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	void (*usage)(FILE *f);
+} commands[] = {
+	{ "run", spp_cli_run, spp_cli_run_usage },
+	{ "demo", cmd_demo, demo_usage },
+	{ "info", cmd_info, info_usage },
+	{ "check", cmd_check, check_usage },
+	{ "help", cmd_help, help_usage },
+};
+
+static const struct command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	const struct command *c;
+	int ret;
+
+	ret = simple_args("help", argc, argv, 1, help_usage);
+	if (ret >= 0)
+		return ret;
+	if (argc < 2) {
+		usage(stdout);
+		return 0;
+	}
+	c = find_command(argv[1]);
+	if (!c) {
+		fprintf(stderr,
+			"spp help: unknown command '%s' (run, demo, info, "
+			"check, help)\n",
+			argv[1]);
+		return EXIT_USAGE;
+	}
+	c->usage(stdout);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	const struct command *c;
+
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -284,18 +403,13 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (!strcmp(argv[1], "--version")) {
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		printf("spp %s\n", spp_version());
 		return 0;
 	}
-	if (!strcmp(argv[1], "run"))
-		return spp_cli_run(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "demo"))
-		return cmd_demo(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "info"))
-		return cmd_info(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "check"))
-		return cmd_check(argc - 1, argv + 1);
-	fprintf(stderr, "spp: unknown command '%s' (try --help)\n", argv[1]);
+	c = find_command(argv[1]);
+	if (c)
+		return c->run(argc - 1, argv + 1);
+	fprintf(stderr, "spp: unknown command '%s' (try spp help)\n", argv[1]);
 	return EXIT_USAGE;
 }

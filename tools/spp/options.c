@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,79 +23,72 @@
 /* One line naming the offending token; the exit code of bad input. */
 #define bad(...) (spp_cli_err(__VA_ARGS__), SPP_CLI_USAGE)
 
-int spp_cli_parse_u64(const char *s, uint64_t *out)
+int spp_cli_parse_number(const char *s, unsigned int flags, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
-	int base = 10;
+	unsigned int base = 10, shift = 0, digits = 0;
+	uint64_t v = 0;
 
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
 		base = 16;
 		s += 2;
 	}
-	if (!isxdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, base);
-	if (errno || *end)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
+	for (; *s; s++, digits++) {
+		unsigned char c = (unsigned char)*s;
+		unsigned int d;
 
-int spp_cli_parse_hex(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-		s += 2;
-	if (!isxdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 16);
-	if (errno || *end)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-int spp_cli_parse_size(const char *s, uint64_t *out)
-{
-	char num[32], *end;
-	unsigned long long v;
-	size_t n = strlen(s);
-	unsigned int shift = 20;
-
-	if (!n || n >= sizeof(num))
-		return -EINVAL;
-	memcpy(num, s, n + 1);
-	switch (toupper((unsigned char)num[n - 1])) {
-	case 'K':
-		shift = 10;
-		break;
-	case 'M':
-		shift = 20;
-		break;
-	case 'G':
-		shift = 30;
-		break;
-	case 'T':
-		shift = 40;
-		break;
-	default:
-		n++;
-		break;
+		if (isdigit(c))
+			d = c - '0';
+		else if (base == 16 && isxdigit(c))
+			d = (unsigned int)(tolower(c) - 'a' + 10);
+		else
+			break;
+		if (v > (UINT64_MAX - d) / base)
+			return -ERANGE;
+		v = v * base + d;
 	}
-	num[n - 1] = 0;
-	if (!isdigit((unsigned char)num[0]))
+	if (!digits)
 		return -EINVAL;
-	errno = 0;
-	v = strtoull(num, &end, 10);
-	if (errno || *end || v > (UINT64_MAX >> shift))
+	if (*s && (flags & SPP_CLI_NUM_SIZE)) {
+		switch (toupper((unsigned char)*s)) {
+		case 'K':
+			shift = 10;
+			break;
+		case 'M':
+			shift = 20;
+			break;
+		case 'G':
+			shift = 30;
+			break;
+		case 'T':
+			shift = 40;
+			break;
+		default:
+			return -EINVAL;
+		}
+		s++;
+	} else if ((flags & SPP_CLI_NUM_MIB) == SPP_CLI_NUM_MIB) {
+		shift = 20;
+	}
+	if (*s)
 		return -EINVAL;
-	*out = (uint64_t)v << shift;
+	if (v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = v << shift;
 	return 0;
+}
+
+const char *spp_cli_number_help(const char *s)
+{
+	bool letter = false;
+	const char *p;
+
+	for (p = s; *p; p++) {
+		if (!isxdigit((unsigned char)*p))
+			return "expected decimal, or hex with 0x";
+		letter |= !isdigit((unsigned char)*p);
+	}
+	return letter && p > s ? "hex needs a 0x prefix" :
+				 "expected decimal, or hex with 0x";
 }
 
 const char *spp_cli_policy_name(enum spp_policy p)
@@ -139,6 +133,14 @@ static int add_rule(struct spp_run_opts *o, const struct spp_rule *r,
 	return 0;
 }
 
+/* After "not aligned" for a GPA without 0x: how it was read. */
+static const char *decimal_note(const char *s)
+{
+	return s[0] == '0' && (s[1] == 'x' || s[1] == 'X') ?
+		       "" :
+		       " (read as decimal: hex needs a 0x prefix)";
+}
+
 /* GPA:MAP of --protect; @where names the token in messages. */
 static int parse_protect(struct spp_run_opts *o, const char *arg,
 			 const char *where)
@@ -154,12 +156,15 @@ static int parse_protect(struct spp_run_opts *o, const char *arg,
 	if (!colon)
 		return bad("%s: expected GPA:MAP, e.g. 0x10000000:0x0", where);
 	*colon = 0;
-	if (spp_cli_parse_hex(buf, &r.gpa))
-		return bad("%s: bad GPA '%s' (hex)", where, buf);
+	if (spp_cli_parse_number(buf, 0, &r.gpa))
+		return bad("%s: bad GPA '%s' (%s)", where, buf,
+			   spp_cli_number_help(buf));
 	if (r.gpa & (SPP_LAYOUT_PAGE_SIZE - 1))
-		return bad("%s: GPA '%s' is not 4 KiB aligned", where, buf);
-	if (spp_cli_parse_hex(colon + 1, &map))
-		return bad("%s: bad MAP '%s' (hex)", where, colon + 1);
+		return bad("%s: GPA '%s' is not 4 KiB aligned%s", where, buf,
+			   decimal_note(buf));
+	if (spp_cli_parse_number(colon + 1, 0, &map))
+		return bad("%s: bad MAP '%s' (%s)", where, colon + 1,
+			   spp_cli_number_help(colon + 1));
 	if (map > UINT32_MAX)
 		return bad("%s: MAP '%s' has more than 32 bits", where,
 			   colon + 1);
@@ -181,10 +186,12 @@ static int parse_range(struct spp_run_opts *o, const char *arg,
 	if (!plus)
 		return bad("%s: expected GPA+LEN, e.g. 0x10000290+16", where);
 	*plus = 0;
-	if (spp_cli_parse_hex(buf, &r.gpa))
-		return bad("%s: bad GPA '%s' (hex)", where, buf);
-	if (spp_cli_parse_u64(plus + 1, &r.len) || !r.len)
-		return bad("%s: bad LEN '%s' (decimal or 0x hex, at least 1)",
+	if (spp_cli_parse_number(buf, 0, &r.gpa))
+		return bad("%s: bad GPA '%s' (%s)", where, buf,
+			   spp_cli_number_help(buf));
+	if (spp_cli_parse_number(plus + 1, SPP_CLI_NUM_SIZE, &r.len) || !r.len)
+		return bad("%s: bad LEN '%s' (a size of at least 1: decimal, "
+			   "or hex with 0x; may end in K, M, G or T)",
 			   where, plus + 1);
 	if (r.gpa + r.len < r.gpa ||
 	    r.gpa + r.len > UINT64_MAX - SUBPAGE) /* rounding must fit */
@@ -198,21 +205,81 @@ static char *rule_origin(const char *opt, const char *arg, char *buf, size_t n)
 	return buf;
 }
 
+#define POLICY_LINE_MAX 511
+
+/*
+ * Whether line @lineno (@n bytes) of a policy file may be read as text:
+ * no NUL or control bytes (tab, CR and LF aside) anywhere, nothing outside
+ * ASCII before a '#'. Otherwise one line that names the line but never
+ * echoes its bytes.
+ */
+static int policy_text(const char *path, unsigned int lineno, const char *line,
+		       size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)line[i];
+
+		if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') ||
+		    c == 0x7f)
+			return bad("%s:%u: binary data (not a policy file)",
+				   path, lineno);
+	}
+	for (i = 0; i < n && line[i] != '#'; i++)
+		if ((unsigned char)line[i] >= 0x80)
+			return bad("%s:%u: byte 0x%02x outside ASCII (rules "
+				   "are ASCII; '#' comments may be UTF-8)",
+				   path, lineno, (unsigned char)line[i]);
+	return 0;
+}
+
+/*
+ * Line after line of @f into @buf (@size bytes), NUL bytes included and
+ * the '\n' kept; *@len is its length. A line longer than @size - 1 bytes
+ * sets *@too_long and is not read further. Returns false at the end.
+ */
+static bool policy_line(FILE *f, char *buf, size_t size, size_t *len,
+			bool *too_long)
+{
+	size_t n = 0;
+	int c;
+
+	*too_long = false;
+	while ((c = getc(f)) != EOF) {
+		if (n == size - 1) {
+			*too_long = true;
+			break;
+		}
+		buf[n++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	buf[n] = 0;
+	*len = n;
+	return n || *too_long;
+}
+
 /* The policy file: one rule per line, see docs/spp.1 (POLICY FILE). */
 static int read_policy(struct spp_run_opts *o, const char *path)
 {
-	char line[512], where[600];
+	char line[POLICY_LINE_MAX + 1], where[POLICY_LINE_MAX + 200];
 	unsigned int lineno = 0;
 	FILE *f = fopen(path, "re");
+	bool too_long;
+	size_t n;
 	int ret = 0;
 
 	if (!f)
 		return bad("--policy '%s': %s", path, strerror(errno));
-	while (!ret && fgets(line, sizeof(line), f)) {
+	while (!ret && policy_line(f, line, sizeof(line), &n, &too_long)) {
 		char *p, *kw, *arg, *extra, *save;
 
 		lineno++;
-		if (!strchr(line, '\n') && !feof(f)) {
+		ret = policy_text(path, lineno, line, n);
+		if (ret)
+			break;
+		if (too_long) {
 			ret = bad("%s:%u: line too long", path, lineno);
 			break;
 		}
@@ -226,7 +293,12 @@ static int read_policy(struct spp_run_opts *o, const char *path)
 		extra = arg ? strtok_r(NULL, " \t\r\n", &save) : NULL;
 		snprintf(where, sizeof(where), "%s:%u: %s '%s'", path, lineno,
 			 kw, arg ? arg : "");
-		if (!arg) {
+		if (strcmp(kw, "protect") && strcmp(kw, "protect-range") &&
+		    strcmp(kw, "on-violation")) {
+			ret = bad("%s:%u: unknown rule '%s' (protect, "
+				  "protect-range, on-violation)",
+				  path, lineno, kw);
+		} else if (!arg) {
 			ret = bad("%s:%u: '%s' needs an argument", path, lineno,
 				  kw);
 		} else if (extra) {
@@ -236,7 +308,7 @@ static int read_policy(struct spp_run_opts *o, const char *path)
 			ret = parse_protect(o, arg, where);
 		} else if (!strcmp(kw, "protect-range")) {
 			ret = parse_range(o, arg, where);
-		} else if (!strcmp(kw, "on-violation")) {
+		} else {
 			enum spp_policy pol;
 
 			if (parse_policy(arg, &pol))
@@ -244,10 +316,6 @@ static int read_policy(struct spp_run_opts *o, const char *path)
 					  where);
 			else if (!o->policy_set)
 				o->policy = pol;
-		} else {
-			ret = bad("%s:%u: unknown rule '%s' (protect, "
-				  "protect-range, on-violation)",
-				  path, lineno, kw);
 		}
 	}
 	if (!ret && ferror(f))
@@ -383,8 +451,8 @@ void spp_cli_run_usage(FILE *f)
 		"usage: spp run [OPTIONS] GUEST.elf\n"
 		"\n"
 		"Run a static ELF64 guest program on KVM with sub-page (128-byte)\n"
-		"write protection. Numbers: GPA and MAP are hex (0x optional);\n"
-		"LEN is decimal or 0x hex.\n"
+		"write protection. Numbers: 0x for hex, otherwise decimal (a\n"
+		"leading 0 is no octal); sizes (LEN, SIZE) take K, M, G or T.\n"
 		"\n"
 		"protection (all rules are checked before anything runs; rules\n"
 		"must not overlap and must lie in guest RAM above 1 MiB, below\n"
@@ -419,7 +487,8 @@ void spp_cli_run_usage(FILE *f)
 		"machine:\n"
 		"  --vcpus N                 vCPUs, 1..%u (default 1)\n"
 		"  --mem SIZE                guest RAM, e.g. 512M (default), 1G; a\n"
-		"                            bare number is MiB; 16M..32G, 2M steps\n"
+		"                            number without suffix is MiB;\n"
+		"                            16M..32G, 2M steps\n"
 		"  --timeout SECONDS         end the run after SECONDS (fractions ok)\n"
 		"\n"
 		"exit status: the guest's (v << 1) | 1 (odd, as QEMU's\n"
@@ -461,16 +530,30 @@ static const struct option run_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* Seconds: a number as everywhere (spp(1), NUMBERS), or decimal digits
+ * with a fraction ("0.5", "2.", ".25"). */
 static int parse_timeout(const char *s, unsigned int *ms)
 {
-	char *end;
+	const char *p, *dot = NULL;
+	uint64_t n;
 	double v;
 
-	if (!isdigit((unsigned char)*s) && *s != '.')
+	if (!spp_cli_parse_number(s, 0, &n)) {
+		if (n > 4000000)
+			return -EINVAL;
+		*ms = (unsigned int)n * 1000;
+		return 0;
+	}
+	for (p = s; *p; p++) {
+		if (*p == '.' && !dot)
+			dot = p;
+		else if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+	}
+	if (!dot || p - s < 2)
 		return -EINVAL;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || *end || v < 0 || v > 4000000.0)
+	v = strtod(s, NULL);
+	if (v > 4000000.0)
 		return -EINVAL;
 	*ms = (unsigned int)(v * 1000.0 + 0.5);
 	if (v > 0 && !*ms)
@@ -532,14 +615,14 @@ int spp_cli_run_opts(int argc, char **argv, struct spp_run_opts *o)
 			o->events_all = true;
 			break;
 		case OPT_VCPUS:
-			if (spp_cli_parse_u64(optarg, &v) || !v ||
+			if (spp_cli_parse_number(optarg, 0, &v) || !v ||
 			    v > SPP_LAYOUT_MAX_VCPUS)
 				return bad("--vcpus '%s': expected 1..%u",
 					   optarg, SPP_LAYOUT_MAX_VCPUS);
 			o->vcpus = (unsigned int)v;
 			break;
 		case OPT_MEM:
-			if (spp_cli_parse_size(optarg, &v) ||
+			if (spp_cli_parse_number(optarg, SPP_CLI_NUM_MIB, &v) ||
 			    !spp_layout_ram_valid(v))
 				return bad(
 					"--mem '%s': expected a size from 16M "

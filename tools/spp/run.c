@@ -43,6 +43,20 @@ struct counts {
 	uint64_t allowed, denied;
 };
 
+/*
+ * A trapped page that saw a store or is protected: every store is counted
+ * once, on the page of its subpage_gpa. At the end of the run the table
+ * keeps the protected pages (by a rule, or by the guest itself through
+ * the doorbell's PROTECT) and the unprotected ones (trapped neighbours)
+ * are summed up in run_state.other (finish_counts()).
+ */
+struct page_stat {
+	uint64_t gpa;
+	uint32_t map; /* the rules' map; the guard's at the end of the run */
+	bool rule; /* protected by a rule (else only by the guest) */
+	struct counts sub[32];
+};
+
 struct run_state {
 	const struct spp_run_opts *o;
 	FILE *events; /* NULL: none */
@@ -51,7 +65,8 @@ struct run_state {
 
 	pthread_mutex_t lock;
 	uint64_t seq; /* events written */
-	struct counts *sub; /* [npages * 32] per protected sub-page */
+	struct page_stat *pages; /* sorted by gpa */
+	size_t npages, cap;
 	struct counts other; /* trapped neighbour pages */
 	bool events_failed;
 
@@ -79,35 +94,126 @@ void spp_cli_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static long page_index(const struct spp_run_opts *o, uint64_t gpa)
+/* The index of page @gpa in s->pages, or where it would go (*@found
+ * false). */
+static size_t page_find(const struct run_state *s, uint64_t gpa, bool *found)
 {
-	size_t lo = 0, hi = o->npages;
+	size_t lo = 0, hi = s->npages;
 
 	gpa &= ~0xfffULL;
+	*found = false;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
-		if (o->pages[mid].gpa == gpa)
-			return (long)mid;
-		if (o->pages[mid].gpa < gpa)
+		if (s->pages[mid].gpa == gpa) {
+			*found = true;
+			return mid;
+		}
+		if (s->pages[mid].gpa < gpa)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return -1;
+	return lo;
+}
+
+/* Page @gpa's entry, added (zeroed, not a rule's) if it is new; NULL
+ * when out of memory. */
+static struct page_stat *page_get(struct run_state *s, uint64_t gpa)
+{
+	bool found;
+	size_t i = page_find(s, gpa, &found);
+
+	if (found)
+		return &s->pages[i];
+	if (s->npages == s->cap) {
+		size_t ncap = s->cap ? 2 * s->cap : 16;
+		struct page_stat *n = realloc(s->pages, ncap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		s->pages = n;
+		s->cap = ncap;
+	}
+	memmove(&s->pages[i + 1], &s->pages[i],
+		(s->npages - i) * sizeof(*s->pages));
+	s->npages++;
+	memset(&s->pages[i], 0, sizeof(s->pages[i]));
+	s->pages[i].gpa = gpa & ~0xfffULL;
+	s->pages[i].map = SPP_ACCESS_FULL;
+	return &s->pages[i];
+}
+
+/* The rules' pages, before the run. */
+static int init_counts(struct run_state *s)
+{
+	const struct spp_run_opts *o = s->o;
+	size_t i;
+
+	for (i = 0; i < o->npages; i++) {
+		struct page_stat *p = page_get(s, o->pages[i].gpa);
+
+		if (!p) {
+			spp_cli_err("out of memory");
+			return SPP_CLI_ERROR;
+		}
+		p->map = o->pages[i].map;
+		p->rule = true;
+	}
+	return 0;
+}
+
+static int add_protected(void *ctx, uint64_t gfn, uint32_t map)
+{
+	struct page_stat *p = page_get(ctx, gfn << 12);
+
+	(void)map;
+	return p ? 0 : -ENOMEM;
+}
+
+/*
+ * After the run, with every vCPU parked: add the pages the guest
+ * protected that saw no store, take each page's map from the guard, and
+ * move the counts of unprotected pages (trapped neighbours) into
+ * s->other. (A store that found no memory for its page's entry was
+ * counted there at once.)
+ */
+static void finish_counts(struct run_state *s, struct spp_guard *g)
+{
+	size_t i, k, sp;
+
+	if (spp_access_for_each(spp_guard_access(g), add_protected, s))
+		spp_cli_err("out of memory: the summary lacks pages");
+	for (i = k = 0; i < s->npages; i++) {
+		struct page_stat *p = &s->pages[i];
+
+		p->map = spp_guard_lookup(g, p->gpa >> 12);
+		if (p->rule || p->map != SPP_ACCESS_FULL) {
+			if (k != i)
+				s->pages[k] = *p;
+			k++;
+			continue;
+		}
+		for (sp = 0; sp < 32; sp++) {
+			s->other.allowed += p->sub[sp].allowed;
+			s->other.denied += p->sub[sp].denied;
+		}
+	}
+	s->npages = k;
 }
 
 static void on_event(void *ctx, const struct spp_event *ev)
 {
 	struct run_state *s = ctx;
-	long pi = page_index(s->o, ev->subpage_gpa);
-	struct counts *c = pi < 0 ? &s->other :
-				    &s->sub[(size_t)pi * 32 + ev->subpage];
 	bool allowed = ev->verdict == SPP_VERDICT_ALLOWED;
+	struct page_stat *p;
+	struct counts *c;
 	char buf[512];
 	int n;
 
 	pthread_mutex_lock(&s->lock);
+	p = page_get(s, ev->subpage_gpa);
+	c = p ? &p->sub[ev->subpage] : &s->other;
 	if (allowed)
 		c->allowed++;
 	else
@@ -255,6 +361,70 @@ static int check_elf(const char *path, const void *buf, size_t size,
 	return 0;
 }
 
+/*
+ * Whether --events @path can be written, checked before KVM is touched
+ * without creating or truncating anything: open_events() does that only
+ * once the guest is about to run.
+ */
+static int check_events(const char *path)
+{
+	struct stat st;
+	char *dir, *slash;
+	bool ok;
+	int err;
+
+	if (!strcmp(path, "-"))
+		return 0;
+	if (!stat(path, &st)) {
+		if (S_ISDIR(st.st_mode))
+			errno = EISDIR;
+		else if (!faccessat(AT_FDCWD, path, W_OK, AT_EACCESS))
+			return 0;
+	} else if (errno == ENOENT) {
+		/* a new file: its directory must take it */
+		dir = strdup(path);
+		if (!dir) {
+			spp_cli_err("out of memory");
+			return SPP_CLI_ERROR;
+		}
+		slash = strrchr(dir, '/');
+		if (!slash)
+			strcpy(dir, ".");
+		else if (slash == dir)
+			slash[1] = 0;
+		else
+			*slash = 0;
+		ok = !faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS);
+		err = errno;
+		free(dir);
+		if (ok)
+			return 0;
+		errno = err;
+	}
+	spp_cli_err("--events '%s': %s", path, strerror(errno));
+	return SPP_CLI_USAGE;
+}
+
+/* Open --events now that the guest is about to run. */
+static int open_events(struct run_state *s)
+{
+	const char *path = s->o->events;
+
+	if (!path)
+		return 0;
+	if (!strcmp(path, "-")) {
+		s->events = stdout;
+		s->console = stderr;
+		return 0;
+	}
+	s->events = fopen(path, "we");
+	if (!s->events) {
+		spp_cli_err("--events '%s': %s", path, strerror(errno));
+		return SPP_CLI_USAGE;
+	}
+	return 0;
+}
+
 /* ---- protections ---------------------------------------------------------- */
 
 /* Runs of consecutive pages with one map become one SET. */
@@ -286,7 +456,7 @@ static int apply_pages(struct spp_guard *g, const struct spp_run_opts *o)
 struct hot {
 	size_t page;
 	unsigned int sp;
-	uint64_t total;
+	uint64_t total, denied;
 };
 
 static int hot_cmp(const void *a, const void *b)
@@ -295,6 +465,9 @@ static int hot_cmp(const void *a, const void *b)
 
 	if (x->total != y->total)
 		return x->total < y->total ? 1 : -1;
+	/* a tie: the sub-page with denied stores first */
+	if (x->denied != y->denied)
+		return x->denied < y->denied ? 1 : -1;
 	if (x->page != y->page)
 		return x->page < y->page ? -1 : 1;
 	return x->sp < y->sp ? -1 : x->sp > y->sp;
@@ -305,9 +478,10 @@ static size_t hottest(const struct run_state *s, struct hot *h)
 {
 	size_t n = 0, i;
 
-	for (i = 0; i < s->o->npages * 32; i++) {
+	for (i = 0; i < s->npages * 32; i++) {
+		const struct counts *c = &s->pages[i / 32].sub[i % 32];
 		struct hot x = { i / 32, (unsigned int)(i % 32),
-				 s->sub[i].allowed + s->sub[i].denied };
+				 c->allowed + c->denied, c->denied };
 
 		if (!x.total)
 			continue;
@@ -329,8 +503,8 @@ static struct counts page_counts(const struct run_state *s, size_t p)
 	unsigned int k;
 
 	for (k = 0; k < 32; k++) {
-		c.allowed += s->sub[p * 32 + k].allowed;
-		c.denied += s->sub[p * 32 + k].denied;
+		c.allowed += s->pages[p].sub[k].allowed;
+		c.denied += s->pages[p].sub[k].denied;
 	}
 	return c;
 }
@@ -394,9 +568,12 @@ static void summary_json(const struct run_state *s,
 {
 	const struct spp_run_opts *o = s->o;
 	struct hot h[HOT_SUBPAGES];
-	size_t n = hottest(s, h), i;
-	bool all = o->npages <= JSON_PAGES, first = true;
+	size_t n = hottest(s, h), i, guest = 0;
+	bool all = s->npages <= JSON_PAGES, first = true;
 	FILE *f = stderr;
+
+	for (i = 0; i < s->npages; i++)
+		guest += !s->pages[i].rule;
 
 	fprintf(f, "{\"type\":\"summary\",\"spp\":\"%s\",\"guest\":",
 		spp_version());
@@ -416,31 +593,36 @@ static void summary_json(const struct run_state *s,
 		",\"allowed\":%" PRIu64 ",\"denied\":%" PRIu64
 		",\"events\":%" PRIu64 ",\"slot_changes\":%" PRIu64
 		",\"trapped_pages\":%" PRIu64 ",\"protected_pages\":%zu"
+		",\"guest_protected_pages\":%zu"
 		",\"other_allowed\":%" PRIu64 ",\"other_denied\":%" PRIu64
 		",\"emulated\":%" PRIu64 ",\"string_batches\":%" PRIu64
 		",\"string_elements\":%" PRIu64 ",\"rmw_redone\":%" PRIu64
+		",\"misdirected\":%" PRIu64 ",\"walk_writes\":%" PRIu64
 		",\"pages_truncated\":%s,\"pages\":[",
 		t, o->vcpus, o->mem, spp_cli_policy_name(o->policy), gs->exits,
 		gs->stores, gs->allowed, gs->denied, s->seq, gs->slot_changes,
-		gs->trapped_pages, o->npages, s->other.allowed, s->other.denied,
-		gs->emulated, gs->string_batches, gs->string_elements,
-		gs->rmw_redone, all ? "false" : "true");
-	for (i = 0; i < o->npages; i++) {
+		gs->trapped_pages, s->npages, guest, s->other.allowed,
+		s->other.denied, gs->emulated, gs->string_batches,
+		gs->string_elements, gs->rmw_redone, gs->misdirected,
+		gs->walk_writes, all ? "false" : "true");
+	for (i = 0; i < s->npages; i++) {
 		struct counts c = page_counts(s, i);
 
 		if (!all && !c.allowed && !c.denied)
 			continue;
 		fprintf(f,
 			"%s{\"gpa\":\"0x%" PRIx64 "\",\"map\":\"0x%08" PRIx32
-			"\",\"allowed\":%" PRIu64 ",\"denied\":%" PRIu64 "}",
-			first ? "" : ",", o->pages[i].gpa, o->pages[i].map,
-			c.allowed, c.denied);
+			"\",\"allowed\":%" PRIu64 ",\"denied\":%" PRIu64
+			",\"source\":\"%s\"}",
+			first ? "" : ",", s->pages[i].gpa, s->pages[i].map,
+			c.allowed, c.denied,
+			s->pages[i].rule ? "rules" : "guest");
 		first = false;
 	}
 	fprintf(f, "],\"hot_subpages\":[");
 	for (i = 0; i < n; i++) {
-		const struct counts *c = &s->sub[h[i].page * 32 + h[i].sp];
-		uint64_t page = o->pages[h[i].page].gpa;
+		const struct counts *c = &s->pages[h[i].page].sub[h[i].sp];
+		uint64_t page = s->pages[h[i].page].gpa;
 
 		fprintf(f,
 			"%s{\"gpa\":\"0x%" PRIx64 "\",\"page\":\"0x%" PRIx64
@@ -466,42 +648,65 @@ static void summary_text(const struct run_state *s,
 		t, o->vcpus, o->vcpus == 1 ? "" : "s", o->mem >> 20,
 		spp_cli_policy_name(o->policy), gs->exits, gs->stores,
 		gs->allowed, gs->denied);
-	for (i = 0; i < o->npages && shown < TEXT_PAGES; i++) {
+	for (i = 0; i < s->npages && shown < TEXT_PAGES; i++) {
 		struct counts c = page_counts(s, i);
 
-		if (o->npages > TEXT_PAGES && !c.allowed && !c.denied)
+		if (s->npages > TEXT_PAGES && !c.allowed && !c.denied)
 			continue;
 		fprintf(stderr,
 			"spp:   page 0x%" PRIx64 " map 0x%08" PRIx32
-			": %" PRIu64 " allowed, %" PRIu64 " denied\n",
-			o->pages[i].gpa, o->pages[i].map, c.allowed, c.denied);
+			"%s: %" PRIu64 " allowed, %" PRIu64 " denied\n",
+			s->pages[i].gpa, s->pages[i].map,
+			s->pages[i].rule ? "" : " (guest)", c.allowed,
+			c.denied);
 		shown++;
 	}
-	if (o->npages > shown)
+	if (s->npages > shown)
 		fprintf(stderr,
 			"spp:   (%zu more protected pages; --stats lists "
 			"them)\n",
-			o->npages - shown);
+			s->npages - shown);
 	if (s->other.allowed || s->other.denied)
 		fprintf(stderr,
 			"spp:   neighbour pages (trapped, unprotected): "
-			"%" PRIu64 " allowed\n",
-			s->other.allowed);
+			"%" PRIu64 " allowed, %" PRIu64 " denied\n",
+			s->other.allowed, s->other.denied);
+	if (gs->misdirected)
+		fprintf(stderr,
+			"spp: warning: KVM handed over %" PRIu64
+			" store%s at guest page-table entries (page tables on "
+			"trapped pages): spp wrote them where they belong, but "
+			"loads through those tables may have read wrong values "
+			"(docs/kvm.md)\n",
+			gs->misdirected, gs->misdirected == 1 ? "" : "s");
 	if (n) {
 		fprintf(stderr, "spp: hottest sub-pages:");
 		for (i = 0; i < n; i++) {
 			const struct counts *c =
-				&s->sub[h[i].page * 32 + h[i].sp];
+				&s->pages[h[i].page].sub[h[i].sp];
 
 			fprintf(stderr,
 				"%s 0x%" PRIx64 " (#%u) %" PRIu64
 				" allowed/%" PRIu64 " denied",
 				i ? "," : "",
-				o->pages[h[i].page].gpa + 128 * h[i].sp,
+				s->pages[h[i].page].gpa + 128 * h[i].sp,
 				h[i].sp, c->allowed, c->denied);
 		}
 		fputc('\n', stderr);
 	}
+}
+
+static const char *signal_name(int sig)
+{
+	switch (sig) {
+	case SIGINT:
+		return "SIGINT";
+	case SIGTERM:
+		return "SIGTERM";
+	case SIGHUP:
+		return "SIGHUP";
+	}
+	return "a signal";
 }
 
 static void outcome_line(const struct run_state *s,
@@ -529,8 +734,7 @@ static void outcome_line(const struct run_state *s,
 		fprintf(stderr, "spp: timeout after %.1f s (--timeout)\n", t);
 		break;
 	case SPP_VM_INTERRUPTED:
-		fprintf(stderr, "spp: interrupted by %s\n",
-			sig ? strsignal(sig) : "a signal");
+		fprintf(stderr, "spp: interrupted by %s\n", signal_name(sig));
 		break;
 	case SPP_VM_ERROR:
 		fprintf(stderr, "spp: error: %s\n", res->detail);
@@ -543,15 +747,17 @@ static void outcome_line(const struct run_state *s,
 	}
 }
 
+/* @t in whole seconds, rounded down: a slice that ends late (a loaded
+ * host) must not make the 5 s line say 6 s. */
 static void progress_line(struct spp_guard *g, double t)
 {
 	struct spp_guard_stats gs;
 
 	spp_guard_stats(g, &gs);
 	fprintf(stderr,
-		"spp: %.0f s: %" PRIu64 " exits for trapped writes, %" PRIu64
+		"spp: %lu s: %" PRIu64 " exits for trapped writes, %" PRIu64
 		" stores (%" PRIu64 " allowed, %" PRIu64 " denied)\n",
-		t, gs.exits, gs.stores, gs.allowed, gs.denied);
+		(unsigned long)t, gs.exits, gs.stores, gs.allowed, gs.denied);
 }
 
 /* ---- the run ------------------------------------------------------------------ */
@@ -646,6 +852,8 @@ static int run_guest(struct run_state *s, const void *image, size_t size)
 	}
 	spp_guard_set_report_allowed(spp_vm_guard(s->vm), true);
 	ret = apply_pages(spp_vm_guard(s->vm), o);
+	if (!ret)
+		ret = open_events(s);
 	if (ret) {
 		spp_vm_destroy(s->vm);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -666,6 +874,7 @@ static int run_guest(struct run_state *s, const void *image, size_t size)
 	pthread_kill(watcher, SIGUSR2);
 	pthread_join(watcher, NULL);
 	spp_guard_stats(spp_vm_guard(s->vm), &gs);
+	finish_counts(s, spp_vm_guard(s->vm));
 	spp_vm_destroy(s->vm);
 	s->vm = NULL;
 	/* The mask stays: a signal from now on must not kill spp before it
@@ -696,31 +905,15 @@ int spp_cli_run(int argc, char **argv)
 	}
 	memset(&s, 0, sizeof(s));
 	s.o = &o;
+	s.console = stdout;
 	pthread_mutex_init(&s.lock, NULL);
 	ret = read_guest(o.guest, &image, &size);
 	if (!ret)
 		ret = check_elf(o.guest, image, size, o.mem);
-	if (!ret) {
-		s.sub = calloc(o.npages * 32 + 1, sizeof(*s.sub));
-		if (!s.sub) {
-			spp_cli_err("out of memory");
-			ret = SPP_CLI_ERROR;
-		}
-	}
-	s.console = stdout;
-	if (!ret && o.events) {
-		if (!strcmp(o.events, "-")) {
-			s.events = stdout;
-			s.console = stderr;
-		} else {
-			s.events = fopen(o.events, "we");
-			if (!s.events) {
-				spp_cli_err("--events '%s': %s", o.events,
-					    strerror(errno));
-				ret = SPP_CLI_USAGE;
-			}
-		}
-	}
+	if (!ret && o.events)
+		ret = check_events(o.events);
+	if (!ret)
+		ret = init_counts(&s);
 	if (!ret)
 		ret = run_guest(&s, image, size);
 	if (s.events && s.events != stdout && fclose(s.events)) {
@@ -728,7 +921,7 @@ int spp_cli_run(int argc, char **argv)
 		if (!ret)
 			ret = SPP_CLI_ERROR;
 	}
-	free(s.sub);
+	free(s.pages);
 	free(image);
 	pthread_mutex_destroy(&s.lock);
 	spp_cli_run_opts_free(&o);

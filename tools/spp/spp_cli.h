@@ -2,8 +2,8 @@
 /*
  * spp_cli.h - internals of the spp command, shared by its files:
  *
- *   main.c     dispatch, usage, "check", the core-model demo
- *   options.c  numbers, sizes, the options of "run", the policy file,
+ *   main.c     dispatch, usage and help, "check", the core-model demo
+ *   options.c  the one number syntax, the options of "run", the policy file,
  *              protection rules and their checks
  *   json.c     event and summary output (JSON Lines, text)
  *   run.c      "run": the VM, signals, progress, summary, exit status
@@ -82,15 +82,22 @@ struct spp_run_opts {
 	bool quiet; /* no text summary */
 };
 
-/* Parse a whole unsigned number: hex with 0x, else decimal. */
-int spp_cli_parse_u64(const char *s, uint64_t *out);
+/*
+ * spp_cli_parse_number() - the one syntax of every number spp reads, on
+ * its command line and in policy files (docs/spp.1, NUMBERS): "0x" or
+ * "0X" and hex digits, or decimal digits (a leading 0 makes no octal);
+ * nothing else (no sign, no blanks). @flags: SPP_CLI_NUM_SIZE lets a K,
+ * M, G or T suffix (binary units) follow; SPP_CLI_NUM_MIB also makes a
+ * number without one count MiB (--mem, as QEMU's -m). Returns 0, -EINVAL
+ * or -ERANGE (above 2^64 - 1); *@out is written only on success.
+ */
+#define SPP_CLI_NUM_SIZE 1u
+#define SPP_CLI_NUM_MIB (2u | SPP_CLI_NUM_SIZE)
+int spp_cli_parse_number(const char *s, unsigned int flags, uint64_t *out);
 
-/* Parse a hex number, 0x optional. */
-int spp_cli_parse_hex(const char *s, uint64_t *out);
-
-/* Parse a size: a number with an optional K, M, G or T suffix (binary
- * units); a bare number means MiB, as in QEMU's -m. */
-int spp_cli_parse_size(const char *s, uint64_t *out);
+/* What to say about the token @s that spp_cli_parse_number() refused:
+ * "hex needs a 0x prefix" for hex digits without 0x, else the syntax. */
+const char *spp_cli_number_help(const char *s);
 
 /*
  * spp_cli_run_opts() - parse "spp run" arguments (argv[0] is "run"),

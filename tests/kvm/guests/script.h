@@ -63,6 +63,38 @@ struct script {
 	struct script_op ops[];
 };
 
+/*
+ * Bytes a store op of @kind writes: its width, @count for rep stosb and
+ * rep movsb; 0 for ops that store nothing of their own.
+ */
+static inline uint32_t script_store_len(uint32_t kind, uint32_t count)
+{
+	switch (kind) {
+	case OP_STORE8:
+		return 1;
+	case OP_STORE16:
+		return 2;
+	case OP_STORE32:
+	case OP_LOCK_ADD32:
+	case OP_MOVSS:
+		return 4;
+	case OP_STORE64:
+	case OP_MOVQ_XMM:
+	case OP_XCHG64:
+	case OP_LOCK_XADD64:
+	case OP_CMPXCHG64:
+		return 8;
+	case OP_STORE128:
+		return 16;
+	case OP_VMOVDQU256:
+		return 32;
+	case OP_REP_STOSB:
+	case OP_REP_MOVSB:
+		return count;
+	}
+	return 0;
+}
+
 #define SCRIPT_SLOT_SIZE 0x10000ULL /* 64 KiB per vCPU */
 #define SCRIPT_ADDR(i) (SPP_LAYOUT_SHARED + (uint64_t)(i)*SCRIPT_SLOT_SIZE)
 #define SCRIPT_MAX_OPS \

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_tools_json.c - the event lines of "spp run --events" (json.c)
+ * without KVM, and that both manuals name every field they carry:
+ * docs/events.md has a table row per field, spp(1) lists them under
+ * --events.
+ *
+ * Arguments: docs/spp.1, docs/events.md.
+ */
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "spp_cli.h"
+#include "spp_exec.h"
+
+static const char *man_page, *events_md;
+
+static void event_line(const struct spp_event *ev, char *buf, size_t size)
+{
+	int n = spp_cli_event_json(buf, size, ev, 7, 0.5);
+
+	assert_true(n > 0 && (size_t)n < size);
+	assert_int_equal(buf[n - 1], '\n');
+}
+
+static const struct spp_event store = {
+	.vcpu = 1,
+	.gpa = 0x10000290,
+	.len = 2,
+	.data = { 0xab, 0x01 },
+	.subpage_gpa = 0x10000280,
+	.subpage = 5,
+	.rip = 0x400128,
+	.fragments = 1,
+	.verdict = SPP_VERDICT_DENIED,
+};
+
+/* Issue 15, item 6: a store KVM completed has no known instruction RIP:
+ * null, never a made-up "0x0". */
+static void test_insn_rip_unknown(void **state)
+{
+	char line[1024];
+
+	(void)state;
+	event_line(&store, line, sizeof(line));
+	assert_string_equal(
+		line,
+		"{\"type\":\"write\",\"seq\":7,\"time\":0.500000,\"vcpu\":1,"
+		"\"gpa\":\"0x10000290\",\"len\":2,\"data\":\"ab01\","
+		"\"page\":\"0x10000000\",\"subpage\":5,"
+		"\"subpage_gpa\":\"0x10000280\",\"rip\":\"0x400128\","
+		"\"insn_rip\":null,\"fragments\":1,\"verdict\":\"denied\"}\n");
+}
+
+static void test_insn_rip_known(void **state)
+{
+	struct spp_event ev = store;
+	char line[1024];
+
+	(void)state;
+	ev.insn_rip = 0x400124;
+	ev.fragments = 0;
+	ev.verdict = SPP_VERDICT_LOGGED;
+	event_line(&ev, line, sizeof(line));
+	assert_non_null(strstr(line, ",\"rip\":\"0x400128\",\"insn_rip\":"
+				     "\"0x400124\",\"fragments\":0,"));
+	assert_non_null(strstr(line, "\"verdict\":\"logged\"}"));
+}
+
+/* Whether [@s, @end) has @word (@len bytes) as a whole word. */
+static bool has_word(const char *s, const char *end, const char *word,
+		     size_t len)
+{
+	const char *p;
+
+	for (p = s; (p = strstr(p, word)) != NULL && p + len <= end; p++) {
+		char after = p[len];
+
+		if ((p == s || p[-1] == ' ' || p[-1] == '\n') &&
+		    (after == ',' || after == ' ' || after == '\n'))
+			return true;
+	}
+	return false;
+}
+
+/* Every field of an event line is documented in both manuals. */
+static void test_fields_documented(void **state)
+{
+	char line[1024], want[64], *man = spp_slurp(man_page),
+				   *md = spp_slurp(events_md);
+	const char *p = line, *fields, *fields_end;
+	size_t nfields = 0;
+
+	(void)state;
+	event_line(&store, line, sizeof(line));
+	/* the field list of --events in spp(1) */
+	fields = strstr(man, "Fields: ");
+	assert_non_null(fields);
+	fields_end = strstr(fields, "(docs/events.md");
+	assert_non_null(fields_end);
+	while ((p = strstr(p, "\"")) != NULL) {
+		const char *end = strchr(p + 1, '"');
+		size_t len = (size_t)(end - p - 1);
+
+		assert_non_null(end);
+		if (end[1] != ':') { /* a value */
+			p = end + 1;
+			continue;
+		}
+		snprintf(want, sizeof(want), "| `%.*s` |", (int)len, p + 1);
+		if (!strstr(md, want))
+			fail_msg("docs/events.md lacks the row %s", want);
+		snprintf(want, sizeof(want), "%.*s", (int)len, p + 1);
+		if (!has_word(fields, fields_end, want, len))
+			fail_msg("spp(1) --events lacks the field %.*s",
+				 (int)len, p + 1);
+		nfields++;
+		p = end + 1;
+	}
+	assert_int_equal(nfields, 14);
+	/* fields are stable from 0.1.0 on: none is "added in" a later one */
+	assert_null(strstr(md, "added in 0."));
+	free(man);
+	free(md);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_insn_rip_unknown),
+		cmocka_unit_test(test_insn_rip_known),
+		cmocka_unit_test(test_fields_documented),
+	};
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s SPP.1 EVENTS.md\n", argv[0]);
+		return 2;
+	}
+	man_page = argv[1];
+	events_md = argv[2];
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
