@@ -38,28 +38,20 @@ struct emu {
 	bool have_regs, have_sregs, have_xs, have_xcr0;
 };
 
-static int vs_regs(struct emu *e)
+/* KVM_GET_REGS and, with @sregs, KVM_GET_SREGS, each unless already had. */
+static int vs_fetch(struct emu *e, bool sregs)
 {
 	int ret = 0;
 
 	if (!e->have_regs)
 		ret = spp_kvm_ioctl(e->fd, KVM_GET_REGS, &e->x.s.regs);
-	if (ret < 0)
-		return ret;
-	e->have_regs = true;
-	return 0;
-}
-
-static int vs_sregs(struct emu *e)
-{
-	int ret = 0;
-
-	if (!e->have_sregs)
+	if (!ret)
+		e->have_regs = true;
+	if (!ret && sregs && !e->have_sregs) {
 		ret = spp_kvm_ioctl(e->fd, KVM_GET_SREGS, &e->x.s.sregs);
-	if (ret < 0)
-		return ret;
-	e->have_sregs = true;
-	return 0;
+		e->have_sregs = !ret;
+	}
+	return ret < 0 ? ret : 0;
 }
 
 static int vs_flush(struct emu *e)
@@ -99,10 +91,14 @@ static int vs_translate(struct emu *e, uint64_t lin, uint64_t *gpa)
 	return 0;
 }
 
-/* Read @len bytes of guest RAM at linear @lin (the emulator's read). */
-static int vs_read(void *ctx, uint64_t lin, void *buf, uint32_t len)
+/*
+ * Read @len bytes of guest RAM at linear @lin, each page translated to
+ * guest-physical by @xlate(@ctx, ...): KVM_TRANSLATE or a software walk.
+ */
+static int read_linear(struct spp_guard *g,
+		       int (*xlate)(void *ctx, uint64_t lin, uint64_t *gpa),
+		       void *ctx, uint64_t lin, void *buf, uint32_t len)
 {
-	struct emu *e = ctx;
 	uint8_t *out = buf;
 
 	while (len) {
@@ -113,10 +109,10 @@ static int vs_read(void *ctx, uint64_t lin, void *buf, uint32_t len)
 
 		if (n > len)
 			n = len;
-		ret = vs_translate(e, lin, &gpa);
+		ret = xlate(ctx, lin, &gpa);
 		if (ret)
 			return ret;
-		p = spp_guest_mem_ptr(&e->g->mem, gpa, n);
+		p = spp_guest_mem_ptr(&g->mem, gpa, n);
 		if (!p)
 			return -EFAULT;
 		memcpy(out, p, n);
@@ -125,6 +121,19 @@ static int vs_read(void *ctx, uint64_t lin, void *buf, uint32_t len)
 		len -= n;
 	}
 	return 0;
+}
+
+static int vs_xlate(void *ctx, uint64_t lin, uint64_t *gpa)
+{
+	return vs_translate(ctx, lin, gpa);
+}
+
+/* The emulator's read: through KVM_TRANSLATE. */
+static int vs_read(void *ctx, uint64_t lin, void *buf, uint32_t len)
+{
+	struct emu *e = ctx;
+
+	return read_linear(e->g, vs_xlate, e, lin, buf, len);
 }
 
 static uint8_t *vs_xs(void *ctx)
@@ -185,10 +194,8 @@ static void emu_init(struct emu *e, struct spp_guard *g, int vcpu_fd,
 /* Registers and segments, then the instruction at RIP. */
 static int decode_at_rip(struct emu *e, const uint8_t *given, uint32_t ngiven)
 {
-	int ret = vs_regs(e);
+	int ret = vs_fetch(e, true);
 
-	if (!ret)
-		ret = vs_sregs(e);
 	if (!ret)
 		ret = spp_x86_emu_decode(&e->x, given, ngiven);
 	return ret;
@@ -434,7 +441,7 @@ int guard_string_continue(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	if (ret)
 		return ret;
 	e.have_regs = false;
-	ret = vs_regs(&e);
+	ret = vs_fetch(&e, false);
 	if (ret)
 		return ret;
 
@@ -534,7 +541,7 @@ static int decode_backwards(struct emu *e, const struct guard_piece *p)
 	uint64_t rip_lin, lin, gpa;
 	unsigned int L, found = 0, avail = sizeof(buf);
 
-	if (vs_regs(e) || vs_sregs(e) || !spp_x86_long_mode(&e->x.s))
+	if (vs_fetch(e, true) || !spp_x86_long_mode(&e->x.s))
 		return -ENOENT;
 	rip_lin = e->x.s.regs.rip;
 	if (vs_read(e, rip_lin - avail, buf, avail)) {
@@ -628,30 +635,29 @@ static void paging_of(const struct spp_x86_state *s, struct spp_x86_paging *pg)
 	pg->efer = s->sregs.efer;
 }
 
+struct walk_ctx {
+	struct spp_guard *g;
+	const struct spp_x86_paging *pg;
+};
+
+static int walk_xlate(void *ctx, uint64_t lin, uint64_t *gpa)
+{
+	const struct walk_ctx *c = ctx;
+	struct spp_x86_walk w;
+	int ret = spp_x86_walk(&c->g->mem, c->pg, lin, &w);
+
+	if (!ret)
+		*gpa = w.gpa;
+	return ret;
+}
+
 /* Read @len bytes at linear @lin through the guest's tables. */
 static int walk_read(struct spp_guard *g, const struct spp_x86_paging *pg,
 		     uint64_t lin, uint8_t *out, uint32_t len)
 {
-	while (len) {
-		uint32_t n = PAGE_SIZE - (uint32_t)(lin & (PAGE_SIZE - 1));
-		struct spp_x86_walk w;
-		const uint8_t *p;
-		int ret;
+	struct walk_ctx c = { g, pg };
 
-		if (n > len)
-			n = len;
-		ret = spp_x86_walk(&g->mem, pg, lin, &w);
-		if (ret)
-			return ret;
-		p = spp_guest_mem_ptr(&g->mem, w.gpa, n);
-		if (!p)
-			return -EFAULT;
-		memcpy(out, p, n);
-		out += n;
-		lin += n;
-		len -= n;
-	}
-	return 0;
+	return read_linear(g, walk_xlate, &c, lin, out, len);
 }
 
 static bool on_walk(const struct spp_x86_walk *w, uint64_t gpa)
@@ -678,9 +684,7 @@ int guard_store_origin(struct spp_guard *g, int vcpu_fd,
 
 	memset(o, 0, sizeof(*o));
 	emu_init(&e, g, vcpu_fd, run, true);
-	ret = vs_regs(&e);
-	if (!ret)
-		ret = vs_sregs(&e);
+	ret = vs_fetch(&e, true);
 	if (ret)
 		return ret;
 	if (!spp_x86_long_mode(&e.x.s))
