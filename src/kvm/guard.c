@@ -7,7 +7,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include <linux/kvm.h>
 
@@ -15,6 +14,7 @@
 #include <spp/guest_mem.h>
 
 #include "guard_priv.h"
+#include "kvm_ioctl.h"
 #include "slots.h"
 
 /* ---- memslots --------------------------------------------------------- */
@@ -31,9 +31,11 @@ static int kvm_set_slot(struct spp_guard *g, const struct guard_region *r,
 			(uint64_t)(uintptr_t)(r->hva + ((s->gfn - r->gfn)
 							<< PAGE_SHIFT)),
 	};
+	int ret;
 
-	if (ioctl(g->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0)
-		return -errno;
+	ret = spp_kvm_ioctl(g->vm_fd, KVM_SET_USER_MEMORY_REGION, &m);
+	if (ret < 0)
+		return ret;
 	__atomic_add_fetch(&g->stats.slot_changes, 1, __ATOMIC_RELAXED);
 	return 0;
 }
@@ -324,9 +326,10 @@ int spp_guard_create(struct spp_guard **out, int vm_fd,
 
 	if (!out || vm_fd < 0)
 		return -EINVAL;
-	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
+	if (spp_kvm_ioctl_val(vm_fd, KVM_CHECK_EXTENSION,
+			      KVM_CAP_READONLY_MEM) <= 0)
 		return -EOPNOTSUPP;
-	nr = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+	nr = spp_kvm_ioctl_val(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
 	if (nr <= GUARD_FIRST_SLOT)
 		return -EOPNOTSUPP;
 	g = calloc(1, sizeof(*g));
@@ -352,21 +355,23 @@ int spp_guard_create(struct spp_guard **out, int vm_fd,
 		return ret;
 	}
 	/* The GPRs come with every exit: rep strings are spotted for free. */
-	ret = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+	ret = spp_kvm_ioctl_val(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
 	g->sync_regs = ret > 0 && (ret & KVM_SYNC_X86_REGS);
 	/* ...and the control registers: where a store came from is
 	 * checked through the guest's page tables (guard_store_origin). */
 	g->sync_sregs = g->sync_regs && (ret & KVM_SYNC_X86_SREGS);
 	/* Without this, every slot deletion makes all guest memory re-fault
 	 * (measured); kernels before 6.12 have no such quirk. */
-	quirks = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DISABLE_QUIRKS2);
+	quirks = spp_kvm_ioctl_val(vm_fd, KVM_CHECK_EXTENSION,
+				   KVM_CAP_DISABLE_QUIRKS2);
 	if (quirks > 0 && (quirks & KVM_X86_QUIRK_SLOT_ZAP_ALL)) {
 		struct kvm_enable_cap cap = {
 			.cap = KVM_CAP_DISABLE_QUIRKS2,
 			.args = { KVM_X86_QUIRK_SLOT_ZAP_ALL },
 		};
 
-		ioctl(vm_fd, KVM_ENABLE_CAP, &cap); /* best effort */
+		(void)spp_kvm_ioctl(vm_fd, KVM_ENABLE_CAP,
+				    &cap); /* best effort */
 	}
 	*out = g;
 	return 0;
@@ -768,12 +773,12 @@ int guard_complete_pending(int vcpu_fd, struct kvm_run *run)
 	int r;
 
 	run->immediate_exit = 1;
-	r = ioctl(vcpu_fd, KVM_RUN, 0);
+	r = spp_kvm_ioctl_val(vcpu_fd, KVM_RUN, 0);
 	run->immediate_exit = 0;
-	if (r < 0 && errno == EINTR)
+	if (r == -EINTR)
 		return 0;
 	if (r < 0)
-		return -errno;
+		return r;
 	return SPP_EXIT_AGAIN;
 }
 
@@ -888,9 +893,6 @@ void guard_write_pieces(struct spp_guard *g, const struct guard_piece *p,
 	uint64_t seq = __atomic_load_n(&g->commit_seq, __ATOMIC_RELAXED) + 1;
 	uint32_t k;
 
-	/* Only changed under g->commit_lock: no locked instruction. */
-	__atomic_store_n(&g->commit_seq, seq, __ATOMIC_RELEASE);
-
 	for (i = 0; i < n; i++) {
 		struct guard_region *r;
 		uint8_t *dst = guest_ptr(g, p[i].gpa, p[i].len, &r);
@@ -909,6 +911,14 @@ void guard_write_pieces(struct spp_guard *g, const struct guard_piece *p,
 		     gfn <= (p[i].gpa + p[i].len - 1) >> PAGE_SHIFT; gfn++)
 			mark_written(g, r, gfn, seq);
 	}
+	/*
+	 * Published only now, after the bytes: a vCPU that leaves the guard
+	 * stamped with this commit (guard_vcpu_seen) must find them in
+	 * memory when KVM next reads it, else its read-modify-write rests on
+	 * the old value without guard_rmw_conflict() seeing it. Only changed
+	 * under g->commit_lock: no locked instruction.
+	 */
+	__atomic_store_n(&g->commit_seq, seq, __ATOMIC_RELEASE);
 }
 
 /*
@@ -943,7 +953,7 @@ void guard_fetch_rip(int vcpu_fd, const struct kvm_run *run,
 
 	if (run && (run->kvm_valid_regs & KVM_SYNC_X86_REGS))
 		ev->rip = run->s.regs.regs.rip;
-	else if (vcpu_fd >= 0 && ioctl(vcpu_fd, KVM_GET_REGS, &regs) == 0)
+	else if (vcpu_fd >= 0 && !spp_kvm_ioctl(vcpu_fd, KVM_GET_REGS, &regs))
 		ev->rip = regs.rip;
 }
 
