@@ -350,11 +350,7 @@ int spp_guard_emulate(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 		return ret == -EOPNOTSUPP ? -EOPNOTSUPP : ret;
 	}
 
-	memset(&ev, 0, sizeof(ev));
-	ev.vcpu = vcpu;
-	ev.gpa = p[0].gpa;
-	ev.len = st.len;
-	ev.fragments = 0;
+	guard_event_init(&ev, vcpu, p[0].gpa, st.len, NULL, 0);
 	/* What memory would hold: masked-off bytes keep their value. */
 	{
 		uint8_t cur[SPP_X86_EMU_MAX];
@@ -484,11 +480,7 @@ int guard_string_continue(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 		 * reported as any other (it resumes at the instruction until
 		 * the last element) */
 		p = (struct guard_piece){ dgpa, size, val, NULL };
-		memset(&ev, 0, sizeof(ev));
-		ev.vcpu = vcpu;
-		ev.gpa = dgpa;
-		ev.len = size;
-		memcpy(ev.data, val, size);
+		guard_event_init(&ev, vcpu, dgpa, size, val, 0);
 		ev.insn_rip = e.x.s.regs.rip;
 		ev.rip = rcx == 1 ? e.x.s.regs.rip + e.x.insn.length :
 				    e.x.s.regs.rip;
@@ -670,13 +662,73 @@ static bool on_walk(const struct spp_x86_walk *w, uint64_t gpa)
 	return false;
 }
 
+/*
+ * One reading of the bytes before RIP: the @L-byte instruction ending at
+ * @rip, if it is no string instruction and writes @p->len bytes at an
+ * address whose translation is @p's (@misdirected false) or has @p's page
+ * offset and @p among its entries (@misdirected true). 0 or -ENOENT.
+ */
+static int origin_read(struct spp_guard *g, const struct spp_x86_paging *pg,
+		       const struct spp_x86_state *s, struct spp_x86_emu *cand,
+		       const uint8_t *buf, unsigned int L, uint64_t rip,
+		       const struct guard_piece *p, struct spp_x86_walk *w,
+		       bool *misdirected)
+{
+	uint64_t lin;
+	uint32_t len;
+
+	cand->s = *s;
+	if (spp_x86_emu_decode64(cand, buf + ZYDIS_MAX_INSTRUCTION_LENGTH - L,
+				 L, rip - L) ||
+	    (cand->flags & SPP_X86_EMU_STRING) ||
+	    spp_x86_emu_dest(cand, &lin, &len) || len != p->len ||
+	    spp_x86_walk(&g->mem, pg, lin, w))
+		return -ENOENT;
+	if (w->gpa == p->gpa)
+		*misdirected = false;
+	else if (!((lin ^ p->gpa) & (PAGE_SIZE - 1)) && on_walk(w, p->gpa))
+		*misdirected = true;
+	else
+		return -ENOENT;
+	return 0;
+}
+
+/* origin_read() of the one instruction a cached reading found. */
+static int origin_try(struct spp_guard *g, const struct spp_x86_paging *pg,
+		      const struct spp_x86_state *s, struct spp_x86_emu *cand,
+		      const uint8_t *buf, unsigned int L, uint64_t rip,
+		      const struct guard_piece *p, struct guard_origin *o)
+{
+	if (origin_read(g, pg, s, cand, buf, L, rip, p, &o->walk,
+			&o->misdirected))
+		return -ENOENT;
+	o->found = true;
+	o->insn_rip = rip - L;
+	o->gpa = o->walk.gpa;
+	return 0;
+}
+
+/*
+ * Per vCPU thread: where its last store's instruction started, for the
+ * bytes and address space it was found in. A loop storing into trapped
+ * pages finds it again with one decode instead of fifteen.
+ */
+struct origin_cache {
+	bool valid;
+	unsigned int avail, len;
+	uint64_t rip, cr3;
+	uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+};
+
+static __thread struct origin_cache oc;
+
 int guard_store_origin(struct spp_guard *g, int vcpu_fd,
 		       const struct kvm_run *run, const struct guard_piece *p,
 		       struct guard_origin *o)
 {
 	static __thread struct emu e;
 	static __thread struct spp_x86_emu cand;
-	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH] = { 0 };
 	struct spp_x86_paging pg;
 	uint64_t rip;
 	unsigned int L, avail = sizeof(buf);
@@ -700,26 +752,20 @@ int guard_store_origin(struct spp_guard *g, int vcpu_fd,
 					buf + sizeof(buf) - avail, avail))
 			return -EFAULT;
 	}
+	/* The same bytes at the same RIP as this thread's last store: the
+	 * instruction found then, if it reads the same way now. */
+	if (oc.valid && oc.rip == rip && oc.cr3 == pg.cr3 &&
+	    oc.avail == avail && !memcmp(oc.bytes, buf, sizeof(buf)) &&
+	    !origin_try(g, &pg, &e.x.s, &cand, buf, oc.len, rip, p, o))
+		return 0;
+	oc.valid = false;
+	memset(o, 0, sizeof(*o));
 	for (L = 1; L <= avail; L++) {
 		struct spp_x86_walk w;
 		bool misdirected;
-		uint64_t lin;
-		uint32_t len;
 
-		cand.s = e.x.s;
-		if (spp_x86_emu_decode64(&cand, buf + sizeof(buf) - L, L,
-					 rip - L) ||
-		    (cand.flags & SPP_X86_EMU_STRING))
-			continue;
-		if (spp_x86_emu_dest(&cand, &lin, &len) || len != p->len ||
-		    spp_x86_walk(&g->mem, &pg, lin, &w))
-			continue;
-		if (w.gpa == p->gpa)
-			misdirected = false;
-		else if (!((lin ^ p->gpa) & (PAGE_SIZE - 1)) &&
-			 on_walk(&w, p->gpa))
-			misdirected = true;
-		else
+		if (origin_read(g, &pg, &e.x.s, &cand, buf, L, rip, p, &w,
+				&misdirected))
 			continue;
 		if (!o->found) {
 			o->found = true;
@@ -732,6 +778,14 @@ int guard_store_origin(struct spp_guard *g, int vcpu_fd,
 		if (o->gpa != w.gpa || o->misdirected != misdirected)
 			return -EAGAIN; /* two readings disagree */
 		o->insn_rip = 0; /* same store, but which instruction? */
+	}
+	if (o->found && o->insn_rip) {
+		oc.valid = true;
+		oc.rip = rip;
+		oc.cr3 = pg.cr3;
+		oc.avail = avail;
+		oc.len = (unsigned int)(rip - o->insn_rip);
+		memcpy(oc.bytes, buf, sizeof(buf));
 	}
 	return o->found ? 0 : -ENOENT;
 }

@@ -1068,12 +1068,7 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 		}
 	}
 
-	memset(&ev, 0, sizeof(ev));
-	ev.vcpu = vcpu;
-	ev.gpa = s.piece[0].gpa;
-	ev.len = s.len;
-	ev.fragments = s.fragments;
-	memcpy(ev.data, s.data, s.len);
+	guard_event_init(&ev, vcpu, s.piece[0].gpa, s.len, s.data, s.fragments);
 	np = store_pieces(&s, pieces);
 	/*
 	 * Which instruction made the store, and did KVM put it where that

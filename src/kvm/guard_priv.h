@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <spp/guard.h>
 
@@ -198,6 +199,26 @@ static inline bool guard_string_maybe(uint64_t rcx, uint64_t rdi,
 	bool df = rflags & (1ULL << 10);
 
 	return rcx && !(((df ? rdi + len : rdi - len) ^ gpa) & (PAGE_SIZE - 1));
+}
+
+/*
+ * guard_event_init() - the one place an event starts: every field zero
+ * (unknown), then the store's vCPU, first byte, length, the first
+ * min(@len, SPP_STORE_MAX) of @data (NULL: none yet) and the KVM exits
+ * it took (0: spp emulated it). A new event field gets its default here;
+ * whoever knows its value sets it before guard_finish_store().
+ */
+static inline void guard_event_init(struct spp_event *ev, uint32_t vcpu,
+				    uint64_t gpa, uint32_t len,
+				    const uint8_t *data, uint32_t fragments)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->vcpu = vcpu;
+	ev->gpa = gpa;
+	ev->len = len;
+	ev->fragments = fragments;
+	if (data)
+		memcpy(ev->data, data, len < SPP_STORE_MAX ? len : SPP_STORE_MAX);
 }
 
 /* What guard_store_origin() found out about a store. */

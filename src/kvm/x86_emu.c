@@ -409,15 +409,26 @@ int spp_x86_emu_decode(struct spp_x86_emu *e, const uint8_t *given,
 int spp_x86_emu_decode64(struct spp_x86_emu *e, const uint8_t *bytes,
 			 uint32_t len, uint64_t rip)
 {
+	ZydisDecoderContext ctx;
+	ZydisDecoder dec;
+
 	if (!len || len > sizeof(e->bytes))
+		return -ENOEXEC;
+	if (ZYAN_FAILED(ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64,
+					 ZYDIS_STACK_WIDTH_64)) ||
+	    ZYAN_FAILED(ZydisDecoderDecodeInstruction(&dec, &ctx, bytes, len,
+						      &e->insn)) ||
+	    e->insn.length != len)
+		return -ENOEXEC; /* most starts: no operands decoded */
+	if (ZYAN_FAILED(ZydisDecoderDecodeOperands(&dec, &ctx, &e->insn,
+						   e->opnd,
+						   e->insn.operand_count)))
 		return -ENOEXEC;
 	memcpy(e->bytes, bytes, len);
 	e->nbytes = len;
 	e->rip_lin = rip;
 	e->s.regs.rip = rip;
-	if (decode(e, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64) ||
-	    e->insn.length != len)
-		return -ENOEXEC;
+	e->flags = row_flags(row_of(&e->insn));
 	return 0;
 }
 
