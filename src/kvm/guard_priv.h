@@ -218,7 +218,8 @@ static inline void guard_event_init(struct spp_event *ev, uint32_t vcpu,
 	ev->len = len;
 	ev->fragments = fragments;
 	if (data)
-		memcpy(ev->data, data, len < SPP_STORE_MAX ? len : SPP_STORE_MAX);
+		memcpy(ev->data, data,
+		       len < SPP_STORE_MAX ? len : SPP_STORE_MAX);
 }
 
 /* What guard_store_origin() found out about a store. */

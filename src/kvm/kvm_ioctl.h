@@ -32,11 +32,11 @@ static inline int spp_kvm_ioctl_val(int fd, unsigned long req,
 	return r < 0 ? -errno : r;
 }
 
-#define spp_kvm_ioctl(fd, req, arg)                                          \
-	__extension__({                                                      \
-		_Static_assert(_IOC_SIZE(req) == sizeof(*(arg)),             \
-			       "argument size differs from " #req "'s");     \
-		spp_kvm_ioctl_raw((fd), (req), (arg));                       \
+#define spp_kvm_ioctl(fd, req, arg)                                      \
+	__extension__({                                                  \
+		_Static_assert(_IOC_SIZE(req) == sizeof(*(arg)),         \
+			       "argument size differs from " #req "'s"); \
+		spp_kvm_ioctl_raw((fd), (req), (arg));                   \
 	})
 
 #endif /* SPP_KVM_IOCTL_H */

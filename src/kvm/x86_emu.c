@@ -420,9 +420,8 @@ int spp_x86_emu_decode64(struct spp_x86_emu *e, const uint8_t *bytes,
 						      &e->insn)) ||
 	    e->insn.length != len)
 		return -ENOEXEC; /* most starts: no operands decoded */
-	if (ZYAN_FAILED(ZydisDecoderDecodeOperands(&dec, &ctx, &e->insn,
-						   e->opnd,
-						   e->insn.operand_count)))
+	if (ZYAN_FAILED(ZydisDecoderDecodeOperands(
+		    &dec, &ctx, &e->insn, e->opnd, e->insn.operand_count)))
 		return -ENOEXEC;
 	memcpy(e->bytes, bytes, len);
 	e->nbytes = len;

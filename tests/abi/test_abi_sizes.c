@@ -24,7 +24,10 @@ struct abi_size {
 	size_t size, expected;
 };
 
-#define ABI(type, n) { #type, sizeof(type), n }
+#define ABI(type, n)                   \
+	{                              \
+#type, sizeof(type), n \
+	}
 
 static void test_struct_sizes(void **state)
 {

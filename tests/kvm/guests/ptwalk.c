@@ -70,14 +70,14 @@ int main(int vcpu, int nvcpus)
 	write_cr3(PTW_PML4);
 	clear_ad(); /* the switch itself walked */
 	if (ctl->protect) {
-		ctl->prot_result[0] = spp_guest_protect(entry(PTW_PML4),
-							(uint32_t)ctl->map);
-		ctl->prot_result[1] = spp_guest_protect(entry(PTW_PDPT),
-							(uint32_t)ctl->map);
-		ctl->prot_result[2] = spp_guest_protect(entry(PTW_PD),
-							(uint32_t)ctl->map);
-		ctl->prot_result[3] = spp_guest_protect(entry(PTW_PT),
-							(uint32_t)ctl->map);
+		ctl->prot_result[0] =
+			spp_guest_protect(entry(PTW_PML4), (uint32_t)ctl->map);
+		ctl->prot_result[1] =
+			spp_guest_protect(entry(PTW_PDPT), (uint32_t)ctl->map);
+		ctl->prot_result[2] =
+			spp_guest_protect(entry(PTW_PD), (uint32_t)ctl->map);
+		ctl->prot_result[3] =
+			spp_guest_protect(entry(PTW_PT), (uint32_t)ctl->map);
 	}
 	clear_ad(); /* denied now when protected: the host checks */
 	write_cr3(PTW_PML4); /* every walk from here on starts cold */
