@@ -29,6 +29,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +38,7 @@
 
 #include <spp/elf_load.h>
 #include <spp/exc.h>
+#include <spp/guard.h>
 #include <spp/guest_mem.h>
 #include <spp/vm.h>
 #include <spp/x86.h>
@@ -83,6 +85,87 @@ static void die(const char *what, int err)
 	fprintf(stderr, "bench_kvm: %s: %s\n", what,
 		err ? strerror(err < 0 ? -err : err) : "failed");
 	exit(1);
+}
+
+/*
+ * Per-exit breakdown of (a) and (b), on an instrumented pass: this program
+ * defines ioctl(), which both VMMs (the raw one here and libspp, linked
+ * statically) call, and times each KVM_RUN and the user-space gap between
+ * two of them on the vCPU; spp_guard_handle_exit() is wrapped
+ * (-Wl,--wrap, bench/meson.build) to time the guard inside that gap. Only
+ * one vCPU runs at a time in (a) and (b); off, the wrappers cost a branch.
+ */
+static struct {
+	bool on;
+	double last_end; /* end of the previous KVM_RUN; 0: none yet */
+	double kvm_ns, user_ns, guard_ns, clock_ns;
+	uint64_t runs, gaps, guards;
+} xt;
+
+/* (e): the memslot ioctls of one protection change (toggler thread). */
+static struct {
+	bool on;
+	double first, last_end, sum;
+	unsigned int n;
+} slt;
+
+int ioctl(int fd, unsigned long req, ...);
+int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	unsigned long arg;
+	double t0, t1;
+	long ret;
+
+	va_start(ap, req);
+	arg = va_arg(ap, unsigned long);
+	va_end(ap);
+	if (req == KVM_SET_USER_MEMORY_REGION && slt.on) {
+		t0 = now_ns();
+		ret = syscall(SYS_ioctl, fd, req, arg);
+		t1 = now_ns();
+		if (!slt.n)
+			slt.first = t0;
+		slt.last_end = t1;
+		slt.sum += t1 - t0;
+		slt.n++;
+		return (int)ret;
+	}
+	if (!xt.on || req != KVM_RUN)
+		return (int)syscall(SYS_ioctl, fd, req, arg);
+	t0 = now_ns();
+	if (xt.last_end) {
+		xt.user_ns += t0 - xt.last_end;
+		xt.gaps++;
+	}
+	ret = syscall(SYS_ioctl, fd, req, arg);
+	t1 = now_ns();
+	xt.kvm_ns += t1 - t0;
+	xt.last_end = t1;
+	xt.runs++;
+	return (int)ret;
+}
+
+int __real_spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd,
+				 struct kvm_run *run, uint32_t vcpu,
+				 struct spp_event *ev);
+int __wrap_spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd,
+				 struct kvm_run *run, uint32_t vcpu,
+				 struct spp_event *ev);
+int __wrap_spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd,
+				 struct kvm_run *run, uint32_t vcpu,
+				 struct spp_event *ev)
+{
+	double t0;
+	int ret;
+
+	if (!xt.on)
+		return __real_spp_guard_handle_exit(g, vcpu_fd, run, vcpu, ev);
+	t0 = now_ns();
+	ret = __real_spp_guard_handle_exit(g, vcpu_fd, run, vcpu, ev);
+	xt.guard_ns += now_ns() - t0;
+	xt.guards++;
+	return ret;
 }
 
 static uint64_t rdtsc(void)
@@ -439,6 +522,7 @@ static struct result tgt_cmd(struct target *t, const struct bench_cmd *c,
 	unsigned int i;
 
 	*done = 0;
+	xt.last_end = 0; /* the gap before the first KVM_RUN is not an exit's */
 	t->seq++;
 	for (i = 0; i < nv; i++) {
 		gc[i] = (struct bench_cmd *)tgt_ptr(t, BENCH_CMD_ADDR(i),
@@ -535,6 +619,73 @@ static double per_store_us(struct result r, uint64_t n)
 	return r.wall_ns / (double)n / 1e3;
 }
 
+/* Per-exit parts of one instrumented command: KVM_RUN, the user-space gap
+ * between two KVM_RUNs, the guard inside it (µs per exit). */
+struct parts {
+	struct fig kvm, user, guard, share;
+};
+
+static void parts_run(struct target *t, uint64_t addr, struct parts *p)
+{
+	struct bench_cmd c = cmd(BENCH_STORE32, addr, STORES);
+
+	memset(&xt, 0, sizeof(xt));
+	xt.on = true;
+	tgt_cmd(t, &c, 1, 0);
+	xt.on = false;
+	if (!xt.runs || !xt.gaps)
+		die("(b) breakdown: no KVM_RUN seen", EIO);
+	fig_add(&p->kvm, xt.kvm_ns / (double)xt.runs / 1e3);
+	fig_add(&p->user, xt.user_ns / (double)xt.gaps / 1e3);
+	fig_add(&p->guard, xt.guards ? xt.guard_ns / (double)xt.guards / 1e3 :
+				       0);
+	fig_add(&p->share,
+		xt.guards ? (xt.guard_ns / (double)xt.guards) /
+				    (xt.kvm_ns / (double)xt.runs +
+				     xt.user_ns / (double)xt.gaps) :
+			    0);
+}
+
+static void section_ab_breakdown(struct target *raw, struct target *spp)
+{
+	struct parts pr = { 0 }, pa = { 0 }, pd = { 0 };
+	double t0, clk;
+	unsigned int k;
+	int i;
+
+	t0 = now_ns();
+	for (i = 0; i < 10000; i++)
+		now_ns();
+	clk = (now_ns() - t0) / 10000;
+	for (k = 0; k < trials; k++) {
+		parts_run(raw, ALLOWED_ADDR, &pr);
+		parts_run(spp, ALLOWED_ADDR, &pa);
+		parts_run(spp, DENIED_ADDR, &pd);
+	}
+	printf("\n#### (b) per exit: where the time goes\n\n"
+	       "A second, instrumented pass of the same %u stores per trial: "
+	       "KVM_RUN timed around the ioctl, the user-space gap from one "
+	       "KVM_RUN's return to the next call (the VMM's whole exit "
+	       "handling), and spp_guard_handle_exit() inside that gap "
+	       "(clock around the handler). Each timed point is one "
+	       "clock_gettime (%.0f ns here), so the parts read a little high "
+	       "against the uninstrumented table above.\n",
+	       STORES, clk);
+	table_head("per trapped store");
+	row("(a) raw: in KVM_RUN", &pr.kvm, "µs/exit");
+	row("(a) raw: user space between KVM_RUNs", &pr.user, "µs/exit");
+	row("(b) allowed: in KVM_RUN", &pa.kvm, "µs/exit");
+	row("(b) allowed: user space between KVM_RUNs", &pa.user, "µs/exit");
+	row("(b) allowed: of it in spp_guard_handle_exit", &pa.guard,
+	    "µs/exit");
+	row("(b) allowed: guard / whole exit", &pa.share, "ratio");
+	row("(b) denied: in KVM_RUN", &pd.kvm, "µs/exit");
+	row("(b) denied: user space between KVM_RUNs", &pd.user, "µs/exit");
+	row("(b) denied: of it in spp_guard_handle_exit", &pd.guard,
+	    "µs/exit");
+	row("(b) denied: guard / whole exit", &pd.share, "ratio");
+}
+
 static void section_ab(struct target *raw, struct target *spp)
 {
 	struct fig floor = { 0 }, allowed = { 0 }, denied = { 0 };
@@ -592,6 +743,7 @@ static void section_ab(struct target *raw, struct target *spp)
 	       fig_med(&ra));
 	target(fig_med(&rd) <= 1.05, "(b)/(a) denied %.3f <= 1.05",
 	       fig_med(&rd));
+	section_ab_breakdown(raw, spp);
 }
 
 /* ---- (c) (d) untrapped accesses ----------------------------------------- */
@@ -678,8 +830,33 @@ struct toggler {
 	struct target *t;
 	struct bench_cmd *gc;
 	struct fig prot, unprot;
+	/* the parts: before the first memslot ioctl (pause, planning), the
+	 * memslot ioctls, after the last one (resume); their count */
+	struct fig pre[2], ioc[2], post[2], n[2];
 	int err;
 };
+
+/* One timed spp_guard_set_range(); its parts go to index @i of @tg's. */
+static double toggle_timed(struct toggler *tg, struct spp_guard *g,
+			   uint32_t map, int i)
+{
+	double t0, t1;
+
+	memset(&slt, 0, sizeof(slt));
+	slt.on = true;
+	t0 = now_ns();
+	if (!tg->err)
+		tg->err = spp_guard_set_range(g, TOGGLE_PAGE >> 12, 1, map);
+	t1 = now_ns();
+	slt.on = false;
+	if (slt.n) {
+		fig_add(&tg->pre[i], (slt.first - t0) / 1e6);
+		fig_add(&tg->ioc[i], slt.sum / 1e6);
+		fig_add(&tg->post[i], (t1 - slt.last_end) / 1e6);
+	}
+	fig_add(&tg->n[i], slt.n);
+	return (t1 - t0) / 1e6;
+}
 
 static void *toggle_thread(void *arg)
 {
@@ -692,17 +869,8 @@ static void *toggle_thread(void *arg)
 		usleep(1000);
 	p0 = tg->gc->progress;
 	for (k = 0; k < 3 * trials && !tg->err; k++) {
-		double t0 = now_ns(), t1, t2;
-
-		tg->err =
-			spp_guard_set_range(g, TOGGLE_PAGE >> 12, 1, PROT_MAP);
-		t1 = now_ns();
-		if (!tg->err)
-			tg->err = spp_guard_set_range(g, TOGGLE_PAGE >> 12, 1,
-						      SPP_ACCESS_FULL);
-		t2 = now_ns();
-		fig_add(&tg->prot, (t1 - t0) / 1e6);
-		fig_add(&tg->unprot, (t2 - t1) / 1e6);
+		fig_add(&tg->prot, toggle_timed(tg, g, PROT_MAP, 0));
+		fig_add(&tg->unprot, toggle_timed(tg, g, SPP_ACCESS_FULL, 1));
 		usleep(2000);
 	}
 	/* The guest must have kept running meanwhile. */
@@ -767,7 +935,19 @@ static void section_e(struct target *spp)
 	       3 * trials);
 	table_head("protection change");
 	row("protect one page (latency)", &tg.prot, "ms");
+	row("protect: before the first memslot ioctl (pause, plan)",
+	    &tg.pre[0], "ms");
+	row("protect: memslot ioctls", &tg.ioc[0], "ms");
+	row("protect: after the last memslot ioctl (resume)", &tg.post[0],
+	    "ms");
+	row("protect: memslot ioctls per change", &tg.n[0], "ioctls");
 	row("unprotect it (latency)", &tg.unprot, "ms");
+	row("unprotect: before the first memslot ioctl (pause, plan)",
+	    &tg.pre[1], "ms");
+	row("unprotect: memslot ioctls", &tg.ioc[1], "ms");
+	row("unprotect: after the last memslot ioctl (resume)", &tg.post[1],
+	    "ms");
+	row("unprotect: memslot ioctls per change", &tg.n[1], "ioctls");
 	row("touch 64 MiB, steady state", &steady, "ms");
 	row("touch 64 MiB right after a protect", &after_p, "ms");
 	row("touch 64 MiB right after an unprotect", &after_u, "ms");
