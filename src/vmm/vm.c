@@ -37,6 +37,8 @@ struct vcpu {
 	bool parked; /* outside KVM_RUN and the exit handler */
 	bool in_call; /* in a guard call from a doorbell: counts as parked */
 	bool probe; /* kicked to check it is not stuck in KVM_RUN */
+	uint64_t exits; /* KVM_RUN returns (written by the vCPU thread) */
+	uint64_t probe_seen; /* exits at the last probe (main thread) */
 };
 
 /*
@@ -529,6 +531,7 @@ static void *vcpu_thread(void *arg)
 	struct vcpu *v = arg;
 	struct spp_vm *vm = v->vm;
 	sigset_t set;
+	int ret;
 
 	tls_vcpu = v;
 	tls_run = v->run;
@@ -552,7 +555,9 @@ static void *vcpu_thread(void *arg)
 		v->run->immediate_exit = 0; /* a kick now sets it again */
 		pthread_mutex_unlock(&vm->lock);
 
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+		ret = ioctl(v->fd, KVM_RUN, 0);
+		__atomic_store_n(&v->exits, v->exits + 1, __ATOMIC_RELAXED);
+		if (ret < 0) {
 			if (errno == EINTR &&
 			    __atomic_exchange_n(&v->probe, false,
 						__ATOMIC_ACQ_REL)) {
@@ -1015,11 +1020,25 @@ int spp_vm_run(struct spp_vm *vm, unsigned int timeout_ms,
 			vm->ended = true;
 			continue;
 		}
-		/* No news for a while: make sure nobody spins in KVM_RUN. */
-		for (i = 0; i < vm->nvcpus; i++)
-			__atomic_store_n(&vm->vcpus[i].probe, true,
-					 __ATOMIC_RELEASE);
-		kick_all(vm);
+		/*
+		 * No news for a while: make sure nobody spins in KVM_RUN. A
+		 * vCPU that left KVM_RUN since the last look does not: only
+		 * the others are kicked (a kick costs a signal, an exit and
+		 * a decode at RIP).
+		 */
+		for (i = 0; i < vm->nvcpus; i++) {
+			struct vcpu *v = &vm->vcpus[i];
+			uint64_t n = __atomic_load_n(&v->exits,
+						     __ATOMIC_RELAXED);
+
+			if (n != v->probe_seen) {
+				v->probe_seen = n;
+				continue;
+			}
+			__atomic_store_n(&v->probe, true, __ATOMIC_RELEASE);
+			if (v->started && !v->parked && !v->in_call)
+				pthread_kill(v->thread, SPP_VM_KICK_SIGNAL);
+		}
 	}
 	wait_parked(vm);
 	*res = vm->result;
