@@ -97,7 +97,8 @@ static double now_ns(void)
 
 static void die(const char *what, int err)
 {
-	fprintf(stderr, "bench_guard: %s: %s\n", what, strerror(err < 0 ? -err : err));
+	fprintf(stderr, "bench_guard: %s: %s\n", what,
+		strerror(err < 0 ? -err : err));
 	exit(1);
 }
 

@@ -319,8 +319,7 @@ static void raw_seg(const struct spp_x86_segment *s, struct kvm_segment *k)
 
 /* One vCPU, RAM [0, @ram_size) as three slots with the page @ro_gpa
  * read-only in the middle, the guest loaded and its CPU in long mode. */
-static struct rawvm *raw_create(uint64_t ram_size, uint64_t ro_gpa,
-				bool chunks)
+static struct rawvm *raw_create(uint64_t ram_size, uint64_t ro_gpa, bool chunks)
 {
 	struct spp_x86_dtable gdtr, idtr = { 0, 0 };
 	struct spp_x86_segment code, data, tss;
@@ -679,13 +678,12 @@ static void parts_run(struct target *t, uint64_t addr, struct parts *p)
 	fig_add(&p->kvm, xt.kvm_ns / (double)xt.runs / 1e3);
 	fig_add(&p->intr, (double)xt.intr * 1000 / (double)xt.runs);
 	fig_add(&p->user, xt.user_ns / (double)xt.gaps / 1e3);
-	fig_add(&p->guard, xt.guards ? xt.guard_ns / (double)xt.guards / 1e3 :
+	fig_add(&p->guard,
+		xt.guards ? xt.guard_ns / (double)xt.guards / 1e3 : 0);
+	fig_add(&p->share, xt.guards ? (xt.guard_ns / (double)xt.guards) /
+					       (xt.kvm_ns / (double)xt.runs +
+						xt.user_ns / (double)xt.gaps) :
 				       0);
-	fig_add(&p->share,
-		xt.guards ? (xt.guard_ns / (double)xt.guards) /
-				    (xt.kvm_ns / (double)xt.runs +
-				     xt.user_ns / (double)xt.gaps) :
-			    0);
 }
 
 static void section_ab_breakdown(struct target *raw, struct target *spp)
@@ -719,8 +717,8 @@ static void section_ab_breakdown(struct target *raw, struct target *spp)
 	row("(a) raw: in KVM_RUN", &pr.kvm, "µs/exit");
 	row("(a) raw: user space between KVM_RUNs", &pr.user, "µs/exit");
 	row("(a') raw, 64 MiB memslots: in KVM_RUN", &pc.kvm, "µs/exit");
-	row("(a') raw, 64 MiB memslots: user space between KVM_RUNs",
-	    &pc.user, "µs/exit");
+	row("(a') raw, 64 MiB memslots: user space between KVM_RUNs", &pc.user,
+	    "µs/exit");
 	row("(b) allowed: in KVM_RUN", &pa.kvm, "µs/exit");
 	row("(b) allowed: user space between KVM_RUNs", &pa.user, "µs/exit");
 	row("(b) allowed: of it in spp_guard_handle_exit", &pa.guard,
@@ -730,8 +728,7 @@ static void section_ab_breakdown(struct target *raw, struct target *spp)
 	    "per 1000");
 	row("(b) denied: in KVM_RUN", &pd.kvm, "µs/exit");
 	row("(b) denied: user space between KVM_RUNs", &pd.user, "µs/exit");
-	row("(b) denied: of it in spp_guard_handle_exit", &pd.guard,
-	    "µs/exit");
+	row("(b) denied: of it in spp_guard_handle_exit", &pd.guard, "µs/exit");
 	row("(b) denied: guard / whole exit", &pd.share, "ratio");
 }
 
@@ -984,8 +981,8 @@ static void section_e(struct target *spp)
 	       3 * trials);
 	table_head("protection change");
 	row("protect one page (latency)", &tg.prot, "ms");
-	row("protect: before the first memslot ioctl (pause, plan)",
-	    &tg.pre[0], "ms");
+	row("protect: before the first memslot ioctl (pause, plan)", &tg.pre[0],
+	    "ms");
 	row("protect: memslot ioctls", &tg.ioc[0], "ms");
 	row("protect: after the last memslot ioctl (resume)", &tg.post[0],
 	    "ms");

@@ -1028,8 +1028,8 @@ int spp_vm_run(struct spp_vm *vm, unsigned int timeout_ms,
 		 */
 		for (i = 0; i < vm->nvcpus; i++) {
 			struct vcpu *v = &vm->vcpus[i];
-			uint64_t n = __atomic_load_n(&v->exits,
-						     __ATOMIC_RELAXED);
+			uint64_t n =
+				__atomic_load_n(&v->exits, __ATOMIC_RELAXED);
 
 			if (n != v->probe_seen) {
 				v->probe_seen = n;

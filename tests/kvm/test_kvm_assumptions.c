@@ -69,8 +69,7 @@ static char kernel[65] = "unknown"; /* uname -r */
 static int kernel_major, kernel_minor;
 
 /* A failure names the kernel it happened on. */
-#define canary_fail(fmt, ...) \
-	fail_msg("kernel %s: " fmt, kernel, __VA_ARGS__)
+#define canary_fail(fmt, ...) fail_msg("kernel %s: " fmt, kernel, __VA_ARGS__)
 
 #ifndef KVM_CAP_DISABLE_QUIRKS2
 #define KVM_CAP_DISABLE_QUIRKS2 213
@@ -389,7 +388,8 @@ static void test_cap_sync_regs(void **state)
 	(void)state;
 	printf("# kernel %s: KVM_CAP_SYNC_REGS = %#x\n", kernel, r);
 	if (r <= 0 || !(r & KVM_SYNC_X86_REGS))
-		canary_fail("KVM_CAP_SYNC_REGS = %d lacks KVM_SYNC_X86_REGS", r);
+		canary_fail("KVM_CAP_SYNC_REGS = %d lacks KVM_SYNC_X86_REGS",
+			    r);
 	if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0)
 		canary_fail("%s", "no KVM_CAP_IMMEDIATE_EXIT");
 }

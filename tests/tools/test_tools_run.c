@@ -406,8 +406,8 @@ static void test_info(void **state)
 			     "read-only slots:   yes (KVM_CAP_READONLY_MEM)\n",
 			     "memslots:          ", "vCPUs:             max ",
 			     "slot zap quirk:    ", "sync regs:         used",
-			     "immediate exit:    used", "memory fault info: ",
-			     "guest CPL0 code:   ",
+			     "immediate exit:    used",
+			     "memory fault info: ", "guest CPL0 code:   ",
 			     "x the time of the same loop at CPL3",
 			     "exit round trip:   ", NULL };
 	     *l; l++)

@@ -170,8 +170,7 @@ int spp_cli_info(void)
 	int kvm, vm, api;
 
 	printf("spp version:       %s\n", spp_version());
-	printf("kernel:            %s\n",
-	       uname(&u) ? "unknown" : u.release);
+	printf("kernel:            %s\n", uname(&u) ? "unknown" : u.release);
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm < 0) {
 		printf("/dev/kvm:          unusable: %s\n", strerror(errno));
