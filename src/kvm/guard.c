@@ -868,9 +868,6 @@ void guard_write_pieces(struct spp_guard *g, const struct guard_piece *p,
 	uint64_t seq = __atomic_load_n(&g->commit_seq, __ATOMIC_RELAXED) + 1;
 	uint32_t k;
 
-	/* Only changed under g->commit_lock: no locked instruction. */
-	__atomic_store_n(&g->commit_seq, seq, __ATOMIC_RELEASE);
-
 	for (i = 0; i < n; i++) {
 		struct guard_region *r;
 		uint8_t *dst = guest_ptr(g, p[i].gpa, p[i].len, &r);
@@ -898,6 +895,16 @@ void guard_write_pieces(struct spp_guard *g, const struct guard_piece *p,
 						 __ATOMIC_RELAXED);
 		}
 	}
+	/*
+	 * Published after the bytes: a vCPU that leaves the guard with this
+	 * seq as its stamp (guard_vcpu_seen) must find them in memory when
+	 * KVM next reads for it. Published before them, a vCPU could take
+	 * the new stamp, have KVM compute a locked RMW from the old value,
+	 * and pass guard_rmw_conflict (page_seq == stamp): a lost update
+	 * (kvm/atomic, 2 vCPUs, once on 6.12). Only changed under
+	 * g->commit_lock: no locked instruction.
+	 */
+	__atomic_store_n(&g->commit_seq, seq, __ATOMIC_RELEASE);
 }
 
 void guard_fetch_rip(int vcpu_fd, const struct kvm_run *run,
