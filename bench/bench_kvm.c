@@ -319,8 +319,17 @@ static void raw_seg(const struct spp_x86_segment *s, struct kvm_segment *k)
 
 /* One vCPU, RAM [0, @ram_size) as three slots with the page @ro_gpa
  * read-only in the middle, the guest loaded and its CPU in long mode. */
-static struct rawvm *raw_create(uint64_t ram_size, uint64_t ro_gpa, bool chunks)
+/* Variants of the raw VM for the (b) breakdown: spp's memslot layout,
+ * spp's XSAVE set-up (CR4.OSXSAVE, XCR0 = x87|SSE|AVX as offered). */
+#define RAW_CHUNKS 1u
+#define RAW_XSAVE 2u
+
+static struct rawvm *raw_create(uint64_t ram_size, uint64_t ro_gpa,
+				unsigned int flags)
 {
+	bool chunks = flags & RAW_CHUNKS;
+	uint64_t xcr0 = 0;
+	bool xsave = false;
 	struct spp_x86_dtable gdtr, idtr = { 0, 0 };
 	struct spp_x86_segment code, data, tss;
 	struct kvm_cpuid2 *cpuid;
@@ -406,6 +415,15 @@ static struct rawvm *raw_create(uint64_t ram_size, uint64_t ro_gpa, bool chunks)
 	if (ioctl(r->kvm, KVM_GET_SUPPORTED_CPUID, cpuid) < 0 ||
 	    ioctl(r->vcpu, KVM_SET_CPUID2, cpuid) < 0)
 		die("raw: cpuid", errno);
+	for (uint32_t i = 0; (flags & RAW_XSAVE) && i < cpuid->nent; i++) {
+		if (cpuid->entries[i].function == 1)
+			xsave = cpuid->entries[i].ecx & (1u << 26);
+		if (cpuid->entries[i].function == 0xd &&
+		    cpuid->entries[i].index == 0)
+			xcr0 = cpuid->entries[i].eax & SPP_X86_XCR0_WANTED;
+	}
+	if (!xsave || (xcr0 & 3) != 3)
+		xcr0 = 0;
 	free(cpuid);
 
 	if (spp_x86_segment_get(SPP_X86_GDT_KCODE, &code) ||
@@ -425,6 +443,8 @@ static struct rawvm *raw_create(uint64_t ram_size, uint64_t ro_gpa, bool chunks)
 	sregs.cr0 = SPP_X86_CR0_INIT;
 	sregs.cr3 = cr3;
 	sregs.cr4 = SPP_X86_CR4_INIT;
+	if (xcr0)
+		sregs.cr4 |= SPP_X86_CR4_OSXSAVE;
 	sregs.efer = SPP_X86_EFER_INIT;
 	memset(&fpu, 0, sizeof(fpu));
 	fpu.fcw = 0x37f;
@@ -439,6 +459,15 @@ static struct rawvm *raw_create(uint64_t ram_size, uint64_t ro_gpa, bool chunks)
 	    ioctl(r->vcpu, KVM_SET_FPU, &fpu) < 0 ||
 	    ioctl(r->vcpu, KVM_SET_REGS, &regs) < 0)
 		die("raw: registers", errno);
+	if (xcr0) {
+		struct kvm_xcrs xcrs;
+
+		memset(&xcrs, 0, sizeof(xcrs));
+		xcrs.nr_xcrs = 1;
+		xcrs.xcrs[0].value = xcr0;
+		if (ioctl(r->vcpu, KVM_SET_XCRS, &xcrs) < 0)
+			die("raw: xcr0", errno);
+	}
 	return r;
 }
 
@@ -532,13 +561,13 @@ static struct target *spp_target(uint64_t ram_size, unsigned int nvcpus)
 }
 
 static struct target *raw_target(uint64_t ram_size, uint64_t ro_gpa,
-				 bool chunks)
+				 unsigned int flags)
 {
 	struct target *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		die("target", ENOMEM);
-	t->raw = raw_create(ram_size, ro_gpa, chunks);
+	t->raw = raw_create(ram_size, ro_gpa, flags);
 	t->nvcpus = 1;
 	return t;
 }
@@ -688,8 +717,9 @@ static void parts_run(struct target *t, uint64_t addr, struct parts *p)
 
 static void section_ab_breakdown(struct target *raw, struct target *spp)
 {
-	struct parts pr = { 0 }, pc = { 0 }, pa = { 0 }, pd = { 0 };
-	struct target *chunked = raw_target(MAIN_RAM, PROT_PAGE, true);
+	struct parts pr = { 0 }, pc = { 0 }, px = { 0 }, pa = { 0 }, pd = { 0 };
+	struct target *chunked = raw_target(MAIN_RAM, PROT_PAGE, RAW_CHUNKS);
+	struct target *xs = raw_target(MAIN_RAM, PROT_PAGE, RAW_XSAVE);
 	double t0, clk;
 	unsigned int k;
 	int i;
@@ -701,6 +731,7 @@ static void section_ab_breakdown(struct target *raw, struct target *spp)
 	for (k = 0; k < trials; k++) {
 		parts_run(raw, ALLOWED_ADDR, &pr);
 		parts_run(chunked, ALLOWED_ADDR, &pc);
+		parts_run(xs, ALLOWED_ADDR, &px);
 		parts_run(spp, ALLOWED_ADDR, &pa);
 		parts_run(spp, DENIED_ADDR, &pd);
 	}
@@ -710,7 +741,9 @@ static void section_ab_breakdown(struct target *raw, struct target *spp)
 	       "KVM_RUN's return to the next call (the VMM's whole exit "
 	       "handling), and spp_guard_handle_exit() inside that gap "
 	       "(clock around the handler); also the raw VMM with its RAM "
-	       "in 64 MiB memslots, as spp's guard cuts it. The clock is the "
+	       "in 64 MiB memslots, as spp's guard cuts it (a'), and with "
+	       "spp's XSAVE set-up, CR4.OSXSAVE and XCR0 = x87|SSE|AVX (a\"). "
+	       "The clock is the "
 	       "TSC (%.0f ns a reading here).\n",
 	       STORES, clk);
 	table_head("per trapped store");
@@ -719,6 +752,7 @@ static void section_ab_breakdown(struct target *raw, struct target *spp)
 	row("(a') raw, 64 MiB memslots: in KVM_RUN", &pc.kvm, "µs/exit");
 	row("(a') raw, 64 MiB memslots: user space between KVM_RUNs", &pc.user,
 	    "µs/exit");
+	row("(a\") raw, spp's XSAVE set-up: in KVM_RUN", &px.kvm, "µs/exit");
 	row("(b) allowed: in KVM_RUN", &pa.kvm, "µs/exit");
 	row("(b) allowed: user space between KVM_RUNs", &pa.user, "µs/exit");
 	row("(b) allowed: of it in spp_guard_handle_exit", &pa.guard,
@@ -1403,7 +1437,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	if (strpbrk(sections, "abcdehu")) {
-		raw = raw_target(MAIN_RAM, PROT_PAGE, false);
+		raw = raw_target(MAIN_RAM, PROT_PAGE, 0);
 		spp = spp_target(MAIN_RAM, 1);
 		must(spp_guard_set_range(spp_vm_guard(spp->vm), PROT_PAGE >> 12,
 					 1, PROT_MAP),
