@@ -14,6 +14,9 @@
  * figures alternate between the VMs inside each trial, so both see the
  * same machine load; the tables give median, min and max over the trials.
  *
+ * Diagnostic (not for the docs' figures): SPP_BENCH_NO_SYNC_REGS=1 hides
+ * KVM_CAP_SYNC_REGS from the guard.
+ *
  * Output: the machine, then a Markdown table per section on stdout, and
  * one line per target with "met" or "NOT met". Run through bench/run.
  * Exit status 0 (also when targets are missed), 1 on an error, 0 with a
@@ -29,6 +32,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +41,7 @@
 
 #include <spp/elf_load.h>
 #include <spp/exc.h>
+#include <spp/guard.h>
 #include <spp/guest_mem.h>
 #include <spp/vm.h>
 #include <spp/x86.h>
@@ -85,12 +90,108 @@ static void die(const char *what, int err)
 	exit(1);
 }
 
+/*
+ * Per-exit breakdown of (a) and (b), on an instrumented pass: this program
+ * defines ioctl(), which both VMMs (the raw one here and libspp, linked
+ * statically) call, and times each KVM_RUN and the user-space gap between
+ * two of them on the vCPU; spp_guard_handle_exit() is wrapped
+ * (-Wl,--wrap, bench/meson.build) to time the guard inside that gap. Only
+ * one vCPU runs at a time in (a) and (b); off, the wrappers cost a branch.
+ */
+static struct {
+	bool on;
+	double last_end; /* end of the previous KVM_RUN; 0: none yet */
+	double kvm_ns, user_ns, guard_ns, clock_ns;
+	uint64_t runs, gaps, guards, intr;
+} xt;
+
+/* (e): the memslot ioctls of one protection change (toggler thread). */
+static struct {
+	bool on;
+	double first, last_end, sum;
+	unsigned int n;
+} slt;
+
+/* The wrappers' clock: the TSC (clock_gettime is a system call and an
+ * HPET read in the 6.1 test VM, whose TSC is marked unstable). */
+static double tsc_now_ns(void);
+
+int ioctl(int fd, unsigned long req, ...);
+int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	unsigned long arg;
+	double t0, t1;
+	long ret;
+
+	va_start(ap, req);
+	arg = va_arg(ap, unsigned long);
+	va_end(ap);
+	if (req == KVM_SET_USER_MEMORY_REGION && slt.on) {
+		t0 = tsc_now_ns();
+		ret = syscall(SYS_ioctl, fd, req, arg);
+		t1 = tsc_now_ns();
+		if (!slt.n)
+			slt.first = t0;
+		slt.last_end = t1;
+		slt.sum += t1 - t0;
+		slt.n++;
+		return (int)ret;
+	}
+	/* Diagnostic: the guard without sync regs. */
+	if (req == KVM_CHECK_EXTENSION && arg == KVM_CAP_SYNC_REGS &&
+	    getenv("SPP_BENCH_NO_SYNC_REGS"))
+		return 0;
+	if (!xt.on || req != KVM_RUN)
+		return (int)syscall(SYS_ioctl, fd, req, arg);
+	t0 = tsc_now_ns();
+	if (xt.last_end) {
+		xt.user_ns += t0 - xt.last_end;
+		xt.gaps++;
+	}
+	ret = syscall(SYS_ioctl, fd, req, arg);
+	t1 = tsc_now_ns();
+	if (ret < 0 && errno == EINTR)
+		xt.intr++; /* a kick: spp's VMM probes every 100 ms */
+	xt.kvm_ns += t1 - t0;
+	xt.last_end = t1;
+	xt.runs++;
+	return (int)ret;
+}
+
+int __real_spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd,
+				 struct kvm_run *run, uint32_t vcpu,
+				 struct spp_event *ev);
+int __wrap_spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd,
+				 struct kvm_run *run, uint32_t vcpu,
+				 struct spp_event *ev);
+int __wrap_spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd,
+				 struct kvm_run *run, uint32_t vcpu,
+				 struct spp_event *ev)
+{
+	double t0;
+	int ret;
+
+	if (!xt.on)
+		return __real_spp_guard_handle_exit(g, vcpu_fd, run, vcpu, ev);
+	t0 = tsc_now_ns();
+	ret = __real_spp_guard_handle_exit(g, vcpu_fd, run, vcpu, ev);
+	xt.guard_ns += tsc_now_ns() - t0;
+	xt.guards++;
+	return ret;
+}
+
 static uint64_t rdtsc(void)
 {
 	uint32_t lo, hi;
 
 	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
 	return ((uint64_t)hi << 32) | lo;
+}
+
+static double tsc_now_ns(void)
+{
+	return (double)rdtsc() * tsc_ns;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -218,8 +319,17 @@ static void raw_seg(const struct spp_x86_segment *s, struct kvm_segment *k)
 
 /* One vCPU, RAM [0, @ram_size) as three slots with the page @ro_gpa
  * read-only in the middle, the guest loaded and its CPU in long mode. */
-static struct rawvm *raw_create(uint64_t ram_size, uint64_t ro_gpa)
+/* Variants of the raw VM for the (b) breakdown: spp's memslot layout,
+ * spp's XSAVE set-up (CR4.OSXSAVE, XCR0 = x87|SSE|AVX as offered). */
+#define RAW_CHUNKS 1u
+#define RAW_XSAVE 2u
+
+static struct rawvm *raw_create(uint64_t ram_size, uint64_t ro_gpa,
+				unsigned int flags)
 {
+	bool chunks = flags & RAW_CHUNKS;
+	uint64_t xcr0 = 0;
+	bool xsave = false;
 	struct spp_x86_dtable gdtr, idtr = { 0, 0 };
 	struct spp_x86_segment code, data, tss;
 	struct kvm_cpuid2 *cpuid;
@@ -250,9 +360,30 @@ static struct rawvm *raw_create(uint64_t ram_size, uint64_t ro_gpa)
 	close(memfd);
 	if (r->ram == MAP_FAILED)
 		die("raw: mmap", errno);
-	raw_slot(r, 0, 0, ro_gpa, 0);
-	raw_slot(r, 1, ro_gpa, PAGE, KVM_MEM_READONLY);
-	raw_slot(r, 2, ro_gpa + PAGE, ram_size - ro_gpa - PAGE, 0);
+	if (chunks) {
+		/* The RAM in 64 MiB slots, as spp's guard cuts it. */
+		uint64_t g = 0, end;
+		uint32_t id = 3;
+
+		while (g < ram_size) {
+			end = (g / (64 * MIB) + 1) * 64 * MIB;
+			if (g < ro_gpa && end > ro_gpa)
+				end = ro_gpa;
+			if (end > ram_size)
+				end = ram_size;
+			if (g == ro_gpa) {
+				raw_slot(r, 1, ro_gpa, PAGE, KVM_MEM_READONLY);
+				end = ro_gpa + PAGE;
+			} else {
+				raw_slot(r, id++, g, end - g, 0);
+			}
+			g = end;
+		}
+	} else {
+		raw_slot(r, 0, 0, ro_gpa, 0);
+		raw_slot(r, 1, ro_gpa, PAGE, KVM_MEM_READONLY);
+		raw_slot(r, 2, ro_gpa + PAGE, ram_size - ro_gpa - PAGE, 0);
+	}
 
 	spp_guest_mem_init(&r->mem);
 	ret = spp_guest_mem_add(&r->mem, 0, ram_size, r->ram);
@@ -284,6 +415,15 @@ static struct rawvm *raw_create(uint64_t ram_size, uint64_t ro_gpa)
 	if (ioctl(r->kvm, KVM_GET_SUPPORTED_CPUID, cpuid) < 0 ||
 	    ioctl(r->vcpu, KVM_SET_CPUID2, cpuid) < 0)
 		die("raw: cpuid", errno);
+	for (uint32_t i = 0; (flags & RAW_XSAVE) && i < cpuid->nent; i++) {
+		if (cpuid->entries[i].function == 1)
+			xsave = cpuid->entries[i].ecx & (1u << 26);
+		if (cpuid->entries[i].function == 0xd &&
+		    cpuid->entries[i].index == 0)
+			xcr0 = cpuid->entries[i].eax & SPP_X86_XCR0_WANTED;
+	}
+	if (!xsave || (xcr0 & 3) != 3)
+		xcr0 = 0;
 	free(cpuid);
 
 	if (spp_x86_segment_get(SPP_X86_GDT_KCODE, &code) ||
@@ -303,6 +443,8 @@ static struct rawvm *raw_create(uint64_t ram_size, uint64_t ro_gpa)
 	sregs.cr0 = SPP_X86_CR0_INIT;
 	sregs.cr3 = cr3;
 	sregs.cr4 = SPP_X86_CR4_INIT;
+	if (xcr0)
+		sregs.cr4 |= SPP_X86_CR4_OSXSAVE;
 	sregs.efer = SPP_X86_EFER_INIT;
 	memset(&fpu, 0, sizeof(fpu));
 	fpu.fcw = 0x37f;
@@ -317,6 +459,15 @@ static struct rawvm *raw_create(uint64_t ram_size, uint64_t ro_gpa)
 	    ioctl(r->vcpu, KVM_SET_FPU, &fpu) < 0 ||
 	    ioctl(r->vcpu, KVM_SET_REGS, &regs) < 0)
 		die("raw: registers", errno);
+	if (xcr0) {
+		struct kvm_xcrs xcrs;
+
+		memset(&xcrs, 0, sizeof(xcrs));
+		xcrs.nr_xcrs = 1;
+		xcrs.xcrs[0].value = xcr0;
+		if (ioctl(r->vcpu, KVM_SET_XCRS, &xcrs) < 0)
+			die("raw: xcr0", errno);
+	}
 	return r;
 }
 
@@ -409,13 +560,14 @@ static struct target *spp_target(uint64_t ram_size, unsigned int nvcpus)
 	return t;
 }
 
-static struct target *raw_target(uint64_t ram_size, uint64_t ro_gpa)
+static struct target *raw_target(uint64_t ram_size, uint64_t ro_gpa,
+				 unsigned int flags)
 {
 	struct target *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		die("target", ENOMEM);
-	t->raw = raw_create(ram_size, ro_gpa);
+	t->raw = raw_create(ram_size, ro_gpa, flags);
 	t->nvcpus = 1;
 	return t;
 }
@@ -439,6 +591,7 @@ static struct result tgt_cmd(struct target *t, const struct bench_cmd *c,
 	unsigned int i;
 
 	*done = 0;
+	xt.last_end = 0; /* the gap before the first KVM_RUN is not an exit's */
 	t->seq++;
 	for (i = 0; i < nv; i++) {
 		gc[i] = (struct bench_cmd *)tgt_ptr(t, BENCH_CMD_ADDR(i),
@@ -535,6 +688,84 @@ static double per_store_us(struct result r, uint64_t n)
 	return r.wall_ns / (double)n / 1e3;
 }
 
+/* Per-exit parts of one instrumented command: KVM_RUN, the user-space gap
+ * between two KVM_RUNs, the guard inside it (µs per exit). */
+struct parts {
+	struct fig kvm, user, guard, share, intr;
+};
+
+static void parts_run(struct target *t, uint64_t addr, struct parts *p)
+{
+	struct bench_cmd c = cmd(BENCH_STORE32, addr, STORES);
+
+	memset(&xt, 0, sizeof(xt));
+	xt.on = true;
+	tgt_cmd(t, &c, 1, 0);
+	xt.on = false;
+	if (!xt.runs || !xt.gaps)
+		die("(b) breakdown: no KVM_RUN seen", EIO);
+	fig_add(&p->kvm, xt.kvm_ns / (double)xt.runs / 1e3);
+	fig_add(&p->intr, (double)xt.intr * 1000 / (double)xt.runs);
+	fig_add(&p->user, xt.user_ns / (double)xt.gaps / 1e3);
+	fig_add(&p->guard,
+		xt.guards ? xt.guard_ns / (double)xt.guards / 1e3 : 0);
+	fig_add(&p->share, xt.guards ? (xt.guard_ns / (double)xt.guards) /
+					       (xt.kvm_ns / (double)xt.runs +
+						xt.user_ns / (double)xt.gaps) :
+				       0);
+}
+
+static void section_ab_breakdown(struct target *raw, struct target *spp)
+{
+	struct parts pr = { 0 }, pc = { 0 }, px = { 0 }, pa = { 0 }, pd = { 0 };
+	struct target *chunked = raw_target(MAIN_RAM, PROT_PAGE, RAW_CHUNKS);
+	struct target *xs = raw_target(MAIN_RAM, PROT_PAGE, RAW_XSAVE);
+	double t0, clk;
+	unsigned int k;
+	int i;
+
+	t0 = now_ns();
+	for (i = 0; i < 10000; i++)
+		tsc_now_ns();
+	clk = (now_ns() - t0) / 10000;
+	for (k = 0; k < trials; k++) {
+		parts_run(raw, ALLOWED_ADDR, &pr);
+		parts_run(chunked, ALLOWED_ADDR, &pc);
+		parts_run(xs, ALLOWED_ADDR, &px);
+		parts_run(spp, ALLOWED_ADDR, &pa);
+		parts_run(spp, DENIED_ADDR, &pd);
+	}
+	printf("\n#### (b) per exit: where the time goes\n\n"
+	       "A second, instrumented pass of the same %u stores per trial: "
+	       "KVM_RUN timed around the ioctl, the user-space gap from one "
+	       "KVM_RUN's return to the next call (the VMM's whole exit "
+	       "handling), and spp_guard_handle_exit() inside that gap "
+	       "(clock around the handler); also the raw VMM with its RAM "
+	       "in 64 MiB memslots, as spp's guard cuts it (a'), and with "
+	       "spp's XSAVE set-up, CR4.OSXSAVE and XCR0 = x87|SSE|AVX (a\"). "
+	       "The clock is the "
+	       "TSC (%.0f ns a reading here).\n",
+	       STORES, clk);
+	table_head("per trapped store");
+	row("(a) raw: in KVM_RUN", &pr.kvm, "µs/exit");
+	row("(a) raw: user space between KVM_RUNs", &pr.user, "µs/exit");
+	row("(a') raw, 64 MiB memslots: in KVM_RUN", &pc.kvm, "µs/exit");
+	row("(a') raw, 64 MiB memslots: user space between KVM_RUNs", &pc.user,
+	    "µs/exit");
+	row("(a\") raw, spp's XSAVE set-up: in KVM_RUN", &px.kvm, "µs/exit");
+	row("(b) allowed: in KVM_RUN", &pa.kvm, "µs/exit");
+	row("(b) allowed: user space between KVM_RUNs", &pa.user, "µs/exit");
+	row("(b) allowed: of it in spp_guard_handle_exit", &pa.guard,
+	    "µs/exit");
+	row("(b) allowed: guard / whole exit", &pa.share, "ratio");
+	row("(b) allowed: KVM_RUNs interrupted by a kick", &pa.intr,
+	    "per 1000");
+	row("(b) denied: in KVM_RUN", &pd.kvm, "µs/exit");
+	row("(b) denied: user space between KVM_RUNs", &pd.user, "µs/exit");
+	row("(b) denied: of it in spp_guard_handle_exit", &pd.guard, "µs/exit");
+	row("(b) denied: guard / whole exit", &pd.share, "ratio");
+}
+
 static void section_ab(struct target *raw, struct target *spp)
 {
 	struct fig floor = { 0 }, allowed = { 0 }, denied = { 0 };
@@ -592,6 +823,7 @@ static void section_ab(struct target *raw, struct target *spp)
 	       fig_med(&ra));
 	target(fig_med(&rd) <= 1.05, "(b)/(a) denied %.3f <= 1.05",
 	       fig_med(&rd));
+	section_ab_breakdown(raw, spp);
 }
 
 /* ---- (c) (d) untrapped accesses ----------------------------------------- */
@@ -678,8 +910,33 @@ struct toggler {
 	struct target *t;
 	struct bench_cmd *gc;
 	struct fig prot, unprot;
+	/* the parts: before the first memslot ioctl (pause, planning), the
+	 * memslot ioctls, after the last one (resume); their count */
+	struct fig pre[2], ioc[2], post[2], n[2];
 	int err;
 };
+
+/* One timed spp_guard_set_range(); its parts go to index @i of @tg's. */
+static double toggle_timed(struct toggler *tg, struct spp_guard *g,
+			   uint32_t map, int i)
+{
+	double t0, t1;
+
+	memset(&slt, 0, sizeof(slt));
+	slt.on = true;
+	t0 = tsc_now_ns();
+	if (!tg->err)
+		tg->err = spp_guard_set_range(g, TOGGLE_PAGE >> 12, 1, map);
+	t1 = tsc_now_ns();
+	slt.on = false;
+	if (slt.n) {
+		fig_add(&tg->pre[i], (slt.first - t0) / 1e6);
+		fig_add(&tg->ioc[i], slt.sum / 1e6);
+		fig_add(&tg->post[i], (t1 - slt.last_end) / 1e6);
+	}
+	fig_add(&tg->n[i], slt.n);
+	return (t1 - t0) / 1e6;
+}
 
 static void *toggle_thread(void *arg)
 {
@@ -692,17 +949,8 @@ static void *toggle_thread(void *arg)
 		usleep(1000);
 	p0 = tg->gc->progress;
 	for (k = 0; k < 3 * trials && !tg->err; k++) {
-		double t0 = now_ns(), t1, t2;
-
-		tg->err =
-			spp_guard_set_range(g, TOGGLE_PAGE >> 12, 1, PROT_MAP);
-		t1 = now_ns();
-		if (!tg->err)
-			tg->err = spp_guard_set_range(g, TOGGLE_PAGE >> 12, 1,
-						      SPP_ACCESS_FULL);
-		t2 = now_ns();
-		fig_add(&tg->prot, (t1 - t0) / 1e6);
-		fig_add(&tg->unprot, (t2 - t1) / 1e6);
+		fig_add(&tg->prot, toggle_timed(tg, g, PROT_MAP, 0));
+		fig_add(&tg->unprot, toggle_timed(tg, g, SPP_ACCESS_FULL, 1));
 		usleep(2000);
 	}
 	/* The guest must have kept running meanwhile. */
@@ -767,7 +1015,19 @@ static void section_e(struct target *spp)
 	       3 * trials);
 	table_head("protection change");
 	row("protect one page (latency)", &tg.prot, "ms");
+	row("protect: before the first memslot ioctl (pause, plan)", &tg.pre[0],
+	    "ms");
+	row("protect: memslot ioctls", &tg.ioc[0], "ms");
+	row("protect: after the last memslot ioctl (resume)", &tg.post[0],
+	    "ms");
+	row("protect: memslot ioctls per change", &tg.n[0], "ioctls");
 	row("unprotect it (latency)", &tg.unprot, "ms");
+	row("unprotect: before the first memslot ioctl (pause, plan)",
+	    &tg.pre[1], "ms");
+	row("unprotect: memslot ioctls", &tg.ioc[1], "ms");
+	row("unprotect: after the last memslot ioctl (resume)", &tg.post[1],
+	    "ms");
+	row("unprotect: memslot ioctls per change", &tg.n[1], "ioctls");
 	row("touch 64 MiB, steady state", &steady, "ms");
 	row("touch 64 MiB right after a protect", &after_p, "ms");
 	row("touch 64 MiB right after an unprotect", &after_u, "ms");
@@ -1177,7 +1437,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	if (strpbrk(sections, "abcdehu")) {
-		raw = raw_target(MAIN_RAM, PROT_PAGE);
+		raw = raw_target(MAIN_RAM, PROT_PAGE, 0);
 		spp = spp_target(MAIN_RAM, 1);
 		must(spp_guard_set_range(spp_vm_guard(spp->vm), PROT_PAGE >> 12,
 					 1, PROT_MAP),

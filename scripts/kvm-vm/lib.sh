@@ -1,14 +1,18 @@
 # shellcheck shell=sh
 # Shared by scripts/kvm-vm/{setup,run,check}; sourced, not run.
 #
-# The cache directory holds everything the VM boots from:
-#   kernel/vmlinuz            the guest kernel (a Debian 12 linux-image)
+# The cache directory holds everything the VM boots from, per guest kernel
+# (KERNEL: 6.1, Debian 12's, the default; 6.12, bookworm-backports'):
+#   kernel/vmlinuz            the 6.1 guest kernel (a Debian 12 linux-image)
 #   kernel/release            its release string, e.g. 6.1.0-56-amd64
 #   kernel/modules/...        the few modules the guest loads (paths as in
 #                             /lib/modules/RELEASE) and load-order, the
 #                             order to insmod them in, dependencies first
 #   initramfs.cpio.gz         busybox + init + those modules
 #   initramfs.stamp           what initramfs.cpio.gz was built from
+#   kernel-6.12/...           the same for 6.12 (6.12.x+deb12-amd64),
+#   initramfs-6.12.cpio.gz    beside the default kernel's files, which
+#   initramfs-6.12.stamp      keep their names
 # SPP_KVM_VM_CACHE overrides its location; otherwise it is
 # /var/cache/spp-kvm-vm for root and ${XDG_CACHE_HOME:-~/.cache}/spp-kvm-vm
 # for anyone else (who falls back to reading /var/cache/spp-kvm-vm).
@@ -43,6 +47,48 @@ kvm_vm_die()
 {
 	echo "kvm-vm: $*" >&2
 	exit 1
+}
+
+# The guest kernels the VM can boot; the first is the default.
+KVM_VM_KERNELS="6.1 6.12"
+
+# The kernel to use: KERNEL if given, else $SPP_KVM_VM_KERNEL, else 6.1.
+kvm_vm_kernel() # [KERNEL]
+{
+	k=${1:-${SPP_KVM_VM_KERNEL:-6.1}}
+	case " $KVM_VM_KERNELS " in
+	*" $k "*) echo "$k" ;;
+	*) kvm_vm_die "unknown guest kernel '$k' (one of: $KVM_VM_KERNELS)" ;;
+	esac
+}
+
+# Where KERNEL's files are in CACHE: the default kernel keeps the names it
+# always had.
+kvm_vm_kdir() # CACHE KERNEL
+{
+	if [ "$2" = 6.1 ]; then
+		echo "$1/kernel"
+	else
+		echo "$1/kernel-$2"
+	fi
+}
+
+kvm_vm_initrd() # CACHE KERNEL
+{
+	if [ "$2" = 6.1 ]; then
+		echo "$1/initramfs.cpio.gz"
+	else
+		echo "$1/initramfs-$2.cpio.gz"
+	fi
+}
+
+kvm_vm_stamp() # CACHE KERNEL
+{
+	if [ "$2" = 6.1 ]; then
+		echo "$1/initramfs.stamp"
+	else
+		echo "$1/initramfs-$2.stamp"
+	fi
 }
 
 # Print the modules.dep paths of MODULE... and of everything they depend on,
@@ -102,27 +148,31 @@ kvm_vm_resolve_modules() # MODDIR MODULE...
 	}' "$moddir/modules.dep"
 }
 
-# What the initramfs is built from: init, the module list, busybox.
-kvm_vm_initramfs_inputs() # CACHE
+# What KERNEL's initramfs is built from: init, the module list, busybox.
+kvm_vm_initramfs_inputs() # CACHE [KERNEL]
 {
+	kd=$(kvm_vm_kdir "$1" "${2:-6.1}")
 	{
-		cat "$KVM_VM_HERE/init" "$1/kernel/release" \
-			"$1/kernel/modules/load-order"
+		cat "$KVM_VM_HERE/init" "$kd/release" "$kd/modules/load-order"
 		wc -c <"$(command -v busybox)"
 	} | cksum
 }
 
-kvm_vm_initramfs_current() # CACHE
+kvm_vm_initramfs_current() # CACHE [KERNEL]
 {
-	[ -f "$1/initramfs.cpio.gz" ] && [ -f "$1/initramfs.stamp" ] &&
-		[ "$(cat "$1/initramfs.stamp")" = "$(kvm_vm_initramfs_inputs "$1")" ]
+	st=$(kvm_vm_stamp "$1" "${2:-6.1}")
+	[ -f "$(kvm_vm_initrd "$1" "${2:-6.1}")" ] && [ -f "$st" ] &&
+		[ "$(cat "$st")" = "$(kvm_vm_initramfs_inputs "$1" "${2:-6.1}")" ]
 }
 
-# (Re)build CACHE/initramfs.cpio.gz: a static busybox, our init and the
-# kernel modules listed in CACHE/kernel/modules/load-order.
-kvm_vm_build_initramfs() # CACHE
+# (Re)build KERNEL's initramfs in CACHE: a static busybox, our init and the
+# kernel modules listed in its modules/load-order.
+kvm_vm_build_initramfs() # CACHE [KERNEL]
 {
 	cache=$1
+	kernel=${2:-6.1}
+	kd=$(kvm_vm_kdir "$cache" "$kernel")
+	initrd=$(kvm_vm_initrd "$cache" "$kernel")
 	bb=$(command -v busybox) || kvm_vm_die "no busybox (apt-get install busybox-static)"
 	if LC_ALL=C ldd "$bb" >/dev/null 2>&1; then
 		kvm_vm_die "$bb is dynamically linked (apt-get install busybox-static)"
@@ -141,12 +191,12 @@ kvm_vm_build_initramfs() # CACHE
 	n=0
 	while read -r m; do
 		n=$((n + 1))
-		cp "$cache/kernel/modules/$m" \
-			"$root/mods/$(printf '%02d' $n)-${m##*/}"
-	done <"$cache/kernel/modules/load-order"
+		cp "$kd/modules/$m" "$root/mods/$(printf '%02d' $n)-${m##*/}"
+	done <"$kd/modules/load-order"
 	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet |
-		gzip -1) >"$cache/initramfs.cpio.gz.new"
+		gzip -1) >"$initrd.new.$$"
 	rm -rf "$root"
-	mv "$cache/initramfs.cpio.gz.new" "$cache/initramfs.cpio.gz"
-	kvm_vm_initramfs_inputs "$cache" >"$cache/initramfs.stamp"
+	mv "$initrd.new.$$" "$initrd"
+	kvm_vm_initramfs_inputs "$cache" "$kernel" \
+		>"$(kvm_vm_stamp "$cache" "$kernel")"
 }

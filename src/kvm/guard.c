@@ -935,7 +935,6 @@ static void guard_walk_writes(struct spp_guard *g, const struct guard_origin *o)
 	n = spp_x86_walk_set_ad(&g->mem, &o->walk, true);
 	if (!n)
 		return;
-	__atomic_store_n(&g->commit_seq, seq, __ATOMIC_RELEASE);
 	guard_count(&g->stats.walk_writes, n);
 	for (i = 0; i < o->walk.levels; i++) {
 		struct guard_region *r;
@@ -944,6 +943,8 @@ static void guard_walk_writes(struct spp_guard *g, const struct guard_origin *o)
 			mark_written(g, r, o->walk.entry_gpa[i] >> PAGE_SHIFT,
 				     seq);
 	}
+	/* after the bytes, as in guard_write_pieces() */
+	__atomic_store_n(&g->commit_seq, seq, __ATOMIC_RELEASE);
 }
 
 void guard_fetch_rip(int vcpu_fd, const struct kvm_run *run,

@@ -502,6 +502,7 @@ static void *vcpu_thread(void *arg)
 		pthread_mutex_unlock(&vm->lock);
 
 		ret = spp_kvm_ioctl_val(v->fd, KVM_RUN, 0);
+		__atomic_store_n(&v->exits, v->exits + 1, __ATOMIC_RELAXED);
 		if (ret >= 0) {
 			spp_vmm_dispatch(v);
 		} else if (ret == -EINTR &&
@@ -959,11 +960,25 @@ int spp_vm_run(struct spp_vm *vm, unsigned int timeout_ms,
 				"timeout after %u ms", timeout_ms);
 			continue;
 		}
-		/* No news for a while: make sure nobody spins in KVM_RUN. */
-		for (i = 0; i < vm->nvcpus; i++)
-			__atomic_store_n(&vm->vcpus[i].probe, true,
-					 __ATOMIC_RELEASE);
-		kick_all(vm);
+		/*
+		 * No news for a while: make sure nobody spins in KVM_RUN. A
+		 * vCPU that left KVM_RUN since the last look does not: only
+		 * the others are kicked (a kick costs a signal, an exit and
+		 * a decode at RIP).
+		 */
+		for (i = 0; i < vm->nvcpus; i++) {
+			struct spp_vcpu *v = &vm->vcpus[i];
+			uint64_t n =
+				__atomic_load_n(&v->exits, __ATOMIC_RELAXED);
+
+			if (n != v->probe_seen) {
+				v->probe_seen = n;
+				continue;
+			}
+			__atomic_store_n(&v->probe, true, __ATOMIC_RELEASE);
+			if (v->started && !v->parked && !v->in_call)
+				pthread_kill(v->thread, SPP_VM_KICK_SIGNAL);
+		}
 	}
 	wait_parked(vm);
 	*res = vm->result;

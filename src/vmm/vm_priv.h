@@ -43,6 +43,8 @@ struct spp_vcpu {
 	bool parked; /* outside KVM_RUN and the exit handler */
 	bool in_call; /* in a guard call from a doorbell: counts as parked */
 	bool probe; /* kicked to check it is not stuck in KVM_RUN */
+	uint64_t exits; /* KVM_RUN returns (written by the vCPU thread) */
+	uint64_t probe_seen; /* exits at the last probe (main thread) */
 };
 
 /* What a handler did with an exit. */

@@ -17,10 +17,18 @@
  * GDT): CS = DS = SS = 0, code at CODE_GPA, a read-write RAM slot
  * [0, RAM_SIZE) and a read-only slot [ROM_GPA, ROM_GPA + ROM_SIZE).
  *
+ * It also checks, per kernel version, the KVM features spp uses where they
+ * exist: KVM_CAP_SYNC_REGS and KVM_CAP_IMMEDIATE_EXIT everywhere, and from
+ * 6.12 on KVM_X86_QUIRK_SLOT_ZAP_ALL, which spp disables. The kernel release
+ * is printed first (a TAP comment) and named in every failure, so that a
+ * KVM that changed between kernel versions (tests/run runs the kvm suite on
+ * 6.1 and 6.12) shows up here.
+ *
  * Without /dev/kvm the program prints "1..0 # SKIP no /dev/kvm: ..." and
  * exits 0; tests/run then runs it inside a VM that has one (docs/testing.md).
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
@@ -33,6 +41,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <linux/kvm.h>
@@ -58,6 +67,16 @@ struct vm {
 };
 
 static int kvm_fd = -1;
+static char kernel[65] = "unknown"; /* uname -r */
+static int kernel_major, kernel_minor;
+
+/* A failure names the kernel it happened on. */
+#define canary_fail(fmt, ...) fail_msg("kernel %s: " fmt, kernel, __VA_ARGS__)
+
+#ifndef KVM_CAP_DISABLE_QUIRKS2
+#define KVM_CAP_DISABLE_QUIRKS2 213
+#endif
+#define QUIRK_SLOT_ZAP_ALL (1 << 7) /* KVM_X86_QUIRK_SLOT_ZAP_ALL, 6.12 */
 
 /* ---- guest programs (16-bit real mode) ---- */
 
@@ -241,7 +260,7 @@ static uint32_t run(struct vm *vm)
 		ret = ioctl(vm->vcpu, KVM_RUN, 0);
 	while (ret < 0 && errno == EINTR);
 	if (ret < 0)
-		fail_msg("KVM_RUN: %s", strerror(errno));
+		canary_fail("KVM_RUN: %s", strerror(errno));
 	return vm->run->exit_reason;
 }
 
@@ -250,8 +269,8 @@ static void expect_exit(struct vm *vm, uint32_t want)
 	uint32_t got = run(vm);
 
 	if (got != want)
-		fail_msg("exit %u (%s), expected %u (%s)", got, exit_name(got),
-			 want, exit_name(want));
+		canary_fail("exit %u (%s), expected %u (%s)", got,
+			    exit_name(got), want, exit_name(want));
 }
 
 static void expect_mmio_write(struct vm *vm, uint64_t gpa, const uint8_t *data,
@@ -363,6 +382,49 @@ static void test_mmio_resume(void **state)
 	assert_int_equal(vm->rom[0], vm->rom_copy[0]);
 }
 
+/* The registers come with every exit (spp reads rep string state there). */
+static void test_cap_sync_regs(void **state)
+{
+	int r = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+
+	(void)state;
+	printf("# kernel %s: KVM_CAP_SYNC_REGS = %#x\n", kernel, r);
+	if (r <= 0 || !(r & KVM_SYNC_X86_REGS))
+		canary_fail("KVM_CAP_SYNC_REGS = %d lacks KVM_SYNC_X86_REGS",
+			    r);
+	if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0)
+		canary_fail("%s", "no KVM_CAP_IMMEDIATE_EXIT");
+}
+
+/*
+ * From 6.12 on, KVM_X86_QUIRK_SLOT_ZAP_ALL is offered and can be disabled
+ * on a VM (spp_guard_create() does): then a memslot change zaps only that
+ * slot's mappings. Before 6.12 it does not exist, and spp's docs say so.
+ */
+static void test_slot_zap_quirk(void **state)
+{
+	struct vm *vm = *state;
+	struct kvm_enable_cap off = {
+		.cap = KVM_CAP_DISABLE_QUIRKS2,
+		.args = { QUIRK_SLOT_ZAP_ALL },
+	};
+	bool new_kernel = kernel_major > 6 ||
+			  (kernel_major == 6 && kernel_minor >= 12);
+	int q = ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_DISABLE_QUIRKS2);
+	bool offered = q > 0 && (q & QUIRK_SLOT_ZAP_ALL);
+
+	printf("# kernel %s: KVM_CAP_DISABLE_QUIRKS2 = %#x, slot zap quirk %s\n",
+	       kernel, q, offered ? "offered" : "absent");
+	if (new_kernel && !offered)
+		canary_fail("%s", "6.12+ without KVM_X86_QUIRK_SLOT_ZAP_ALL");
+	if (!new_kernel && offered)
+		canary_fail("%s", "KVM_X86_QUIRK_SLOT_ZAP_ALL before 6.12 "
+				  "(docs/performance.md (e) assumes none)");
+	if (offered && ioctl(vm->fd, KVM_ENABLE_CAP, &off))
+		canary_fail("disabling KVM_X86_QUIRK_SLOT_ZAP_ALL: %s",
+			    strerror(errno));
+}
+
 /* out to port 0xe9 exits KVM_EXIT_IO with port, size and data. */
 static void test_port_io(void **state)
 {
@@ -409,7 +471,11 @@ int main(void)
 						vm_teardown),
 		cmocka_unit_test_setup_teardown(test_hlt, vm_setup,
 						vm_teardown),
+		cmocka_unit_test(test_cap_sync_regs),
+		cmocka_unit_test_setup_teardown(test_slot_zap_quirk, vm_setup,
+						vm_teardown),
 	};
+	struct utsname u;
 	int ret;
 
 	if (spp_kt_no_kvm("test_kvm_assumptions"))
@@ -417,7 +483,13 @@ int main(void)
 	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm_fd < 0)
 		return 1;
-	ret = cmocka_run_group_tests(tests, NULL, NULL);
+	if (!uname(&u)) {
+		snprintf(kernel, sizeof(kernel), "%s", u.release);
+		sscanf(kernel, "%d.%d", &kernel_major, &kernel_minor);
+	}
+	printf("# KVM canary on kernel %s\n", kernel);
+	fflush(stdout);
+	ret = cmocka_run_group_tests_name(kernel, tests, NULL, NULL);
 	close(kvm_fd);
 	return ret;
 }

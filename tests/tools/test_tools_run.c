@@ -501,11 +501,13 @@ static void test_info(void **state)
 	assert_int_equal(o.status, 0);
 	for (const char *const *l =
 		     (const char *const[]){
-			     "spp version:       ",
+			     "spp version:       ", "kernel:            ",
 			     "/dev/kvm:          present and usable (API version 12)\n",
 			     "read-only slots:   yes (KVM_CAP_READONLY_MEM)\n",
 			     "memslots:          ", "vCPUs:             max ",
-			     "guest CPL0 code:   ",
+			     "slot zap quirk:    ", "sync regs:         used",
+			     "immediate exit:    used",
+			     "memory fault info: ", "guest CPL0 code:   ",
 			     "x the time of the same loop at CPL3",
 			     "exit round trip:   ", NULL };
 	     *l; l++)

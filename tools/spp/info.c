@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <linux/kvm.h>
@@ -118,11 +119,58 @@ static int cap(int fd, long c)
 	return ioctl(fd, KVM_CHECK_EXTENSION, c);
 }
 
+/* Values of linux/kvm.h newer than the headers spp may be built with. */
+#ifndef KVM_CAP_DISABLE_QUIRKS2
+#define KVM_CAP_DISABLE_QUIRKS2 213
+#endif
+#ifndef KVM_CAP_MEMORY_FAULT_INFO
+#define KVM_CAP_MEMORY_FAULT_INFO 232
+#endif
+#define QUIRK_SLOT_ZAP_ALL (1 << 7) /* KVM_X86_QUIRK_SLOT_ZAP_ALL */
+
+/* The KVM features spp uses where they exist, and what is missing. */
+static void features(int vm)
+{
+	int quirks = cap(vm, KVM_CAP_DISABLE_QUIRKS2);
+	int sync = cap(vm, KVM_CAP_SYNC_REGS);
+	struct kvm_enable_cap off = {
+		.cap = KVM_CAP_DISABLE_QUIRKS2,
+		.args = { QUIRK_SLOT_ZAP_ALL },
+	};
+
+	/* As spp_guard_create() does, on this VM. */
+	if (quirks > 0 && (quirks & QUIRK_SLOT_ZAP_ALL))
+		printf("slot zap quirk:    %s (KVM_X86_QUIRK_SLOT_ZAP_ALL)\n",
+		       !ioctl(vm, KVM_ENABLE_CAP, &off) ?
+			       "disabled by spp: a protection change "
+			       "re-faults only the memslots it replaces" :
+			       "offered, but disabling it FAILED: every "
+			       "protection change re-faults all guest memory");
+	else
+		printf("slot zap quirk:    MISSING (kernel < 6.12): every "
+		       "protection change re-faults all guest memory "
+		       "(KVM_X86_QUIRK_SLOT_ZAP_ALL)\n");
+	printf("sync regs:         %s (KVM_CAP_SYNC_REGS)\n",
+	       sync > 0 && (sync & KVM_SYNC_X86_REGS) ?
+		       "used: the registers come with every exit" :
+		       "MISSING: rep string stores cost an exit per element");
+	printf("immediate exit:    %s (KVM_CAP_IMMEDIATE_EXIT)\n",
+	       cap(vm, KVM_CAP_IMMEDIATE_EXIT) > 0 ?
+		       "used: pausing vCPUs, split stores" :
+		       "MISSING: spp cannot pause vCPUs");
+	printf("memory fault info: %s (KVM_CAP_MEMORY_FAULT_INFO)\n",
+	       cap(vm, KVM_CAP_MEMORY_FAULT_INFO) > 0 ?
+		       "offered, not needed: spp's traps are MMIO exits" :
+		       "not offered (kernel < 6.8), not needed");
+}
+
 int spp_cli_info(void)
 {
+	struct utsname u;
 	int kvm, vm, api;
 
 	printf("spp version:       %s\n", spp_version());
+	printf("kernel:            %s\n", uname(&u) ? "unknown" : u.release);
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm < 0) {
 		printf("/dev/kvm:          unusable: %s\n", strerror(errno));
@@ -152,6 +200,7 @@ int spp_cli_info(void)
 	       cap(vm, KVM_CAP_EXIT_ON_EMULATION_FAILURE) > 0 ?
 		       "reported to spp" :
 		       "not reported (old kernel)");
+	features(vm);
 	close(vm);
 	close(kvm);
 	fflush(stdout);

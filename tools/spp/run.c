@@ -781,8 +781,10 @@ static void run_loop(struct run_state *s, struct spp_vm_result *res)
 			return;
 		}
 		if (progress && spp_cli_now() >= next_progress) {
+			/* Named by its tick: a slice that ends late (a
+			 * loaded host) must not turn "5 s" into "6 s". */
 			progress_line(spp_vm_guard(s->vm),
-				      spp_cli_now() - s->t0);
+				      next_progress - s->t0);
 			next_progress += PROGRESS_S;
 		}
 		if (res->reason == SPP_VM_TIMEOUT || res->reason == SPP_VM_SYNC)
