@@ -586,7 +586,7 @@ static struct result tgt_cmd(struct target *t, const struct bench_cmd *c,
 {
 	struct result res;
 	uint64_t *done = (uint64_t *)tgt_ptr(t, BENCH_DONE_ADDR, 8);
-	struct bench_cmd *gc[SPP_GUEST_MAX_VCPUS];
+	struct bench_cmd *gc[SPP_LAYOUT_MAX_VCPUS];
 	double t0;
 	unsigned int i;
 

@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (i = 0; i < o.npages; i++) {
 			const struct spp_page *p = &o.pages[i];
 
-			if (p->gpa & (SPP_LAYOUT_PAGE_SIZE - 1) ||
+			if (p->gpa & (SPP_PAGE_SIZE - 1) ||
 			    p->gpa < SPP_LAYOUT_SYS_END ||
 			    p->gpa >= spp_layout_pt_base(MEM) ||
 			    (i && p->gpa <= o.pages[i - 1].gpa))

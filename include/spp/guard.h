@@ -64,8 +64,18 @@ enum spp_verdict {
 	SPP_VERDICT_STOPPED, /* denied sub-page, held by policy STOP */
 };
 
-/* One trapped store: a whole guest store instruction's bytes, the KVM
- * fragments of a split store put back together. */
+/*
+ * One trapped store: a whole guest store instruction's bytes, the KVM
+ * fragments of a split store put back together.
+ *
+ * Extension rule (docs/design.md, "Public ABI"): the size of struct
+ * spp_event never changes within ABI version SPP_0.x. A later field takes
+ * the place of some of @reserved, which the library always fills with
+ * zero, so a field's zero value must mean "not known" (or "none"); a
+ * program built against an older header simply does not see it, and one
+ * built against a newer header reads zero from an older library.
+ * struct spp_guard_stats follows the same rule.
+ */
 struct spp_event {
 	uint32_t vcpu;
 	uint64_t gpa; /* first byte */
@@ -76,11 +86,13 @@ struct spp_event {
 	unsigned int subpage; /* its index 0..31 */
 	uint64_t rip; /* RIP after the store: where the guest resumes */
 	uint64_t insn_rip; /* the storing instruction's RIP where spp
-			      decoded it (emulated stores, rep strings,
-			      redone RMWs); 0 when KVM completed it */
+			      knows it (emulated stores, rep strings, redone
+			      RMWs, and KVM-completed stores whose backward
+			      decode is unambiguous); 0 when unknown */
 	uint32_t fragments; /* KVM exits this store took (0: emulated by
 			       spp, see spp_guard_emulate()) */
 	enum spp_verdict verdict;
+	uint64_t reserved[16]; /* zero: room for later fields */
 };
 
 struct spp_guard_ops {
@@ -121,6 +133,8 @@ struct spp_guard_stats {
 				 entry's address, judged at their own */
 	uint64_t walk_writes; /* accessed/dirty flags spp set in guest page
 				 tables for walks KVM could not update */
+	uint64_t reserved[8]; /* zero: room for later counters (the rule of
+				 struct spp_event) */
 };
 
 /*

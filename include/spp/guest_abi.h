@@ -51,7 +51,6 @@ struct spp_protect_req {
 /* Entry state: RDI = vCPU index, RSI = number of vCPUs, RSP = that vCPU's
  * stack top (SPP_GUEST_STACK_TOP(i)), CPL 0, interrupts off. */
 #define SPP_GUEST_STACK_PER_VCPU 0x20000ULL /* 128 KiB */
-#define SPP_GUEST_MAX_VCPUS SPP_LAYOUT_MAX_VCPUS
 #define SPP_GUEST_STACK_TOP(i) \
 	(SPP_LAYOUT_STACK_TOP - (uint64_t)(i)*SPP_GUEST_STACK_PER_VCPU)
 

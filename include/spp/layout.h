@@ -84,7 +84,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SPP_LAYOUT_PAGE_SIZE 0x1000ULL
+#include <spp/vector.h> /* SPP_PAGE_SIZE */
 
 /* --- guest RAM ------------------------------------------------------- */
 
@@ -224,7 +224,7 @@ static inline uint64_t spp_layout_pt_base(uint64_t ram_size)
 {
 	if (!spp_layout_ram_valid(ram_size))
 		return 0;
-	return ram_size - spp_layout_pt_pages(ram_size) * SPP_LAYOUT_PAGE_SIZE;
+	return ram_size - spp_layout_pt_pages(ram_size) * SPP_PAGE_SIZE;
 }
 
 /*
@@ -234,7 +234,7 @@ static inline uint64_t spp_layout_pt_base(uint64_t ram_size)
 static inline bool spp_layout_has_selftest_page(uint64_t ram_size)
 {
 	return spp_layout_ram_valid(ram_size) &&
-	       SPP_LAYOUT_SELFTEST_PAGE + SPP_LAYOUT_PAGE_SIZE <=
+	       SPP_LAYOUT_SELFTEST_PAGE + SPP_PAGE_SIZE <=
 		       spp_layout_pt_base(ram_size);
 }
 

@@ -3,7 +3,7 @@
  * spp/vm.h - spp's small built-in VMM: runs static ELF guest programs on
  * KVM under sub-page write protection.
  *
- * One VM: guest RAM [0, ram_size) (a memfd), 1..SPP_GUEST_MAX_VCPUS
+ * One VM: guest RAM [0, ram_size) (a memfd), 1..SPP_LAYOUT_MAX_VCPUS
  * vCPUs each on its own thread, 64-bit long mode at CPL 0 with the
  * identity map, GDT, TSS and exception stubs of spp/layout.h, and a guard
  * (spp/guard.h) enforcing the protections. The guest talks to the VMM

@@ -656,6 +656,7 @@ void spp_guard_stats(struct spp_guard *g, struct spp_guard_stats *out)
 {
 	if (!g || !out)
 		return;
+	memset(out, 0, sizeof(*out)); /* reserved stays zero */
 	pthread_mutex_lock(&g->lock);
 	out->exits = __atomic_load_n(&g->stats.exits, __ATOMIC_RELAXED);
 	out->stores = __atomic_load_n(&g->stats.stores, __ATOMIC_RELAXED);

@@ -695,7 +695,7 @@ int spp_vm_create(struct spp_vm **out, const struct spp_vm_config *cfg)
 	int ret, mmap_size;
 
 	/* Checked before anything: spp_vm_destroy() walks nvcpus vCPUs. */
-	if (!out || (cfg && (cfg->nvcpus > SPP_GUEST_MAX_VCPUS ||
+	if (!out || (cfg && (cfg->nvcpus > SPP_LAYOUT_MAX_VCPUS ||
 			     (unsigned int)cfg->policy > SPP_POLICY_STOP)))
 		return -EINVAL;
 	vm = calloc(1, sizeof(*vm));
@@ -813,7 +813,7 @@ void spp_vm_destroy(struct spp_vm *vm)
 	pthread_cond_broadcast(&vm->cond);
 	kick_all(vm);
 	pthread_mutex_unlock(&vm->lock);
-	for (i = 0; i < SPP_GUEST_MAX_VCPUS; i++) {
+	for (i = 0; i < SPP_LAYOUT_MAX_VCPUS; i++) {
 		struct spp_vcpu *v = &vm->vcpus[i];
 
 		if (v->started)

@@ -78,7 +78,7 @@ struct spp_vm {
 	struct spp_guard *guard;
 	struct spp_vm_config cfg;
 	unsigned int nvcpus;
-	struct spp_vcpu vcpus[SPP_GUEST_MAX_VCPUS];
+	struct spp_vcpu vcpus[SPP_LAYOUT_MAX_VCPUS];
 	uint64_t entry;
 	bool loaded;
 	uint64_t xcr0; /* 0: no XSAVE for the guest (CR4.OSXSAVE off) */

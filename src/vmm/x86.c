@@ -240,30 +240,30 @@ int spp_x86_pt_build(const struct spp_guest_mem *m, uint64_t ram_size,
 		return -EINVAL;
 	npages = spp_layout_pt_pages(ram_size);
 	base = spp_layout_pt_base(ram_size);
-	area = spp_guest_mem_ptr(m, base, npages * SPP_LAYOUT_PAGE_SIZE);
+	area = spp_guest_mem_ptr(m, base, npages * SPP_PAGE_SIZE);
 	if (!area)
 		return -EFAULT;
 
 	npd = (ram_size + (1ULL << 30) - 1) >> 30;
 	npt = ram_size >> 21;
 	pml4 = base;
-	pdpt = pml4 + SPP_LAYOUT_PAGE_SIZE;
-	pds = pdpt + SPP_LAYOUT_PAGE_SIZE;
-	pts = pds + npd * SPP_LAYOUT_PAGE_SIZE;
-	db_pd = pts + npt * SPP_LAYOUT_PAGE_SIZE;
-	db_pt = db_pd + SPP_LAYOUT_PAGE_SIZE;
+	pdpt = pml4 + SPP_PAGE_SIZE;
+	pds = pdpt + SPP_PAGE_SIZE;
+	pts = pds + npd * SPP_PAGE_SIZE;
+	db_pd = pts + npt * SPP_PAGE_SIZE;
+	db_pt = db_pd + SPP_PAGE_SIZE;
 
-	memset(area, 0, npages * SPP_LAYOUT_PAGE_SIZE);
+	memset(area, 0, npages * SPP_PAGE_SIZE);
 	set_entry(area, base, pml4, 0, pdpt | SPP_X86_PTE_TABLE);
 	for (i = 0; i < npd; i++)
 		set_entry(area, base, pdpt, (unsigned int)i,
-			  (pds + i * SPP_LAYOUT_PAGE_SIZE) | SPP_X86_PTE_TABLE);
+			  (pds + i * SPP_PAGE_SIZE) | SPP_X86_PTE_TABLE);
 	/* PDs are contiguous, so PDE k of the RAM is entry k of one array. */
 	for (i = 0; i < npt; i++)
 		set_entry(area, base, pds, (unsigned int)i,
-			  (pts + i * SPP_LAYOUT_PAGE_SIZE) | SPP_X86_PTE_TABLE);
+			  (pts + i * SPP_PAGE_SIZE) | SPP_X86_PTE_TABLE);
 	/* Likewise the PTs: PTE k maps page k. */
-	for (gpa = 0; gpa < ram_size; gpa += SPP_LAYOUT_PAGE_SIZE) {
+	for (gpa = 0; gpa < ram_size; gpa += SPP_PAGE_SIZE) {
 		uint64_t flags = spp_layout_is_supervisor(gpa, ram_size) ?
 					 SPP_X86_PTE_LEAF_SUPERVISOR :
 					 SPP_X86_PTE_LEAF_USER;

@@ -391,7 +391,7 @@ static void test_vm_bad(void **state)
 		assert_int_equal(spp_vm_create(&vm, &cfg), -EINVAL);
 	}
 	cfg.ram_size = 0;
-	cfg.nvcpus = SPP_GUEST_MAX_VCPUS + 1;
+	cfg.nvcpus = SPP_LAYOUT_MAX_VCPUS + 1;
 	assert_int_equal(spp_vm_create(&vm, &cfg), -EINVAL);
 	cfg.nvcpus = UINT32_MAX;
 	assert_int_equal(spp_vm_create(&vm, &cfg), -EINVAL);

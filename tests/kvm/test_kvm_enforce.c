@@ -451,9 +451,9 @@ static void test_guest_protect_refused(void **state)
 		SPP_LAYOUT_GDT,
 		SPP_LAYOUT_EXC_REPORT + 0x10,
 		spp_layout_pt_base(ram),
-		ram - SPP_LAYOUT_PAGE_SIZE,
+		ram - SPP_PAGE_SIZE,
 	};
-	const uint64_t data = PAGE + 16 * SPP_LAYOUT_PAGE_SIZE;
+	const uint64_t data = PAGE + 16 * SPP_PAGE_SIZE;
 	uint8_t *dp = spp_kt_gptr(vm, data, 8);
 	struct spp_vm_result res;
 	unsigned int i;

@@ -210,7 +210,7 @@ static void check_guest(void **state)
 		assert_true(ph[i].p_vaddr >= SPP_LAYOUT_LOAD_BASE);
 		assert_true(ph[i].p_vaddr + ph[i].p_memsz <= RAM);
 		assert_true(ph[i].p_filesz <= ph[i].p_memsz);
-		assert_int_equal(ph[i].p_vaddr & (SPP_LAYOUT_PAGE_SIZE - 1), 0);
+		assert_int_equal(ph[i].p_vaddr & (SPP_PAGE_SIZE - 1), 0);
 		if ((ph[i].p_flags & PF_X) && eh->e_entry >= ph[i].p_vaddr &&
 		    eh->e_entry < ph[i].p_vaddr + ph[i].p_memsz)
 			entry_ok = true;
