@@ -33,8 +33,12 @@
 #include <linux/kvm.h>
 
 #include <spp/guard.h>
+#include <spp/guest_mem.h>
+#include <spp/x86.h>
 
-#define MAX_TRIALS 64
+#include "bench_fig.h"
+
+#define MAX_TRIALS BENCH_MAX_TRIALS
 #define CALLS 200000
 #define RAM_SIZE (64ULL << 20)
 #define PROT_PAGE 0x100000ULL
@@ -42,6 +46,7 @@
 #define ALLOWED_ADDR (PROT_PAGE + 1 * 128)
 #define DENIED_ADDR (PROT_PAGE + DENIED_SUBPAGE * 128)
 #define PLAIN_ADDR 0x200000ULL
+#define CODE_ADDR 0x400000ULL
 
 #ifndef KVM_CAP_DISABLE_QUIRKS2
 #define KVM_CAP_DISABLE_QUIRKS2 213
@@ -87,48 +92,11 @@ int ioctl(int fd, unsigned long req, ...)
 	}
 }
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 static void die(const char *what, int err)
 {
 	fprintf(stderr, "bench_guard: %s: %s\n", what,
 		strerror(err < 0 ? -err : err));
 	exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-struct fig {
-	double v[MAX_TRIALS];
-	unsigned int n;
-};
-
-static void fig_add(struct fig *f, double v)
-{
-	if (f->n < MAX_TRIALS)
-		f->v[f->n++] = v;
-}
-
-static void row(const char *name, struct fig *f, const char *unit)
-{
-	double med;
-
-	qsort(f->v, f->n, sizeof(double), cmp_double);
-	med = f->n % 2 ? f->v[f->n / 2] :
-			 (f->v[f->n / 2 - 1] + f->v[f->n / 2]) / 2;
-	printf("| %s | %.4g | %.4g | %.4g | %s |\n", name, med, f->v[0],
-	       f->v[f->n - 1], unit);
 }
 
 static unsigned long events;
@@ -148,6 +116,7 @@ static double handle(struct spp_guard *g, struct kvm_run *run, uint64_t gpa)
 	int i;
 
 	run->mmio.phys_addr = gpa;
+	run->s.regs.regs.rdi = gpa; /* identity mapped: mov [rdi], eax */
 	t0 = now_ns();
 	for (i = 0; i < CALLS; i++)
 		if (spp_guard_handle_exit(g, -1, run, 0, &ev) !=
@@ -165,8 +134,7 @@ int main(int argc, char **argv)
 	struct kvm_run *run;
 	struct utsname u;
 	uint8_t *ram;
-	char model[160] = "?", line[256];
-	FILE *f;
+	char model[160];
 	int ret, i;
 
 	if (argc > 1)
@@ -188,6 +156,32 @@ int main(int argc, char **argv)
 					  ~(1u << DENIED_SUBPAGE));
 	if (ret < 0)
 		die("guard", ret);
+	/*
+	 * The vCPU as KVM hands it over with the exit (sync regs): 64-bit
+	 * mode on the VMM's identity tables, RIP just past a `mov [rdi],
+	 * eax` (89 07) at CODE_ADDR, so the guard finds the store's
+	 * instruction and walks its address as on a real exit.
+	 */
+	{
+		struct spp_guest_mem mem;
+		uint64_t cr3;
+
+		spp_guest_mem_init(&mem);
+		ret = spp_guest_mem_add(&mem, 0, RAM_SIZE, ram);
+		if (!ret)
+			ret = spp_x86_pt_build(&mem, RAM_SIZE, &cr3);
+		if (ret)
+			die("page tables", ret);
+		memcpy(ram + CODE_ADDR, "\x89\x07", 2);
+		run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
+		run->s.regs.regs.rip = CODE_ADDR + 2;
+		run->s.regs.regs.rflags = 2;
+		run->s.regs.sregs.cr0 = 0x80000011; /* PG, ET, PE */
+		run->s.regs.sregs.cr3 = cr3;
+		run->s.regs.sregs.cr4 = 0x20; /* PAE */
+		run->s.regs.sregs.efer = 0x500; /* LMA, LME */
+		run->s.regs.sregs.cs.l = 1;
+	}
 	run->exit_reason = KVM_EXIT_MMIO;
 	run->mmio.is_write = 1;
 	run->mmio.len = 4;
@@ -212,18 +206,7 @@ int main(int argc, char **argv)
 		die("wrong bytes or events", EIO);
 	spp_guard_destroy(g);
 
-	f = fopen("/proc/cpuinfo", "r");
-	while (f && fgets(line, sizeof(line), f)) {
-		char *c = strchr(line, ':');
-
-		if (!strncmp(line, "model name", 10) && c) {
-			snprintf(model, sizeof(model), "%s", c + 2);
-			model[strcspn(model, "\n")] = 0;
-			break;
-		}
-	}
-	if (f)
-		fclose(f);
+	cpu_model(model, sizeof(model));
 	uname(&u);
 	printf("\n### (u) native: the guard's own cost per trapped 4-byte "
 	       "store\n\nspp_guard_handle_exit() called %d times per trial "

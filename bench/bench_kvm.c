@@ -46,9 +46,10 @@
 #include <spp/vm.h>
 #include <spp/x86.h>
 
+#include "bench_fig.h"
 #include "guests/bench_abi.h"
 
-#define MAX_TRIALS 64
+#define MAX_TRIALS BENCH_MAX_TRIALS
 #define MIB (1ULL << 20)
 #define GIB (1ULL << 30)
 #define PAGE 4096ULL
@@ -74,14 +75,6 @@ static double tsc_ns = 1.0; /* ns per guest TSC tick */
 static int nmiss, nmet;
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static void die(const char *what, int err)
 {
@@ -194,65 +187,6 @@ static double tsc_now_ns(void)
 	return (double)rdtsc() * tsc_ns;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-struct fig {
-	double v[MAX_TRIALS];
-	unsigned int n;
-};
-
-static void fig_add(struct fig *f, double v)
-{
-	if (f->n < MAX_TRIALS)
-		f->v[f->n++] = v;
-}
-
-static double fig_med(const struct fig *f)
-{
-	double s[MAX_TRIALS];
-
-	if (!f->n)
-		return 0;
-	memcpy(s, f->v, f->n * sizeof(double));
-	qsort(s, f->n, sizeof(double), cmp_double);
-	return f->n % 2 ? s[f->n / 2] : (s[f->n / 2 - 1] + s[f->n / 2]) / 2;
-}
-
-static double fig_min(const struct fig *f)
-{
-	double m = f->n ? f->v[0] : 0;
-
-	for (unsigned int i = 1; i < f->n; i++)
-		m = f->v[i] < m ? f->v[i] : m;
-	return m;
-}
-
-static double fig_max(const struct fig *f)
-{
-	double m = f->n ? f->v[0] : 0;
-
-	for (unsigned int i = 1; i < f->n; i++)
-		m = f->v[i] > m ? f->v[i] : m;
-	return m;
-}
-
-static void table_head(const char *title)
-{
-	printf("\n| %s | median | min | max | unit |\n|---|---|---|---|---|\n",
-	       title);
-}
-
-static void row(const char *name, const struct fig *f, const char *unit)
-{
-	printf("| %s | %.4g | %.4g | %.4g | %s |\n", name, fig_med(f),
-	       fig_min(f), fig_max(f), unit);
-}
-
 static void row1(const char *name, double v, const char *unit)
 {
 	printf("| %s | %.4g | | | %s |\n", name, v, unit);
@@ -300,23 +234,6 @@ static void raw_slot(struct rawvm *r, uint32_t id, uint64_t gpa, uint64_t size,
 		die("raw: memslot", errno);
 }
 
-static void raw_seg(const struct spp_x86_segment *s, struct kvm_segment *k)
-{
-	memset(k, 0, sizeof(*k));
-	k->base = s->base;
-	k->limit = s->limit;
-	k->selector = s->selector;
-	k->type = s->type;
-	k->present = s->present;
-	k->dpl = s->dpl;
-	k->db = s->db;
-	k->s = s->s;
-	k->l = s->l;
-	k->g = s->g;
-	k->avl = s->avl;
-	k->unusable = s->unusable;
-}
-
 /* One vCPU, RAM [0, @ram_size) as three slots with the page @ro_gpa
  * read-only in the middle, the guest loaded and its CPU in long mode. */
 /* Variants of the raw VM for the (b) breakdown: spp's memslot layout,
@@ -329,10 +246,8 @@ static struct rawvm *raw_create(uint64_t ram_size, uint64_t ro_gpa,
 {
 	bool chunks = flags & RAW_CHUNKS;
 	uint64_t xcr0 = 0;
-	bool xsave = false;
 	struct spp_x86_dtable gdtr, idtr = { 0, 0 };
 	struct spp_x86_segment code, data, tss;
-	struct kvm_cpuid2 *cpuid;
 	struct spp_elf_info info;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
@@ -408,23 +323,12 @@ static struct rawvm *raw_create(uint64_t ram_size, uint64_t ro_gpa,
 		      PROT_READ | PROT_WRITE, MAP_SHARED, r->vcpu, 0);
 	if (r->run == MAP_FAILED)
 		die("raw: kvm_run", errno);
-	cpuid = calloc(1, sizeof(*cpuid) + 128 * sizeof(cpuid->entries[0]));
-	if (!cpuid)
-		die("raw", ENOMEM);
-	cpuid->nent = 128;
-	if (ioctl(r->kvm, KVM_GET_SUPPORTED_CPUID, cpuid) < 0 ||
-	    ioctl(r->vcpu, KVM_SET_CPUID2, cpuid) < 0)
-		die("raw: cpuid", errno);
-	for (uint32_t i = 0; (flags & RAW_XSAVE) && i < cpuid->nent; i++) {
-		if (cpuid->entries[i].function == 1)
-			xsave = cpuid->entries[i].ecx & (1u << 26);
-		if (cpuid->entries[i].function == 0xd &&
-		    cpuid->entries[i].index == 0)
-			xcr0 = cpuid->entries[i].eax & SPP_X86_XCR0_WANTED;
-	}
-	if (!xsave || (xcr0 & 3) != 3)
+	/* the VMM's own CPUID set-up; its XCR0 only for RAW_XSAVE */
+	ret = spp_x86_cpuid_setup(r->kvm, r->vcpu, &xcr0);
+	if (ret)
+		die("raw: cpuid", ret);
+	if (!(flags & RAW_XSAVE))
 		xcr0 = 0;
-	free(cpuid);
 
 	if (spp_x86_segment_get(SPP_X86_GDT_KCODE, &code) ||
 	    spp_x86_segment_get(SPP_X86_GDT_KDATA, &data) ||
@@ -432,10 +336,10 @@ static struct rawvm *raw_create(uint64_t ram_size, uint64_t ro_gpa,
 		die("raw: segments", EINVAL);
 	if (ioctl(r->vcpu, KVM_GET_SREGS, &sregs) < 0)
 		die("raw: sregs", errno);
-	raw_seg(&code, &sregs.cs);
-	raw_seg(&data, &sregs.ds);
+	spp_x86_segment_to_kvm(&code, &sregs.cs);
+	spp_x86_segment_to_kvm(&data, &sregs.ds);
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
-	raw_seg(&tss, &sregs.tr);
+	spp_x86_segment_to_kvm(&tss, &sregs.tr);
 	sregs.gdt.base = gdtr.base;
 	sregs.gdt.limit = gdtr.limit;
 	sregs.idt.base = idtr.base;
@@ -653,21 +557,10 @@ static void calibrate_tsc(void)
 static void print_machine(void)
 {
 	struct utsname u;
-	char line[256], model[160] = "?";
-	FILE *f = fopen("/proc/cpuinfo", "r");
+	char model[160];
 	const char *host = getenv("SPP_BENCH_HOST");
 
-	while (f && fgets(line, sizeof(line), f)) {
-		char *c = strchr(line, ':');
-
-		if (!strncmp(line, "model name", 10) && c) {
-			snprintf(model, sizeof(model), "%s", c + 2);
-			model[strcspn(model, "\n")] = 0;
-			break;
-		}
-	}
-	if (f)
-		fclose(f);
+	cpu_model(model, sizeof(model));
 	uname(&u);
 	if (host)
 		printf("host: %s\n", host);

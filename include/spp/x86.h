@@ -258,4 +258,22 @@ int spp_x86_tss_build(const struct spp_guest_mem *m);
 int spp_x86_pt_build(const struct spp_guest_mem *m, uint64_t ram_size,
 		     uint64_t *cr3);
 
+struct kvm_segment;
+
+/*
+ * spp_x86_segment_to_kvm() - @s as KVM's segment register (struct
+ * kvm_segment of <linux/kvm.h>), for KVM_SET_SREGS. Both must be valid.
+ */
+void spp_x86_segment_to_kvm(const struct spp_x86_segment *s,
+			    struct kvm_segment *k);
+
+/*
+ * spp_x86_cpuid_setup() - give the vCPU @vcpu_fd the CPUID KVM supports
+ * (KVM_GET_SUPPORTED_CPUID on the /dev/kvm fd @kvm_fd, then
+ * KVM_SET_CPUID2) and store in *@xcr0 the XCR0 a guest may enable with
+ * it: x87|SSE|AVX as far as offered (SPP_X86_XCR0_WANTED), 0 without
+ * XSAVE. Returns 0, -ENOMEM or KVM's -errno (*@xcr0 then 0).
+ */
+int spp_x86_cpuid_setup(int kvm_fd, int vcpu_fd, uint64_t *xcr0);
+
 #endif /* SPP_X86_H */

@@ -19,6 +19,7 @@
  * pointers through the guard's one checked translation.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <linux/kvm.h>
@@ -33,9 +34,9 @@ struct emu {
 	struct spp_x86_emu x; /* x.ctx points back here */
 	struct spp_guard *g;
 	int fd;
-	struct kvm_xsave xs;
 	uint64_t xcr0;
 	bool have_regs, have_sregs, have_xs, have_xcr0;
+	struct kvm_xsave xs; /* last: emu_init() leaves its 4 KiB alone */
 };
 
 /* KVM_GET_REGS and, with @sregs, KVM_GET_SREGS, each unless already had. */
@@ -176,7 +177,8 @@ static const struct spp_x86_emu_ops vcpu_ops = {
 static void emu_init(struct emu *e, struct spp_guard *g, int vcpu_fd,
 		     const struct kvm_run *run, bool sregs)
 {
-	memset(e, 0, sizeof(*e));
+	/* everything but the XSAVE image, fetched (have_xs) before use */
+	memset(e, 0, offsetof(struct emu, xs));
 	e->g = g;
 	e->fd = vcpu_fd;
 	e->x.ops = &vcpu_ops;
@@ -678,8 +680,12 @@ static int origin_read(struct spp_guard *g, const struct spp_x86_paging *pg,
 	uint32_t len;
 
 	cand->s = *s;
-	if (spp_x86_emu_decode64(cand, buf + ZYDIS_MAX_INSTRUCTION_LENGTH - L,
-				 L, rip - L) ||
+	cand->s.regs.rip = rip - L; /* what decode64 sets */
+	cand->rip_lin = rip - L;
+	/* @buf NULL: @cand holds the decoded instruction already */
+	if ((buf && spp_x86_emu_decode64(cand,
+					 buf + ZYDIS_MAX_INSTRUCTION_LENGTH - L,
+					 L, rip - L)) ||
 	    (cand->flags & SPP_X86_EMU_STRING) ||
 	    spp_x86_emu_dest(cand, &lin, &len) || len != p->len ||
 	    spp_x86_walk(&g->mem, pg, lin, w))
@@ -693,13 +699,13 @@ static int origin_read(struct spp_guard *g, const struct spp_x86_paging *pg,
 	return 0;
 }
 
-/* origin_read() of the one instruction a cached reading found. */
+/* origin_read() of the one instruction a cached reading decoded. */
 static int origin_try(struct spp_guard *g, const struct spp_x86_paging *pg,
-		      const struct spp_x86_state *s, struct spp_x86_emu *cand,
-		      const uint8_t *buf, unsigned int L, uint64_t rip,
-		      const struct guard_piece *p, struct guard_origin *o)
+		      const struct spp_x86_state *s, struct spp_x86_emu *ins,
+		      unsigned int L, uint64_t rip, const struct guard_piece *p,
+		      struct guard_origin *o)
 {
-	if (origin_read(g, pg, s, cand, buf, L, rip, p, &o->walk,
+	if (origin_read(g, pg, s, ins, NULL, L, rip, p, &o->walk,
 			&o->misdirected))
 		return -ENOENT;
 	o->found = true;
@@ -718,6 +724,7 @@ struct origin_cache {
 	unsigned int avail, len;
 	uint64_t rip, cr3;
 	uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	struct spp_x86_emu ins; /* that instruction, decoded */
 };
 
 static __thread struct origin_cache oc;
@@ -756,7 +763,7 @@ int guard_store_origin(struct spp_guard *g, int vcpu_fd,
 	 * instruction found then, if it reads the same way now. */
 	if (oc.valid && oc.rip == rip && oc.cr3 == pg.cr3 &&
 	    oc.avail == avail && !memcmp(oc.bytes, buf, sizeof(buf)) &&
-	    !origin_try(g, &pg, &e.x.s, &cand, buf, oc.len, rip, p, o))
+	    !origin_try(g, &pg, &e.x.s, &oc.ins, oc.len, rip, p, o))
 		return 0;
 	oc.valid = false;
 	memset(o, 0, sizeof(*o));
@@ -773,6 +780,7 @@ int guard_store_origin(struct spp_guard *g, int vcpu_fd,
 			o->gpa = w.gpa;
 			o->misdirected = misdirected;
 			o->walk = w;
+			oc.ins = cand;
 			continue;
 		}
 		if (o->gpa != w.gpa || o->misdirected != misdirected)

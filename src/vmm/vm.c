@@ -530,56 +530,16 @@ static void *vcpu_thread(void *arg)
 /*
  * The guest's CPUID is what KVM supports. Where that includes XSAVE, the
  * VMM also turns on CR4.OSXSAVE and XCR0 = x87|SSE|AVX (as offered), so
- * guest programs can use AVX; vm->xcr0 records it.
+ * guest programs can use AVX; vm->xcr0 records it (spp_x86_cpuid_setup).
  */
 static int setup_cpuid(struct spp_vm *vm, struct spp_vcpu *v)
 {
-	struct kvm_cpuid2 *cpuid;
-	int n = 128, ret = 0;
-	uint32_t i;
+	uint64_t xcr0;
+	int ret = spp_x86_cpuid_setup(vm->kvm_fd, v->fd, &xcr0);
 
-	cpuid = calloc(1, sizeof(*cpuid) + n * sizeof(cpuid->entries[0]));
-	if (!cpuid)
-		return -ENOMEM;
-	cpuid->nent = (uint32_t)n;
-	ret = spp_kvm_ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid);
-	if (!ret)
-		ret = spp_kvm_ioctl(v->fd, KVM_SET_CPUID2, cpuid);
-	if (!ret && v->index == 0) {
-		bool xsave = false;
-		uint64_t xcr0 = 0;
-
-		for (i = 0; i < cpuid->nent; i++) {
-			const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
-
-			if (e->function == 1)
-				xsave = e->ecx & (1u << 26);
-			if (e->function == 0xd && e->index == 0)
-				xcr0 = e->eax;
-		}
-		xcr0 &= SPP_X86_XCR0_WANTED;
-		if (xsave && (xcr0 & 3) == 3)
-			vm->xcr0 = xcr0;
-	}
-	free(cpuid);
+	if (!ret && v->index == 0)
+		vm->xcr0 = xcr0;
 	return ret;
-}
-
-static void seg_to_kvm(const struct spp_x86_segment *s, struct kvm_segment *k)
-{
-	memset(k, 0, sizeof(*k));
-	k->base = s->base;
-	k->limit = s->limit;
-	k->selector = s->selector;
-	k->type = s->type;
-	k->present = s->present;
-	k->dpl = s->dpl;
-	k->db = s->db;
-	k->s = s->s;
-	k->l = s->l;
-	k->g = s->g;
-	k->avl = s->avl;
-	k->unusable = s->unusable;
 }
 
 static int setup_vcpu_state(struct spp_vm *vm, struct spp_vcpu *v, uint64_t cr3,
@@ -599,10 +559,10 @@ static int setup_vcpu_state(struct spp_vm *vm, struct spp_vcpu *v, uint64_t cr3,
 	ret = spp_kvm_ioctl(v->fd, KVM_GET_SREGS, &sregs);
 	if (ret)
 		return ret;
-	seg_to_kvm(&code, &sregs.cs);
-	seg_to_kvm(&data, &sregs.ds);
+	spp_x86_segment_to_kvm(&code, &sregs.cs);
+	spp_x86_segment_to_kvm(&data, &sregs.ds);
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
-	seg_to_kvm(&tss, &sregs.tr);
+	spp_x86_segment_to_kvm(&tss, &sregs.tr);
 	sregs.gdt.base = gdtr->base;
 	sregs.gdt.limit = gdtr->limit;
 	sregs.idt.base = idtr->base;

@@ -3,10 +3,16 @@
  * x86.c - identity page tables, GDT and TSS in guest memory.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <linux/kvm.h>
 
 #include <spp/layout.h>
 #include <spp/x86.h>
+
+#include "kvm/kvm_ioctl.h"
 
 /* The layout's promises, checked once at compile time. */
 _Static_assert(SPP_LAYOUT_RAM_DEFAULT >= SPP_LAYOUT_RAM_MIN &&
@@ -287,4 +293,54 @@ int spp_x86_pt_build(const struct spp_guest_mem *m, uint64_t ram_size,
 
 	*cr3 = pml4;
 	return 0;
+}
+
+void spp_x86_segment_to_kvm(const struct spp_x86_segment *s,
+			    struct kvm_segment *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->base = s->base;
+	k->limit = s->limit;
+	k->selector = s->selector;
+	k->type = s->type;
+	k->present = s->present;
+	k->dpl = s->dpl;
+	k->db = s->db;
+	k->s = s->s;
+	k->l = s->l;
+	k->g = s->g;
+	k->avl = s->avl;
+	k->unusable = s->unusable;
+}
+
+int spp_x86_cpuid_setup(int kvm_fd, int vcpu_fd, uint64_t *xcr0)
+{
+	const uint32_t n = 128;
+	struct kvm_cpuid2 *cpuid;
+	bool xsave = false;
+	uint64_t x = 0;
+	uint32_t i;
+	int ret;
+
+	*xcr0 = 0;
+	cpuid = calloc(1, sizeof(*cpuid) + n * sizeof(cpuid->entries[0]));
+	if (!cpuid)
+		return -ENOMEM;
+	cpuid->nent = n;
+	ret = spp_kvm_ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid);
+	if (!ret)
+		ret = spp_kvm_ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid);
+	for (i = 0; !ret && i < cpuid->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		if (e->function == 1)
+			xsave = e->ecx & (1u << 26);
+		if (e->function == 0xd && e->index == 0)
+			x = e->eax;
+	}
+	free(cpuid);
+	x &= SPP_X86_XCR0_WANTED;
+	if (!ret && xsave && (x & 3) == 3)
+		*xcr0 = x;
+	return ret < 0 ? ret : 0;
 }
