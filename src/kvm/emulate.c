@@ -683,9 +683,9 @@ static int origin_read(struct spp_guard *g, const struct spp_x86_paging *pg,
 	cand->s.regs.rip = rip - L; /* what decode64 sets */
 	cand->rip_lin = rip - L;
 	/* @buf NULL: @cand holds the decoded instruction already */
-	if ((buf && spp_x86_emu_decode64(cand,
-					 buf + ZYDIS_MAX_INSTRUCTION_LENGTH - L,
-					 L, rip - L)) ||
+	if ((buf &&
+	     spp_x86_emu_decode64(cand, buf + ZYDIS_MAX_INSTRUCTION_LENGTH - L,
+				  L, rip - L)) ||
 	    (cand->flags & SPP_X86_EMU_STRING) ||
 	    spp_x86_emu_dest(cand, &lin, &len) || len != p->len ||
 	    spp_x86_walk(&g->mem, pg, lin, w))
