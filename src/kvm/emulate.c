@@ -733,23 +733,30 @@ int guard_store_origin(struct spp_guard *g, int vcpu_fd,
 		       const struct kvm_run *run, const struct guard_piece *p,
 		       struct guard_origin *o)
 {
-	static __thread struct emu e;
 	static __thread struct spp_x86_emu cand;
+	static __thread struct spp_x86_state st;
 	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH] = { 0 };
 	struct spp_x86_paging pg;
 	uint64_t rip;
 	unsigned int L, avail = sizeof(buf);
-	int ret;
+	int ret = 0;
 
 	memset(o, 0, sizeof(*o));
-	emu_init(&e, g, vcpu_fd, run, true);
-	ret = vs_fetch(&e, true);
-	if (ret)
+	/* The registers from the exit's sync area, else from the vCPU. */
+	if (run->kvm_valid_regs & KVM_SYNC_X86_REGS)
+		st.regs = run->s.regs.regs;
+	else
+		ret = spp_kvm_ioctl(vcpu_fd, KVM_GET_REGS, &st.regs);
+	if (ret >= 0 && (run->kvm_valid_regs & KVM_SYNC_X86_SREGS))
+		st.sregs = run->s.regs.sregs;
+	else if (ret >= 0)
+		ret = spp_kvm_ioctl(vcpu_fd, KVM_GET_SREGS, &st.sregs);
+	if (ret < 0)
 		return ret;
-	if (!spp_x86_long_mode(&e.x.s))
+	if (!spp_x86_long_mode(&st))
 		return -EOPNOTSUPP;
-	paging_of(&e.x.s, &pg);
-	rip = e.x.s.regs.rip;
+	paging_of(&st, &pg);
+	rip = st.regs.rip;
 	if (walk_read(g, &pg, rip - avail, buf, avail)) {
 		/* the page before RIP's may be unmapped: what this one has */
 		avail = (unsigned int)(rip & (PAGE_SIZE - 1));
@@ -763,7 +770,7 @@ int guard_store_origin(struct spp_guard *g, int vcpu_fd,
 	 * instruction found then, if it reads the same way now. */
 	if (oc.valid && oc.rip == rip && oc.cr3 == pg.cr3 &&
 	    oc.avail == avail && !memcmp(oc.bytes, buf, sizeof(buf)) &&
-	    !origin_try(g, &pg, &e.x.s, &oc.ins, oc.len, rip, p, o))
+	    !origin_try(g, &pg, &st, &oc.ins, oc.len, rip, p, o))
 		return 0;
 	oc.valid = false;
 	memset(o, 0, sizeof(*o));
@@ -771,7 +778,7 @@ int guard_store_origin(struct spp_guard *g, int vcpu_fd,
 		struct spp_x86_walk w;
 		bool misdirected;
 
-		if (origin_read(g, &pg, &e.x.s, &cand, buf, L, rip, p, &w,
+		if (origin_read(g, &pg, &st, &cand, buf, L, rip, p, &w,
 				&misdirected))
 			continue;
 		if (!o->found) {
