@@ -74,6 +74,8 @@
 
 #define SPP_X86_CR4_PAE_BIT 5 /* required for long mode */
 #define SPP_X86_CR4_PAE (1ULL << SPP_X86_CR4_PAE_BIT)
+#define SPP_X86_CR4_LA57_BIT 12 /* 5-level paging (never set by spp) */
+#define SPP_X86_CR4_LA57 (1ULL << SPP_X86_CR4_LA57_BIT)
 #define SPP_X86_CR4_OSFXSR_BIT 9 /* FXSAVE/FXRSTOR and SSE */
 #define SPP_X86_CR4_OSFXSR (1ULL << SPP_X86_CR4_OSFXSR_BIT)
 #define SPP_X86_CR4_OSXMMEXCPT_BIT 10 /* SIMD FP exceptions as #XM */

@@ -370,8 +370,8 @@ int spp_guard_create(struct spp_guard **out, int vm_fd,
 			.args = { KVM_X86_QUIRK_SLOT_ZAP_ALL },
 		};
 
-		(void)spp_kvm_ioctl(vm_fd, KVM_ENABLE_CAP,
-				    &cap); /* best effort */
+		/* best effort */
+		(void)spp_kvm_ioctl(vm_fd, KVM_ENABLE_CAP, &cap);
 	}
 	*out = g;
 	return 0;
@@ -1010,7 +1010,7 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	struct guard_origin org;
 	struct spp_event ev;
 	struct store s;
-	bool have_origin;
+	bool have_origin, lost;
 	unsigned int np;
 	uint8_t *p;
 	int ret = SPP_EXIT_HANDLED, v, fin;
@@ -1088,6 +1088,10 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 			ev.gpa = org.gpa;
 		}
 	}
+	/* A misdirected store whose own address is no RAM of ours: not ours
+	 * to write, neither there nor into the page table. */
+	lost = have_origin && org.misdirected &&
+	       !guest_ptr(g, org.gpa, s.len, NULL);
 	pthread_mutex_lock(&g->commit_lock);
 	guard_count(&g->stats.exits, s.fragments);
 	if (have_origin) {
@@ -1095,26 +1099,20 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 		if (org.misdirected)
 			guard_count(&g->stats.misdirected, 1);
 	}
-	if (have_origin && org.misdirected &&
-	    !guest_ptr(g, org.gpa, s.len, NULL)) {
-		/* Its own address is no RAM of ours: not ours to write. */
-		pthread_mutex_unlock(&g->commit_lock);
-		guard_vcpu_seen(g, vcpu);
-		if (ev_out)
-			*ev_out = ev;
-		return SPP_EXIT_HANDLED;
+	fin = SPP_EXIT_HANDLED;
+	if (!lost) {
+		if (ret == SPP_EXIT_HANDLED && np == 1 && s.len <= 16 &&
+		    guard_rmw_conflict(g, vcpu, pieces[0].gpa >> PAGE_SHIFT)) {
+			fin = guard_rmw_check(g, vcpu_fd, run, vcpu, &pieces[0],
+					      s.data, &ev);
+			if (fin < 0)
+				ret = fin;
+		}
+		if (run->kvm_valid_regs & KVM_SYNC_X86_REGS)
+			guard_fetch_rip(vcpu_fd, run, &ev);
+		fin = guard_finish_store(g, pieces, np, &ev, ret < 0 || np != 1,
+					 vcpu_fd);
 	}
-	if (ret == SPP_EXIT_HANDLED && np == 1 && s.len <= 16 &&
-	    guard_rmw_conflict(g, vcpu, pieces[0].gpa >> PAGE_SHIFT)) {
-		fin = guard_rmw_check(g, vcpu_fd, run, vcpu, &pieces[0], s.data,
-				      &ev);
-		if (fin < 0)
-			ret = fin;
-	}
-	if (run->kvm_valid_regs & KVM_SYNC_X86_REGS)
-		guard_fetch_rip(vcpu_fd, run, &ev);
-	fin = guard_finish_store(g, pieces, np, &ev, ret < 0 || np != 1,
-				 vcpu_fd);
 	pthread_mutex_unlock(&g->commit_lock);
 	if (fin == SPP_EXIT_STOP && ret != SPP_EXIT_AGAIN)
 		ret = SPP_EXIT_STOP;
@@ -1122,7 +1120,7 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 	 * A rep STOS/MOVS goes on at RIP: do its following elements here
 	 * rather than one exit each.
 	 */
-	if (ret == SPP_EXIT_HANDLED && np == 1 && s.len <= 8 &&
+	if (!lost && ret == SPP_EXIT_HANDLED && np == 1 && s.len <= 8 &&
 	    (run->kvm_valid_regs & KVM_SYNC_X86_REGS) &&
 	    guard_string_maybe(run->s.regs.regs.rcx, run->s.regs.regs.rdi,
 			       run->s.regs.regs.rflags, pieces[0].gpa, s.len)) {

@@ -9,10 +9,10 @@
 #include <string.h>
 
 #include <spp/vector.h>
+#include <spp/x86.h>
 
 #include "x86_emu.h"
 
-#define EFER_LMA (1ULL << 10)
 #define CR4_UMIP (1ULL << 11)
 #define PAGE_SIZE SPP_PAGE_SIZE
 
@@ -280,7 +280,7 @@ static uint64_t *gpr_slot(struct kvm_regs *r, unsigned int id)
 
 bool spp_x86_long_mode(const struct spp_x86_state *s)
 {
-	return (s->sregs.efer & EFER_LMA) && s->sregs.cs.l;
+	return (s->sregs.efer & SPP_X86_EFER_LMA) && s->sregs.cs.l;
 }
 
 static uint64_t seg_base(const struct spp_x86_state *s, enum spp_x86_seg seg)
@@ -372,7 +372,7 @@ int spp_x86_emu_decode(struct spp_x86_emu *e, const uint8_t *given,
 		width = ZYDIS_STACK_WIDTH_64;
 		e->rip_lin = e->s.regs.rip;
 	} else {
-		bool lma = sr->efer & EFER_LMA;
+		bool lma = sr->efer & SPP_X86_EFER_LMA;
 
 		if (sr->cs.db) {
 			mode = lma ? ZYDIS_MACHINE_MODE_LONG_COMPAT_32 :

@@ -6,14 +6,10 @@
 #include <errno.h>
 #include <stddef.h>
 
+#include <spp/vector.h>
 #include <spp/x86.h>
 
 #include "x86_walk.h"
-
-#define CR0_PG (1ULL << 31)
-#define CR4_LA57 (1ULL << 12)
-#define EFER_LMA (1ULL << 10)
-#define PAGE_SHIFT 12
 
 /* Address bits of an entry (bits 51:12); the rest are flags. */
 #define ENTRY_ADDR SPP_X86_PTE_ADDR_MASK
@@ -36,14 +32,14 @@ int spp_x86_walk(const struct spp_guest_mem *mem,
 		return -EINVAL;
 	w->levels = 0;
 	w->gpa = 0;
-	if (!(pg->cr0 & CR0_PG) || !(pg->efer & EFER_LMA))
+	if (!(pg->cr0 & SPP_X86_CR0_PG) || !(pg->efer & SPP_X86_EFER_LMA))
 		return -EOPNOTSUPP;
-	levels = (pg->cr4 & CR4_LA57) ? 5 : 4;
+	levels = (pg->cr4 & SPP_X86_CR4_LA57) ? 5 : 4;
 	if (!canonical(lin, 12 + 9 * levels))
 		return -EINVAL;
 	table = pg->cr3 & ENTRY_ADDR;
 	for (level = levels; level >= 1; level--) {
-		unsigned int shift = PAGE_SHIFT + 9 * (level - 1);
+		unsigned int shift = SPP_PAGE_SHIFT + 9 * (level - 1);
 		uint64_t egpa = table + 8 * ((lin >> shift) & 511);
 		const volatile uint64_t *e = spp_guest_mem_ptr(mem, egpa, 8);
 		uint64_t v;

@@ -91,9 +91,9 @@ static void doorbell_protect(struct spp_vcpu *v, uint64_t gpa)
 	memcpy(&copy, req, sizeof(copy));
 	/* What a host rule may not protect, a guest may not either: the
 	 * same check as the CLI's (spp_layout_protectable), the whole page. */
-	switch (spp_layout_protectable(
-		copy.gpa & ~(SPP_PAGE_SIZE - 1),
-		(copy.gpa | (SPP_PAGE_SIZE - 1)) + 1, vm->ram_size)) {
+	switch (spp_layout_protectable(copy.gpa & ~(SPP_PAGE_SIZE - 1),
+				       (copy.gpa | (SPP_PAGE_SIZE - 1)) + 1,
+				       vm->ram_size)) {
 	case SPP_LAYOUT_PROTECTABLE:
 		break;
 	case SPP_LAYOUT_BEYOND_RAM:

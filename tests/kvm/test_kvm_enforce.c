@@ -195,8 +195,9 @@ static void test_mixed_maps(void **state)
 				uint64_t gpa = PAGE + (uint64_t)offs[o];
 				struct spp_write_verdict v;
 
-				spp_access_check_write(model, gpa,
-						       script_store_len(kinds[k], 0), &v);
+				spp_access_check_write(
+					model, gpa,
+					script_store_len(kinds[k], 0), &v);
 				if (v.allowed)
 					continue;
 				assert_true(e < spp_kt_nevents);
@@ -597,7 +598,8 @@ static void test_own_page_tables(void **state)
 		      "%#llx); PT entry 16 (loaded only) %#llx (without spp "
 		      "%#llx); entry 17 (stored at 0x%x) A/D %#llx (without "
 		      "spp %#llx)\n",
-		      kernel_release(), (unsigned long long)prot.ctl.load_aliased,
+		      kernel_release(),
+		      (unsigned long long)prot.ctl.load_aliased,
 		      (unsigned long long)plain.ctl.load_aliased,
 		      (unsigned long long)prot.pt[0],
 		      (unsigned long long)plain.pt[0], PTW_SAFE_OFF,

@@ -97,10 +97,9 @@ static void check_event(const char *s, size_t i, uint64_t gpa, unsigned len,
 		const char *ir = strstr(line, "\"insn_rip\":\"0x");
 		unsigned long long rip, irip;
 
-		if (!r || !ir ||
-		    sscanf(r, "\"rip\":\"0x%llx", &rip) != 1 ||
-		    sscanf(ir, "\"insn_rip\":\"0x%llx", &irip) != 1 ||
-		    !irip || irip >= rip || rip - irip > 15)
+		if (!r || !ir || sscanf(r, "\"rip\":\"0x%llx", &rip) != 1 ||
+		    sscanf(ir, "\"insn_rip\":\"0x%llx", &irip) != 1 || !irip ||
+		    irip >= rip || rip - irip > 15)
 			fail_msg("event line %zu: bad insn_rip: %s", i, line);
 	}
 #undef WANT
