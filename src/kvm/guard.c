@@ -931,16 +931,19 @@ void guard_write_pieces(struct spp_guard *g, const struct guard_piece *p,
 static void guard_walk_writes(struct spp_guard *g, const struct guard_origin *o)
 {
 	uint64_t seq = __atomic_load_n(&g->commit_seq, __ATOMIC_RELAXED) + 1;
-	unsigned int i, n;
+	unsigned int i, changed;
 
-	n = spp_x86_walk_set_ad(&g->mem, &o->walk, true);
-	if (!n)
+	changed = spp_x86_walk_set_ad(&g->mem, &o->walk, true);
+	if (!changed)
 		return;
-	guard_count(&g->stats.walk_writes, n);
+	guard_count(&g->stats.walk_writes,
+		    (uint64_t)__builtin_popcount(changed));
 	for (i = 0; i < o->walk.levels; i++) {
 		struct guard_region *r;
 
-		if (guest_ptr(g, o->walk.entry_gpa[i], 8, &r))
+		/* only the tables written: a stamp makes RMWs recheck */
+		if ((changed & (1u << i)) &&
+		    guest_ptr(g, o->walk.entry_gpa[i], 8, &r))
 			mark_written(g, r, o->walk.entry_gpa[i] >> PAGE_SHIFT,
 				     seq);
 	}

@@ -93,7 +93,7 @@ unsigned int spp_x86_walk_set_ad(const struct spp_guest_mem *mem,
 			if (__atomic_compare_exchange_n(e, &cur, cur | want,
 							false, __ATOMIC_SEQ_CST,
 							__ATOMIC_RELAXED)) {
-				changed++;
+				changed |= 1u << i;
 				break;
 			}
 		}

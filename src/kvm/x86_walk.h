@@ -60,7 +60,7 @@ int spp_x86_walk(const struct spp_guest_mem *mem,
  * when @write, the dirty flag of its leaf, each with one atomic
  * compare-and-exchange that leaves other bits as the guest has them now
  * (an entry that changed since the walk to point elsewhere is left
- * alone). Returns how many entries were changed.
+ * alone). Returns which entries it changed: bit i for @w->entry_gpa[i].
  */
 unsigned int spp_x86_walk_set_ad(const struct spp_guest_mem *mem,
 				 const struct spp_x86_walk *w, bool write);

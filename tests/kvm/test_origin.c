@@ -153,12 +153,12 @@ static void test_walk_set_ad(void **state)
 	}
 	assert_int_equal(spp_x86_walk(&f->g->mem, &f->pg, 0x01000000, &w), 0);
 	/* a read: A on every level, no D */
-	assert_int_equal(spp_x86_walk_set_ad(&f->g->mem, &w, false), 4);
+	assert_int_equal(spp_x86_walk_set_ad(&f->g->mem, &w, false), 0xf);
 	for (i = 0; i < 4; i++)
 		assert_int_equal(*e[i] & (SPP_X86_PTE_A | SPP_X86_PTE_D),
 				 SPP_X86_PTE_A);
 	/* a write: D on the leaf only; nothing else changes */
-	assert_int_equal(spp_x86_walk_set_ad(&f->g->mem, &w, true), 1);
+	assert_int_equal(spp_x86_walk_set_ad(&f->g->mem, &w, true), 1u << 3);
 	assert_int_equal(*e[3] & SPP_X86_PTE_D, SPP_X86_PTE_D);
 	assert_int_equal(*e[2] & SPP_X86_PTE_D, 0);
 	assert_int_equal(spp_x86_walk_set_ad(&f->g->mem, &w, true), 0);
