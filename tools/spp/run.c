@@ -33,7 +33,7 @@
 #include "spp_cli.h"
 
 #define SLICE_MS 1000
-#define PROGRESS_S 5.0
+#define PROGRESS_S 5 /* seconds between progress lines */
 #define HOT_SUBPAGES 5
 #define TEXT_PAGES 16 /* protected pages listed in the text summary */
 #define JSON_PAGES 1024 /* all pages in --stats up to this many */
@@ -726,9 +726,8 @@ static void outcome_line(const struct run_state *s,
 	}
 }
 
-/* @t in whole seconds, rounded down: a slice that ends late (a loaded
- * host) must not make the 5 s line say 6 s. */
-static void progress_line(struct spp_guard *g, double t)
+/* The progress line of tick @secs (a multiple of PROGRESS_S). */
+static void progress_line(struct spp_guard *g, unsigned int secs)
 {
 	struct spp_guard_stats gs;
 
@@ -736,7 +735,8 @@ static void progress_line(struct spp_guard *g, double t)
 	fprintf(stderr,
 		"spp: %lu s: %" PRIu64 " exits for trapped writes, %" PRIu64
 		" stores (%" PRIu64 " allowed, %" PRIu64 " denied)\n",
-		(unsigned long)t, gs.exits, gs.stores, gs.allowed, gs.denied);
+		(unsigned long)secs, gs.exits, gs.stores, gs.allowed,
+		gs.denied);
 }
 
 /* ---- the run ------------------------------------------------------------------ */
@@ -746,7 +746,7 @@ static void run_loop(struct run_state *s, struct spp_vm_result *res)
 	const struct spp_run_opts *o = s->o;
 	bool progress = o->progress || isatty(STDERR_FILENO);
 	double deadline = s->t0 + o->timeout_ms / 1000.0;
-	double next_progress = s->t0 + PROGRESS_S;
+	unsigned int tick = PROGRESS_S; /* seconds the next line is for */
 
 	for (;;) {
 		unsigned int slice = SLICE_MS;
@@ -780,12 +780,12 @@ static void run_loop(struct run_state *s, struct spp_vm_result *res)
 				 "spp_vm_run failed");
 			return;
 		}
-		if (progress && spp_cli_now() >= next_progress) {
-			/* Named by its tick: a slice that ends late (a
-			 * loaded host) must not turn "5 s" into "6 s". */
-			progress_line(spp_vm_guard(s->vm),
-				      next_progress - s->t0);
-			next_progress += PROGRESS_S;
+		if (progress && spp_cli_now() >= s->t0 + tick) {
+			/* Named by its tick, an integer: a slice that ends
+			 * late (a loaded host) must not turn "5 s" into
+			 * "6 s", nor float rounding into "4 s". */
+			progress_line(spp_vm_guard(s->vm), tick);
+			tick += PROGRESS_S;
 		}
 		if (res->reason == SPP_VM_TIMEOUT || res->reason == SPP_VM_SYNC)
 			continue; /* a slice ended, or a guest sync: go on */
