@@ -71,6 +71,24 @@ int spp_access_add_ram(struct spp_access *acc, uint64_t base, uint64_t size);
 int spp_access_remove_ram(struct spp_access *acc, uint64_t base, uint64_t size);
 
 /*
+ * spp_access_merge_ram() - make every page of [@base, @base+@size) RAM:
+ * the parts not registered yet are added (as regions of their own), the
+ * rest stays as it is. For an embedder whose RAM map changes under it (a
+ * VMM that deletes and re-creates memslots). Alignment and limits as
+ * spp_access_add_ram(). Returns 0, -EINVAL or -ENOMEM (nothing changed).
+ */
+int spp_access_merge_ram(struct spp_access *acc, uint64_t base, uint64_t size);
+
+/*
+ * spp_access_trim_ram() - the pages of [@base, @base+@size) stop being
+ * RAM, except protected ones: each stays registered with its map, so the
+ * protection holds when RAM comes back there (spp_access_merge_ram()).
+ * Regions are cut where needed. Returns 0, -EINVAL or -ENOMEM (nothing
+ * changed).
+ */
+int spp_access_trim_ram(struct spp_access *acc, uint64_t base, uint64_t size);
+
+/*
  * spp_access_is_ram() - whether every page of @gfn .. @gfn + @npages - 1
  * lies in registered RAM (regions may be adjacent). False for @npages 0,
  * NULL or an overflowing range.

@@ -177,6 +177,46 @@ int spp_guard_add_memory(struct spp_guard *g, uint32_t slot, uint64_t gpa,
 int spp_guard_remove_memory(struct spp_guard *g, uint64_t gpa);
 
 /*
+ * For a VMM whose memory map changes while the guest runs (QEMU: SeaBIOS's
+ * PAM writes delete and re-create the RAM slots; x86 SMM mirrors RAM in
+ * address space 1), the guard follows the VMM's memslot calls:
+ *
+ * spp_guard_add_memory() takes @slot with the address space in bits 16-31
+ * as KVM does (0 or 1); a region of address space 1 mirrors RAM (it gets
+ * the same trapped pages as address space 0, judged and committed through
+ * the address space 0 region at the same address). Pages protected while
+ * no memory was there trap as soon as the region comes.
+ *
+ * spp_guard_forget_memory() - the VMM deletes its memslot @slot (with the
+ * address space bits): the guard deletes every memslot of that region in
+ * KVM (vCPUs paused) and forgets it; protected pages keep their maps for
+ * when memory comes back there (spp_access_trim_ram()). Returns 0,
+ * -EINVAL, -ENOENT (no region with that slot: not the guard's) or -EIO
+ * (KVM refused; the region stays).
+ */
+int spp_guard_forget_memory(struct spp_guard *g, uint32_t slot);
+
+/*
+ * spp_guard_set_memory_flags() - the VMM changes the flags of its memslot
+ * @slot: @flags is 0 or KVM_MEM_LOG_DIRTY_PAGES and goes to every piece of
+ * the region. Returns 0, -EINVAL (other flags), -ENOENT or -EIO (KVM
+ * refused; flags as before).
+ */
+int spp_guard_set_memory_flags(struct spp_guard *g, uint32_t slot,
+			       uint32_t flags);
+
+/*
+ * spp_guard_get_dirty_log() - KVM_GET_DIRTY_LOG for the VMM's memslot
+ * @slot: the logs of all its pieces merged into @bitmap (one bit per page
+ * of the region, u64 words), plus the pages the guard wrote itself since
+ * the last call (address space 0 only; both address spaces log into the
+ * same RAM). Returns 0, -EINVAL, -ENOENT (no such region, or it does not
+ * log dirty pages) or KVM's errno.
+ */
+int spp_guard_get_dirty_log(struct spp_guard *g, uint32_t slot,
+			    uint64_t *bitmap);
+
+/*
  * spp_guard_set_access() / spp_guard_get_access() - KVM_SUBPAGES_SET_ACCESS
  * and _GET_ACCESS on this VM, semantics as spp_access_set()/get() (npages
  * on success, all or nothing), plus -EIO if KVM refused a memslot change

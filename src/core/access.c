@@ -166,6 +166,127 @@ int spp_access_remove_ram(struct spp_access *acc, uint64_t base, uint64_t size)
 	return 0;
 }
 
+/*
+ * Replace the RAM list by @n ranges @v (any order, may touch, never
+ * overlap): sorted and stored; adjacent ranges stay separate entries so
+ * spp_access_remove_ram() still finds the regions it was given.
+ */
+static int ram_replace(struct spp_access *acc, struct ram_region *v, size_t n)
+{
+	size_t i, j;
+
+	for (i = 1; i < n; i++) {
+		struct ram_region t = v[i];
+
+		for (j = i; j > 0 && v[j - 1].gfn > t.gfn; j--)
+			v[j] = v[j - 1];
+		v[j] = t;
+	}
+	free(acc->ram);
+	acc->ram = v;
+	acc->nram = n;
+	acc->ram_cap = n;
+	return 0;
+}
+
+/* A copy of the RAM list with room for @extra more ranges, or NULL. */
+static struct ram_region *ram_copy(const struct spp_access *acc, size_t extra)
+{
+	struct ram_region *v = malloc((acc->nram + extra + 1) * sizeof(*v));
+
+	if (v && acc->nram)
+		memcpy(v, acc->ram, acc->nram * sizeof(*v));
+	return v;
+}
+
+static int ram_args(uint64_t base, uint64_t size)
+{
+	if (!size || (base | size) & ~SPP_PAGE_MASK)
+		return -EINVAL;
+	if (base >= (1ULL << SPP_GPA_BITS) ||
+	    size > (1ULL << SPP_GPA_BITS) - base)
+		return -EINVAL;
+	return 0;
+}
+
+int spp_access_merge_ram(struct spp_access *acc, uint64_t base, uint64_t size)
+{
+	uint64_t gfn, end;
+	struct ram_region *v;
+	size_t i, n;
+
+	if (!acc || ram_args(base, size))
+		return -EINVAL;
+	gfn = base >> SPP_PAGE_SHIFT;
+	end = gfn + (size >> SPP_PAGE_SHIFT);
+	/* Each gap between registered ranges inside [gfn, end) is added. */
+	v = ram_copy(acc, acc->nram + 1);
+	if (!v)
+		return -ENOMEM;
+	n = acc->nram;
+	for (i = 0; i < acc->nram && gfn < end; i++) {
+		const struct ram_region *r = &acc->ram[i];
+
+		if (r->gfn + r->npages <= gfn)
+			continue;
+		if (r->gfn >= end)
+			break;
+		if (r->gfn > gfn)
+			v[n++] = (struct ram_region){ gfn, r->gfn - gfn };
+		gfn = r->gfn + r->npages;
+	}
+	if (gfn < end)
+		v[n++] = (struct ram_region){ gfn, end - gfn };
+	return ram_replace(acc, v, n);
+}
+
+int spp_access_trim_ram(struct spp_access *acc, uint64_t base, uint64_t size)
+{
+	uint64_t lo, hi, g;
+	struct ram_region *v;
+	size_t i, n = 0, cap;
+
+	if (!acc || ram_args(base, size))
+		return -EINVAL;
+	lo = base >> SPP_PAGE_SHIFT;
+	hi = lo + (size >> SPP_PAGE_SHIFT);
+	/* Every range may split in two, and each protected page inside
+	 * [lo, hi) stays as a range of its own. */
+	cap = 2 * acc->nram + acc->pm.count + 1;
+	v = malloc(cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < acc->nram; i++) {
+		const struct ram_region *r = &acc->ram[i];
+		uint64_t a = r->gfn, b = r->gfn + r->npages;
+		uint64_t c = a > lo ? a : lo, d = b < hi ? b : hi;
+
+		if (c >= d) {
+			v[n++] = *r;
+			continue;
+		}
+		if (a < c)
+			v[n++] = (struct ram_region){ a, c - a };
+		if (d < b)
+			v[n++] = (struct ram_region){ d, b - d };
+		if (d - c > acc->pm.count) {
+			size_t k;
+
+			for (k = 0; k < acc->pm.cap; k++) {
+				g = acc->pm.keys[k];
+				if (g != SPP_PAGEMAP_EMPTY && g - c < d - c)
+					v[n++] = (struct ram_region){ g, 1 };
+			}
+		} else {
+			for (g = c; g < d; g++)
+				if (spp_pagemap_get(&acc->pm, g) !=
+				    SPP_ACCESS_FULL)
+					v[n++] = (struct ram_region){ g, 1 };
+		}
+	}
+	return ram_replace(acc, v, n);
+}
+
 /* Validate a range: -EINVAL on overflow, -EFAULT when not all RAM. */
 static int check_ram(const struct spp_access *acc, uint64_t gfn, uint64_t n)
 {

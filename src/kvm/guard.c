@@ -17,14 +17,20 @@
 #include "kvm_ioctl.h"
 #include "slots.h"
 
+static struct guard_region *region_of(struct spp_guard *g, uint64_t gpa,
+				      uint64_t len);
+
 /* ---- memslots --------------------------------------------------------- */
 
-static int kvm_set_slot(struct spp_guard *g, const struct guard_region *r,
+/* The low 16 bits of a slot id: the id within its address space. */
+#define SLOT_ID(slot) ((slot)&0xffffu)
+
+static int kvm_set_slot(struct spp_guard *g, struct guard_region *r,
 			const struct spp_slot *s, bool remove)
 {
 	struct kvm_userspace_memory_region m = {
-		.slot = s->id,
-		.flags = (!remove && s->ro) ? KVM_MEM_READONLY : 0,
+		.slot = s->id | r->as_id << 16,
+		.flags = remove ? 0 : (s->ro ? KVM_MEM_READONLY : 0) | r->flags,
 		.guest_phys_addr = s->gfn << PAGE_SHIFT,
 		.memory_size = remove ? 0 : s->npages << PAGE_SHIFT,
 		.userspace_addr =
@@ -36,8 +42,35 @@ static int kvm_set_slot(struct spp_guard *g, const struct guard_region *r,
 	ret = spp_kvm_ioctl(g->vm_fd, KVM_SET_USER_MEMORY_REGION, &m);
 	if (ret < 0)
 		return ret;
+	if (s->id == SLOT_ID(r->vmm_slot))
+		r->vmm_id_busy = !remove;
 	__atomic_add_fetch(&g->stats.slot_changes, 1, __ATOMIC_RELAXED);
 	return 0;
+}
+
+/*
+ * Memslot ids: the guard's own come from one stack; the id the VMM handed
+ * in goes back to its region only, never to another region or address
+ * space (the VMM may take it again once it deletes its slot).
+ */
+static void id_put(struct spp_guard *g, const struct guard_region *r,
+		   uint32_t id)
+{
+	if (id != SLOT_ID(r->vmm_slot))
+		g->free_ids[g->nfree++] = id;
+}
+
+static bool id_get(struct spp_guard *g, const struct guard_region *r,
+		   uint32_t *id)
+{
+	if (!r->vmm_id_busy) {
+		*id = SLOT_ID(r->vmm_slot);
+		return true;
+	}
+	if (!g->nfree)
+		return false;
+	*id = g->free_ids[--g->nfree];
+	return true;
 }
 
 static bool same_slot(const struct spp_slot *a, const struct spp_slot *b)
@@ -67,7 +100,7 @@ static bool find_twin(const struct spp_slot *s, const struct spp_slot *other,
  * created (KVM refuses overlapping slots). Assigns ids to @new. On failure
  * puts the old slots back (best effort) and returns the KVM errno.
  */
-static int swap_slots(struct spp_guard *g, const struct guard_region *r,
+static int swap_slots(struct spp_guard *g, struct guard_region *r,
 		      const struct spp_slot *old, size_t n_old,
 		      struct spp_slot *new, size_t n_new)
 {
@@ -83,19 +116,18 @@ static int swap_slots(struct spp_guard *g, const struct guard_region *r,
 		ret = kvm_set_slot(g, r, &old[i], true);
 		if (ret)
 			goto undo_deletes;
-		g->free_ids[g->nfree++] = old[i].id;
+		id_put(g, r, old[i].id);
 	}
 	for (j = 0; j < n_new; j++) {
 		if (new[j].id != UINT32_MAX)
 			continue;
-		if (!g->nfree) {
+		if (!id_get(g, r, &new[j].id)) {
 			ret = -ENOSPC;
 			goto undo_creates;
 		}
-		new[j].id = g->free_ids[--g->nfree];
 		ret = kvm_set_slot(g, r, &new[j], false);
 		if (ret) {
-			g->free_ids[g->nfree++] = new[j].id;
+			id_put(g, r, new[j].id);
 			new[j].id = UINT32_MAX;
 			goto undo_creates;
 		}
@@ -107,7 +139,7 @@ undo_creates:
 		if (find_twin(&new[j], old, n_old, NULL))
 			continue;
 		kvm_set_slot(g, r, &new[j], true);
-		g->free_ids[g->nfree++] = new[j].id;
+		id_put(g, r, new[j].id);
 	}
 	i = n_old;
 undo_deletes:
@@ -421,13 +453,13 @@ int spp_guard_set_slot_range(struct spp_guard *g, uint32_t first,
 		for (k = 0; k < g->regions[i].nslots; k++) {
 			id = g->regions[i].slots[k].id;
 			if ((id < first || id - first >= count) &&
-			    id != g->regions[i].vmm_slot) {
+			    id != SLOT_ID(g->regions[i].vmm_slot)) {
 				pthread_mutex_unlock(&g->lock);
 				return -EBUSY;
 			}
 		}
 	}
-	ids = malloc((count + g->nregions) * sizeof(*ids));
+	ids = malloc(count * sizeof(*ids));
 	if (!ids) {
 		pthread_mutex_unlock(&g->lock);
 		return -ENOMEM;
@@ -436,9 +468,6 @@ int spp_guard_set_slot_range(struct spp_guard *g, uint32_t first,
 	for (id = first + count; id-- > first;)
 		if (!id_in_use(g, id))
 			ids[n++] = id;
-	for (i = 0; i < g->nregions; i++)
-		if (!id_in_use(g, g->regions[i].vmm_slot))
-			ids[n++] = g->regions[i].vmm_slot;
 	free(g->free_ids);
 	g->free_ids = ids;
 	g->nfree = n;
@@ -448,39 +477,154 @@ int spp_guard_set_slot_range(struct spp_guard *g, uint32_t first,
 	return 0;
 }
 
+static struct guard_region *region_by_slot(struct spp_guard *g, uint32_t slot)
+{
+	size_t i;
+
+	for (i = 0; i < g->nregions; i++)
+		if (g->regions[i].vmm_slot == slot)
+			return &g->regions[i];
+	return NULL;
+}
+
+/* Whether [@gfn, @gfn + @n) overlaps a region of address space @as. */
+static bool region_overlaps(const struct spp_guard *g, uint32_t as,
+			    uint64_t gfn, uint64_t n)
+{
+	size_t i;
+
+	for (i = 0; i < g->nregions; i++) {
+		const struct guard_region *r = &g->regions[i];
+
+		if (r->as_id == as && r->gfn < gfn + n &&
+		    gfn < r->gfn + r->npages)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Bring a region's slots in line with the maps (pages protected while it
+ * had no memory, kept by spp_guard_forget_memory()). Called with g->lock
+ * held and the vCPUs paused; on failure the region is one read-write slot
+ * as the VMM made it.
+ */
+static int region_sync(struct spp_guard *g, struct guard_region *r)
+{
+	struct overlay o = { g->acc, 0, 0, NULL, 0 };
+	struct pending p = { .r = r };
+	int ret;
+
+	ret = spp_slots_plan(r->slots, r->nslots, r->gfn, r->gfn + r->npages,
+			     overlay_trapped, &o, g->nfree, &p.plan);
+	if (ret)
+		return ret;
+	if (p.plan.nslots == p.plan.count && p.plan.nslots == 1 &&
+	    !p.plan.slots[0].ro) {
+		spp_slot_plan_release(&p.plan);
+		return 0; /* nothing traps */
+	}
+	p.old = malloc(p.plan.count * sizeof(*p.old));
+	ret = p.old ? spp_slots_reserve(&r->slots, &r->cap,
+					r->nslots - p.plan.count +
+						p.plan.nslots) :
+		      -ENOMEM;
+	if (!ret) {
+		memcpy(p.old, r->slots + p.plan.first,
+		       p.plan.count * sizeof(*p.old));
+		ret = swap_slots(g, r, p.old, p.plan.count, p.plan.slots,
+				 p.plan.nslots);
+	}
+	if (!ret)
+		region_commit_plan(g, &p);
+	spp_slot_plan_release(&p.plan);
+	free(p.old);
+	return ret;
+}
+
+/* Delete every memslot of @r in KVM (vCPUs paused). On failure the
+ * deleted ones are created again (best effort). */
+static int region_delete_slots(struct spp_guard *g, struct guard_region *r)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < r->nslots && !ret; i++)
+		ret = kvm_set_slot(g, r, &r->slots[i], true);
+	if (ret)
+		while (i-- > 1)
+			kvm_set_slot(g, r, &r->slots[i - 1], false);
+	return ret;
+}
+
+/* Forget region @r (its memslots are gone from KVM): ids back, RAM and
+ * guest_mem entries dropped. Called with g->lock held, vCPUs paused. */
+static void region_drop(struct spp_guard *g, struct guard_region *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nslots; i++)
+		id_put(g, r, r->slots[i].id);
+	if (!r->as_id) {
+		spp_guest_mem_remove(&g->mem, r->gfn << PAGE_SHIFT,
+				     r->npages << PAGE_SHIFT);
+		/* Protected pages stay registered: their maps hold when
+		 * RAM comes back (cannot fail but for -ENOMEM, after which
+		 * the pages simply stay RAM). */
+		spp_access_trim_ram(g->acc, r->gfn << PAGE_SHIFT,
+				    r->npages << PAGE_SHIFT);
+	}
+	free(r->slots);
+	free(r->dirty);
+	i = (size_t)(r - g->regions);
+	memmove(r, r + 1, (g->nregions - i - 1) * sizeof(*r));
+	g->nregions--;
+	count_slots(g);
+}
+
 int spp_guard_add_memory(struct spp_guard *g, uint32_t slot, uint64_t gpa,
 			 uint64_t size, void *hva)
 {
 	struct guard_region *regions, *r;
-	uint32_t *ids;
-	size_t i, k;
+	uint32_t *ids, as = slot >> 16;
+	size_t k;
 	int ret;
 
 	if (!g || !hva || !size || ((gpa | size) & (PAGE_SIZE - 1)) ||
-	    ((uintptr_t)hva & (PAGE_SIZE - 1)))
+	    ((uintptr_t)hva & (PAGE_SIZE - 1)) || as > 1 ||
+	    gpa >= (1ULL << SPP_GPA_BITS) ||
+	    size > (1ULL << SPP_GPA_BITS) - gpa)
 		return -EINVAL;
-	if (slot >= g->id_first && slot - g->id_first < g->id_count)
+	if (SLOT_ID(slot) >= g->id_first &&
+	    SLOT_ID(slot) - g->id_first < g->id_count)
 		return -EINVAL; /* the guard's own ids */
 	pthread_mutex_lock(&g->lock);
-	for (i = 0; i < g->nregions; i++) {
-		if (g->regions[i].vmm_slot == slot) {
-			ret = -EEXIST;
-			goto out;
-		}
-	}
-	ret = spp_access_add_ram(g->acc, gpa, size);
-	if (ret)
+	ret = -EEXIST;
+	if (region_by_slot(g, slot) ||
+	    region_overlaps(g, as, gpa >> PAGE_SHIFT, size >> PAGE_SHIFT))
 		goto out;
 	ret = -ENOMEM;
 	regions = realloc(g->regions, (g->nregions + 1) * sizeof(*regions));
 	if (!regions)
-		goto undo_ram;
+		goto out;
 	g->regions = regions;
-	ids = realloc(g->free_ids,
-		      (g->id_count + g->nregions + 1) * sizeof(*ids));
+	ids = realloc(g->free_ids, (g->id_count + 1) * sizeof(*ids));
 	if (!ids)
-		goto undo_ram;
+		goto out;
 	g->free_ids = ids;
+	ret = guard_pause(g); /* vCPU threads read the region array */
+	if (ret)
+		goto out;
+	if (!as) {
+		ret = spp_access_merge_ram(g->acc, gpa, size);
+		if (ret)
+			goto resume;
+		ret = spp_guest_mem_add(&g->mem, gpa, size, hva);
+		if (ret) {
+			spp_access_trim_ram(g->acc, gpa, size);
+			goto resume;
+		}
+	}
 	for (k = 0; k < g->nregions && g->regions[k].gfn < gpa >> PAGE_SHIFT;
 	     k++)
 		;
@@ -492,34 +636,49 @@ int spp_guard_add_memory(struct spp_guard *g, uint32_t slot, uint64_t gpa,
 	r->npages = size >> PAGE_SHIFT;
 	r->hva = hva;
 	r->vmm_slot = slot;
+	r->as_id = as;
+	r->vmm_id_busy = true;
 	r->slots = calloc(1, sizeof(*r->slots));
 	r->dirty = calloc((r->npages + 63) / 64, sizeof(*r->dirty));
-	if (!r->slots || !r->dirty) {
-		free(r->slots);
-		free(r->dirty);
-		memmove(&g->regions[k], &g->regions[k + 1],
-			(g->nregions - k) * sizeof(*g->regions));
-		goto undo_ram;
-	}
-	if (spp_guest_mem_add(&g->mem, gpa, size, hva)) {
-		free(r->slots);
-		free(r->dirty);
-		memmove(&g->regions[k], &g->regions[k + 1],
-			(g->nregions - k) * sizeof(*g->regions));
-		goto undo_ram;
-	}
-	r->slots[0] = (struct spp_slot){ slot, r->gfn, r->npages, false };
-	r->nslots = 1;
 	r->cap = 1;
+	r->nslots = 1;
 	g->nregions++;
+	if (!r->slots || !r->dirty) {
+		ret = -ENOMEM;
+		r->nslots = 0;
+		region_drop(g, r);
+		goto resume;
+	}
+	r->slots[0] =
+		(struct spp_slot){ SLOT_ID(slot), r->gfn, r->npages, false };
 	count_slots(g);
-	ret = 0;
-	goto out;
-undo_ram:
-	spp_access_remove_ram(g->acc, gpa, size);
+	/* Pages protected before this memory came (a VMM re-creating a
+	 * slot) trap at once. */
+	ret = region_sync(g, r);
+	if (ret) {
+		r->nslots = 0; /* the VMM's slot stays as it made it */
+		region_drop(g, r);
+		ret = ret == -ENOMEM ? ret : -EIO;
+	}
+resume:
+	guard_resume(g);
 out:
 	pthread_mutex_unlock(&g->lock);
 	return ret;
+}
+
+/* Any protected page in @r? */
+static bool region_protected(const struct spp_guard *g,
+			     const struct guard_region *r)
+{
+	uint64_t k;
+
+	if (r->as_id)
+		return false;
+	for (k = 0; k < r->npages; k++)
+		if (spp_access_lookup(g->acc, r->gfn + k) != SPP_ACCESS_FULL)
+			return true;
+	return false;
 }
 
 int spp_guard_remove_memory(struct spp_guard *g, uint64_t gpa)
@@ -533,41 +692,165 @@ int spp_guard_remove_memory(struct spp_guard *g, uint64_t gpa)
 		return -EINVAL;
 	pthread_mutex_lock(&g->lock);
 	for (i = 0; i < g->nregions; i++)
-		if (g->regions[i].gfn << PAGE_SHIFT == gpa)
+		if (g->regions[i].gfn << PAGE_SHIFT == gpa &&
+		    !g->regions[i].as_id)
 			r = &g->regions[i];
 	ret = -ENOENT;
 	if (!r)
 		goto out;
-	ret = spp_access_remove_ram(g->acc, gpa, r->npages << PAGE_SHIFT);
-	if (ret)
-		goto out; /* -EBUSY: protected pages inside */
-	whole = (struct spp_slot){ r->vmm_slot, r->gfn, r->npages, false };
+	ret = -EBUSY;
+	if (region_protected(g, r))
+		goto out;
+	whole = (struct spp_slot){ SLOT_ID(r->vmm_slot), r->gfn, r->npages,
+				   false };
 	ret = guard_pause(g);
+	if (ret)
+		goto out;
+	/* The VMM's id may be in use for a piece: free all first. */
+	ret = region_delete_slots(g, r);
 	if (!ret) {
-		/* The VMM's id may be in use for a piece: free all first. */
-		for (i = 0; i < r->nslots && !ret; i++)
-			ret = kvm_set_slot(g, r, &r->slots[i], true);
-		if (!ret)
-			ret = kvm_set_slot(g, r, &whole, false);
-		guard_resume(g);
+		ret = kvm_set_slot(g, r, &whole, false);
+		if (ret)
+			for (i = 0; i < r->nslots; i++)
+				kvm_set_slot(g, r, &r->slots[i], false);
 	}
 	if (ret) {
-		spp_access_add_ram(g->acc, gpa, r->npages << PAGE_SHIFT);
+		guard_resume(g);
 		ret = -EIO;
 		goto out;
 	}
-	for (i = 0; i < r->nslots; i++)
-		if (r->slots[i].id != r->vmm_slot)
-			g->free_ids[g->nfree++] = r->slots[i].id;
-	spp_guest_mem_remove(&g->mem, gpa, r->npages << PAGE_SHIFT);
-	free(r->slots);
-	free(r->dirty);
-	i = (size_t)(r - g->regions);
-	memmove(r, r + 1, (g->nregions - i - 1) * sizeof(*r));
-	g->nregions--;
-	count_slots(g);
+	r->nslots = 0;
+	region_drop(g, r);
+	guard_resume(g);
 out:
 	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+int spp_guard_forget_memory(struct spp_guard *g, uint32_t slot)
+{
+	struct guard_region *r;
+	int ret;
+
+	if (!g)
+		return -EINVAL;
+	pthread_mutex_lock(&g->lock);
+	r = region_by_slot(g, slot);
+	ret = -ENOENT;
+	if (!r)
+		goto out;
+	ret = guard_pause(g);
+	if (ret)
+		goto out;
+	ret = region_delete_slots(g, r);
+	if (!ret)
+		region_drop(g, r);
+	else
+		ret = -EIO;
+	guard_resume(g);
+out:
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+int spp_guard_set_memory_flags(struct spp_guard *g, uint32_t slot,
+			       uint32_t flags)
+{
+	struct guard_region *r;
+	uint32_t old;
+	size_t i, k;
+	int ret = 0;
+
+	if (!g || (flags & ~(uint32_t)KVM_MEM_LOG_DIRTY_PAGES))
+		return -EINVAL;
+	pthread_mutex_lock(&g->lock);
+	r = region_by_slot(g, slot);
+	if (!r) {
+		ret = -ENOENT;
+		goto out;
+	}
+	if (r->flags == flags)
+		goto out;
+	old = r->flags;
+	r->flags = flags;
+	/* A flags-only change of an existing slot: KVM keeps its mappings,
+	 * no pause needed (as when the VMM itself changes them). */
+	for (i = 0; i < r->nslots && !ret; i++)
+		ret = kvm_set_slot(g, r, &r->slots[i], false);
+	if (ret) {
+		r->flags = old;
+		for (k = 0; k + 1 < i; k++)
+			kvm_set_slot(g, r, &r->slots[k], false);
+		ret = -EIO;
+	}
+out:
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+/* OR @n bits of @src (from bit 0) into @dst from bit @at. */
+static void bits_or(uint64_t *dst, uint64_t at, const uint64_t *src, uint64_t n)
+{
+	uint64_t k;
+
+	for (k = 0; k < n; k++)
+		if (src[k / 64] & (1ULL << (k % 64)))
+			dst[(at + k) / 64] |= 1ULL << ((at + k) % 64);
+}
+
+int spp_guard_get_dirty_log(struct spp_guard *g, uint32_t slot,
+			    uint64_t *bitmap)
+{
+	struct guard_region *r;
+	uint64_t *tmp = NULL, words;
+	size_t i;
+	int ret = 0;
+
+	if (!g || !bitmap)
+		return -EINVAL;
+	pthread_mutex_lock(&g->lock);
+	r = region_by_slot(g, slot);
+	if (!r) {
+		ret = -ENOENT;
+		goto out;
+	}
+	if (!(r->flags & KVM_MEM_LOG_DIRTY_PAGES)) {
+		ret = -ENOENT; /* KVM's answer for a slot without logging */
+		goto out;
+	}
+	words = (r->npages + 63) / 64;
+	tmp = calloc(words, sizeof(*tmp));
+	if (!tmp) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memset(bitmap, 0, words * sizeof(*bitmap));
+	for (i = 0; i < r->nslots; i++) {
+		const struct spp_slot *sl = &r->slots[i];
+		struct kvm_dirty_log d = {
+			.slot = sl->id | r->as_id << 16,
+			.dirty_bitmap = tmp,
+		};
+
+		memset(tmp, 0, (sl->npages + 63) / 64 * sizeof(*tmp));
+		ret = spp_kvm_ioctl(g->vm_fd, KVM_GET_DIRTY_LOG, &d);
+		if (ret < 0)
+			goto out;
+		ret = 0;
+		bits_or(bitmap, sl->gfn - r->gfn, tmp, sl->npages);
+	}
+	/* And what the guard wrote itself: kept with the address space 0
+	 * region (both logs feed the same RAM, one of them suffices). */
+	if (!r->as_id) {
+		pthread_mutex_lock(&g->commit_lock);
+		for (i = 0; i < words; i++)
+			bitmap[i] |= __atomic_exchange_n(&r->dirty[i], 0,
+							 __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&g->commit_lock);
+	}
+out:
+	pthread_mutex_unlock(&g->lock);
+	free(tmp);
 	return ret;
 }
 
@@ -696,7 +979,8 @@ static struct guard_region *region_of(struct spp_guard *g, uint64_t gpa,
 	for (i = 0; i < g->nregions; i++) {
 		struct guard_region *r = &g->regions[i];
 
-		if (gfn - r->gfn < r->npages && last - r->gfn < r->npages)
+		if (!r->as_id && gfn - r->gfn < r->npages &&
+		    last - r->gfn < r->npages)
 			return r;
 	}
 	return NULL;

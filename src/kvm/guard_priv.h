@@ -42,7 +42,14 @@ struct guard_region {
 	uint64_t gfn;
 	uint64_t npages;
 	uint8_t *hva;
-	uint32_t vmm_slot; /* the id the VMM handed in */
+	uint32_t vmm_slot; /* the id the VMM handed in (with its address
+			      space in bits 16-31, as KVM takes it) */
+	uint32_t as_id; /* KVM address space: 0, or 1 for x86 SMM (a
+			   mirror: no guest_mem, no RAM of its own) */
+	uint32_t flags; /* KVM_MEM_LOG_DIRTY_PAGES of the VMM's slot,
+			   given to every piece */
+	bool vmm_id_busy; /* a piece holds the VMM's id (only this region
+			     ever uses it: the VMM may reuse it) */
 	struct spp_slot *slots; /* sorted, contiguous, cover the region */
 	size_t nslots;
 	size_t cap; /* allocated entries of slots (grows geometrically) */

@@ -9,6 +9,10 @@
  * spp_kvm_ioctl_val() is for requests that take a plain integer
  * argument (KVM_CHECK_EXTENSION, KVM_CREATE_VCPU, KVM_RUN's 0).
  *
+ * They enter the kernel through syscall(SYS_ioctl) rather than libc's
+ * ioctl(): inside the QEMU shim, which interposes ioctl() on QEMU, the
+ * library's own KVM calls must not come back into the shim.
+ *
  * Internal to libspp (src/kvm and src/vmm).
  */
 #ifndef SPP_KVM_IOCTL_H
@@ -16,20 +20,22 @@
 
 #include <errno.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static inline int spp_kvm_ioctl_raw(int fd, unsigned long req, void *arg)
 {
-	int r = ioctl(fd, req, arg);
+	long r = syscall(SYS_ioctl, fd, req, arg);
 
-	return r < 0 ? -errno : r;
+	return r < 0 ? -errno : (int)r;
 }
 
 static inline int spp_kvm_ioctl_val(int fd, unsigned long req,
 				    unsigned long val)
 {
-	int r = ioctl(fd, req, val);
+	long r = syscall(SYS_ioctl, fd, req, val);
 
-	return r < 0 ? -errno : r;
+	return r < 0 ? -errno : (int)r;
 }
 
 #define spp_kvm_ioctl(fd, req, arg)                                      \
