@@ -197,6 +197,15 @@ int spp_guard_remove_memory(struct spp_guard *g, uint64_t gpa);
 int spp_guard_forget_memory(struct spp_guard *g, uint32_t slot);
 
 /*
+ * spp_guard_add_memory_flags() - spp_guard_add_memory() for a slot the VMM
+ * created with @flags (0 or KVM_MEM_LOG_DIRTY_PAGES): the pieces the guard
+ * cuts it into get the same flags from the start. -EINVAL for other flags.
+ */
+int spp_guard_add_memory_flags(struct spp_guard *g, uint32_t slot,
+			       uint64_t gpa, uint64_t size, void *hva,
+			       uint32_t flags);
+
+/*
  * spp_guard_set_memory_flags() - the VMM changes the flags of its memslot
  * @slot: @flags is 0 or KVM_MEM_LOG_DIRTY_PAGES and goes to every piece of
  * the region. Returns 0, -EINVAL (other flags), -ENOENT or -EIO (KVM

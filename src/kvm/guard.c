@@ -585,12 +585,20 @@ static void region_drop(struct spp_guard *g, struct guard_region *r)
 int spp_guard_add_memory(struct spp_guard *g, uint32_t slot, uint64_t gpa,
 			 uint64_t size, void *hva)
 {
+	return spp_guard_add_memory_flags(g, slot, gpa, size, hva, 0);
+}
+
+int spp_guard_add_memory_flags(struct spp_guard *g, uint32_t slot,
+			       uint64_t gpa, uint64_t size, void *hva,
+			       uint32_t flags)
+{
 	struct guard_region *regions, *r;
 	uint32_t *ids, as = slot >> 16;
 	size_t k;
 	int ret;
 
 	if (!g || !hva || !size || ((gpa | size) & (PAGE_SIZE - 1)) ||
+	    (flags & ~(uint32_t)KVM_MEM_LOG_DIRTY_PAGES) ||
 	    ((uintptr_t)hva & (PAGE_SIZE - 1)) || as > 1 ||
 	    gpa >= (1ULL << SPP_GPA_BITS) ||
 	    size > (1ULL << SPP_GPA_BITS) - gpa)
@@ -637,6 +645,7 @@ int spp_guard_add_memory(struct spp_guard *g, uint32_t slot, uint64_t gpa,
 	r->hva = hva;
 	r->vmm_slot = slot;
 	r->as_id = as;
+	r->flags = flags;
 	r->vmm_id_busy = true;
 	r->slots = calloc(1, sizeof(*r->slots));
 	r->dirty = calloc((r->npages + 63) / 64, sizeof(*r->dirty));
