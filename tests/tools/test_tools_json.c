@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * test_tools_json.c - the event lines of "spp run --events" (json.c)
- * without KVM, and that both manuals name every field they carry:
+ * test_tools_json.c - the event lines of "spp run --events" (json.c,
+ * libspp's spp_event_json()) without KVM, and that both manuals name every field they carry:
  * docs/events.md has a table row per field, spp(1) lists them under
  * --events.
  *
  * Arguments: docs/spp.1, docs/events.md.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdarg.h>
@@ -16,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+
+#include <spp/event_json.h>
 
 #include "spp_cli.h"
 #include "spp_exec.h"
@@ -72,6 +75,31 @@ static void test_insn_rip_known(void **state)
 	assert_non_null(strstr(line, ",\"rip\":\"0x400128\",\"insn_rip\":"
 				     "\"0x400124\",\"fragments\":0,"));
 	assert_non_null(strstr(line, "\"verdict\":\"logged\"}"));
+}
+
+/* libspp's spp_event_json(): the object without '\n', snprintf's rules
+ * into a buffer too small (and for NULL, 0), -EINVAL for bad arguments. */
+static void test_event_json_lib(void **state)
+{
+	char line[1024], obj[1024], small[16];
+	int n, k;
+
+	(void)state;
+	event_line(&store, line, sizeof(line));
+	n = spp_event_json(&store, 7, 0.5, obj, sizeof(obj));
+	assert_int_equal(n, strlen(line) - 1);
+	assert_memory_equal(obj, line, (size_t)n);
+	assert_int_equal(obj[n], 0);
+	assert_int_equal(spp_event_json(&store, 7, 0.5, NULL, 0), n);
+	k = spp_event_json(&store, 7, 0.5, small, sizeof(small));
+	assert_int_equal(k, n);
+	assert_int_equal(strlen(small), sizeof(small) - 1);
+	assert_memory_equal(small, line, sizeof(small) - 1);
+	assert_int_equal(spp_event_json(NULL, 7, 0.5, obj, sizeof(obj)),
+			 -EINVAL);
+	assert_int_equal(spp_event_json(&store, 7, 0.5, NULL, 5), -EINVAL);
+	assert_string_equal(spp_verdict_name(SPP_VERDICT_STOPPED), "stopped");
+	assert_string_equal(spp_verdict_name((enum spp_verdict)99), "?");
 }
 
 /* The writer of json.c (the --stats summary uses it into a FILE): commas,
@@ -176,6 +204,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_insn_rip_unknown),
 		cmocka_unit_test(test_insn_rip_known),
+		cmocka_unit_test(test_event_json_lib),
 		cmocka_unit_test(test_fields_documented),
 		cmocka_unit_test(test_json_writer),
 	};

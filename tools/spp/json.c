@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
  * json.c - spp's JSON: a small writer (objects, arrays, escaped strings,
- * numbers) and the event lines built with it. The fields and their
- * spelling are the stable interface of docs/events.md: add fields, never
- * change one.
+ * numbers) for the --stats summary, and the event lines: the object of
+ * libspp's spp_event_json() (spp/event_json.h, the one place the event
+ * fields are spelled) and a newline.
  */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 
+#include <spp/event_json.h>
 #include <spp/vector.h>
 
 #include "spp_cli.h"
@@ -115,54 +116,17 @@ void spp_cli_json_raw(struct spp_cli_json *j, const char *k, const char *fmt,
 	put(j, "%s", v);
 }
 
-const char *spp_cli_verdict_name(enum spp_verdict v)
-{
-	switch (v) {
-	case SPP_VERDICT_ALLOWED:
-		return "allowed";
-	case SPP_VERDICT_DENIED:
-		return "denied";
-	case SPP_VERDICT_LOGGED:
-		return "logged";
-	case SPP_VERDICT_STOPPED:
-		return "stopped";
-	}
-	return "?";
-}
-
 int spp_cli_event_json(char *buf, size_t size, const struct spp_event *ev,
 		       uint64_t seq, double t)
 {
-	char data[2 * SPP_STORE_MAX + 1];
-	uint32_t i, len = ev->len < SPP_STORE_MAX ? ev->len : SPP_STORE_MAX;
-	static const char hex[] = "0123456789abcdef";
-	struct spp_cli_json j;
+	int n = spp_event_json(ev, seq, t, buf, size);
 
-	for (i = 0; i < len; i++) {
-		data[2 * i] = hex[ev->data[i] >> 4];
-		data[2 * i + 1] = hex[ev->data[i] & 15];
+	/* the line's '\n', as snprintf would append it */
+	if (n >= 0 && (size_t)n + 1 < size) {
+		buf[n] = '\n';
+		buf[n + 1] = 0;
+	} else if (n >= 0 && (size_t)n < size) {
+		buf[n] = 0; /* no room for the '\n': cut as snprintf */
 	}
-	data[2 * len] = 0;
-	spp_cli_json_buf(&j, buf, size);
-	spp_cli_json_open(&j, NULL, '{');
-	spp_cli_json_str(&j, "type", "write");
-	spp_cli_json_u64(&j, "seq", seq);
-	spp_cli_json_raw(&j, "time", "%.6f", t);
-	spp_cli_json_u64(&j, "vcpu", ev->vcpu);
-	spp_cli_json_hex(&j, "gpa", ev->gpa);
-	spp_cli_json_u64(&j, "len", ev->len);
-	spp_cli_json_str(&j, "data", data);
-	spp_cli_json_hex(&j, "page", ev->subpage_gpa & SPP_PAGE_MASK);
-	spp_cli_json_u64(&j, "subpage", ev->subpage);
-	spp_cli_json_hex(&j, "subpage_gpa", ev->subpage_gpa);
-	spp_cli_json_hex(&j, "rip", ev->rip);
-	/* 0: the guard does not know it (KVM completed the store) */
-	if (ev->insn_rip)
-		spp_cli_json_hex(&j, "insn_rip", ev->insn_rip);
-	else
-		spp_cli_json_raw(&j, "insn_rip", "null");
-	spp_cli_json_u64(&j, "fragments", ev->fragments);
-	spp_cli_json_str(&j, "verdict", spp_cli_verdict_name(ev->verdict));
-	spp_cli_json_close(&j, '}');
-	return spp_cli_json_end(&j);
+	return n < 0 ? n : n + 1;
 }

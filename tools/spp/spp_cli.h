@@ -294,12 +294,11 @@ void spp_cli_json_hex(struct spp_cli_json *j, const char *key, uint64_t v);
 __attribute__((format(printf, 3, 4))) void
 spp_cli_json_raw(struct spp_cli_json *j, const char *key, const char *fmt, ...);
 
-/* Write @ev as one JSON Lines object (with '\n') into @buf. Returns the
- * length, or the length needed if @size is too small (as snprintf). */
+/* Write @ev as one JSON Lines object (spp_event_json() and '\n') into
+ * @buf. Returns the length, or the length needed if @size is too small
+ * (as snprintf). */
 int spp_cli_event_json(char *buf, size_t size, const struct spp_event *ev,
 		       uint64_t seq, double t);
-
-const char *spp_cli_verdict_name(enum spp_verdict v);
 
 /* ---- run.c / demo.c / info.c ------------------------------------------- */
 

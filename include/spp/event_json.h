@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spp/event_json.h - a guard event (struct spp_event, spp/guard.h) as the
+ * one-line JSON object of docs/events.md ("type": "write"). The one place
+ * that spells the fields: "spp run --events", "spp demo" and the control
+ * socket's events (spp/ctl.h) all write it. Adding an event field touches
+ * spp/guard.h, its producer in src/kvm and spp_event_json().
+ */
+#ifndef SPP_EVENT_JSON_H
+#define SPP_EVENT_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <spp/guard.h>
+
+/*
+ * spp_event_json() - write @ev into @buf as one JSON object, without a
+ * newline: {"type":"write","seq":@seq,"time":@time,"vcpu":...,
+ * "verdict":...} with the fields, order and spelling of docs/events.md
+ * (@time in seconds with six decimals). snprintf's semantics: at most
+ * @size bytes including the terminating NUL are written (@buf may be NULL
+ * when @size is 0), and the return value is the length of the whole
+ * object, even if it did not fit. Returns -EINVAL for a NULL @ev, or a
+ * NULL @buf with @size not 0 (nothing written). Never fails otherwise;
+ * thread-safe.
+ */
+int spp_event_json(const struct spp_event *ev, uint64_t seq, double time,
+		   char *buf, size_t size);
+
+/* spp_verdict_name() - "allowed", "denied", "logged", "stopped", or "?"
+ * for a value outside enum spp_verdict. Static text. */
+const char *spp_verdict_name(enum spp_verdict v);
+
+#endif /* SPP_EVENT_JSON_H */
