@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wptest.h - what the nested guest's wptest program and the tests that
+ * drive it (tests/qemu/) agree on: the bytes of the commands that store a
+ * fixed pattern, and the limits of the protocol.
+ *
+ * The protocol (one command line in, one reply line out, on the guest's
+ * console; docs/testing.md, "Nested QEMU guests"):
+ *
+ *   SPP-WPTEST page=0x<gpa> cpus=<n> avx=<0|1>   once, when ready
+ *   fill OFF LEN BYTE       byte stores, one at a time      OK fill
+ *   store{1,2,4,8} OFF HEX  one mov of that width           OK storeN
+ *   sse OFF                 movdqu xmm, 16 pattern bytes    OK sse
+ *   avx OFF                 vmovdqu ymm, 32 pattern bytes   OK avx | SKIP noavx
+ *   rep OFF LEN BYTE        rep stosb                       OK rep
+ *   movs OFF LEN            rep movsb of pattern bytes      OK movs
+ *   xadd OFF HEX            lock xadd, 8 bytes              OK old=0x<old>
+ *   cmpxchg OFF OLD NEW     lock cmpxchg, 8 bytes           OK zf=<0|1> old=0x<v>
+ *   read OFF LEN            read() from a pipe (the kernel's
+ *                           copy_to_user) of pattern bytes  OK n=<bytes read>
+ *   memcpy OFF LEN          glibc memcpy of pattern bytes   OK memcpy
+ *   dump OFF LEN            the page bytes, in hex          OK <hex>
+ *   cpu N                   move to CPU N (sched_setaffinity) OK cpu=<N>
+ *   where                   the CPU it runs on              OK cpu=<n>
+ *   page                    the page again                  OK page=0x<gpa>
+ *   quit                    exit (init powers off)          OK bye
+ *
+ * Numbers are C literals (strtoull base 0: 0x.. hex, else decimal); HEX
+ * and OLD/NEW are hex with or without 0x. Anything wrong: ERR <why>.
+ * OFF + LEN must stay within the 4 KiB page; dump takes at most
+ * WPT_DUMP_MAX bytes.
+ */
+#ifndef SPP_QEMU_WPTEST_H
+#define SPP_QEMU_WPTEST_H
+
+#include <stdint.h>
+
+#define WPT_PAGE_SIZE 4096u
+#define WPT_DUMP_MAX 1024u
+
+/* The pattern commands' byte K: distinct per command class. */
+enum wpt_pattern {
+	WPT_PAT_SSE = 0x10,
+	WPT_PAT_AVX = 0x40,
+	WPT_PAT_MOVS = 0x70,
+	WPT_PAT_READ = 0xa0,
+	WPT_PAT_MEMCPY = 0xd0,
+};
+
+static inline uint8_t wpt_pattern(enum wpt_pattern p, unsigned int k)
+{
+	return (uint8_t)(p + k * 7u + (k >> 5));
+}
+
+#endif
