@@ -1056,7 +1056,8 @@ static void take_lines(struct spp_ctl *c, struct client *cl)
 	}
 	memmove(cl->in, cl->in + start, cl->in_len - start);
 	cl->in_len -= start;
-	if (cl->in_len > SPP_CTL_LINE_MAX) {
+	if (cl->in_len > SPP_CTL_LINE_MAX &&
+	    !memchr(cl->in, '\n', cl->in_len)) {
 		/* no newline within the limit: refuse, skip to the next */
 		if (!cl->discard) {
 			struct err e = { NULL, "" };
@@ -1089,6 +1090,8 @@ static bool read_client(struct spp_ctl *c, struct client *cl)
 		cl->in = n;
 		cl->in_cap = ncap;
 	}
+	if (cl->in_len == cl->in_cap)
+		return true; /* full of requests that wait for room to reply */
 	r = recv(cl->fd, cl->in + cl->in_len, cl->in_cap - cl->in_len, 0);
 	if (r == 0)
 		return false;
@@ -1148,6 +1151,15 @@ static void shut_down(struct spp_ctl *c)
 		client_drop(c, c->nclients - 1);
 }
 
+/* Read only what can be answered: room for a reply in the ring and for
+ * more request bytes. Under the lock. */
+static bool want_input(const struct client *cl)
+{
+	return ring_free(cl) >= REPLY_MAX &&
+	       (cl->in_len < cl->in_cap ||
+		cl->in_cap < SPP_CTL_LINE_MAX + 8192);
+}
+
 static void *server(void *arg)
 {
 	struct spp_ctl *c = arg;
@@ -1164,9 +1176,8 @@ static void *server(void *arg)
 		for (i = 0; i < n; i++) {
 			cl[i] = c->clients[i];
 			pfd[i + 2].fd = cl[i]->fd;
-			pfd[i + 2].events =
-				(ring_free(cl[i]) >= REPLY_MAX ? POLLIN : 0) |
-				(cl[i]->len ? POLLOUT : 0);
+			pfd[i + 2].events = (want_input(cl[i]) ? POLLIN : 0) |
+					    (cl[i]->len ? POLLOUT : 0);
 			pfd[i + 2].revents = 0;
 		}
 		pthread_mutex_unlock(&c->lock);

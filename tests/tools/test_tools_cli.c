@@ -522,6 +522,37 @@ static void man_option(const char *opt, char *buf, size_t size)
 	buf[n] = 0;
 }
 
+/* spp ctl: bad arguments exit 2 before connecting (the socket does not
+ * exist: they never get that far); a socket nobody serves exits 10. */
+static void test_ctl_bad_input(void **state)
+{
+	(void)state;
+	EXPECT(2, "", "spp ctl: expected SOCKET COMMAND", "ctl");
+	EXPECT(2, "", "spp ctl: expected SOCKET COMMAND", "ctl", "/nope/s");
+	EXPECT(2, "", "spp ctl: unknown command 'fly'", "ctl", "/nope/s",
+	       "fly");
+	EXPECT(2, "", "spp ctl: protect: expected protect GPA:MAP", "ctl",
+	       "/nope/s", "protect");
+	EXPECT(2, "", "spp ctl: '0x1000': expected GPA:MAP", "ctl", "/nope/s",
+	       "protect", "0x1000");
+	EXPECT(2, "", "spp ctl: bad GPA 'ab' (hex needs a 0x prefix)", "ctl",
+	       "/nope/s", "protect", "ab:0");
+	EXPECT(2, "", "spp ctl: MAP '0x1000:0x100000000' has more than 32 bits",
+	       "ctl", "/nope/s", "protect", "0x1000:0x100000000");
+	EXPECT(2, "", "spp ctl: bad LEN 'x'", "ctl", "/nope/s", "protect-range",
+	       "0x1000+x");
+	EXPECT(2, "", "spp ctl: policy 'maybe': expected deny, log or stop",
+	       "ctl", "/nope/s", "policy", "maybe");
+	EXPECT(2, "", "spp ctl: 'later': expected commit or drop", "ctl",
+	       "/nope/s", "resolve", "0", "later");
+	EXPECT(2, "", "spp ctl: stats: expected stats", "ctl", "/nope/s",
+	       "stats", "extra");
+	EXPECT(10, "", "spp ctl: /nope/s: No such file or directory", "ctl",
+	       "/nope/s", "stats");
+	EXPECT(0, "usage: spp ctl SOCKET COMMAND", "", "ctl", "--help");
+	EXPECT(0, "resolve VCPU commit|drop", "", "help", "ctl");
+}
+
 /*
  * The options of run come from one table (SPP_CLI_RUN_OPTIONS): its
  * --help lists each, and spp(1)'s OPTIONS OF RUN has a paragraph for each
@@ -563,7 +594,7 @@ static void test_options_documented(void **state)
 			fail_msg("spp(1) OPTIONS OF RUN lacks --%s", name);
 		nopts++;
 	}
-	assert_int_equal(nopts, 12);
+	assert_int_equal(nopts, 13);
 	/* and the other way: every option spp(1) documents is in --help */
 	for (p = sect; (p = strstr(p, "\n.B")) != NULL; p++) {
 		char *opt = strstr(p, " \\-\\-"), *q;
@@ -605,6 +636,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_policy_file_words),
 		cmocka_unit_test(test_events_kept_without_kvm),
 		cmocka_unit_test(test_options_documented),
+		cmocka_unit_test(test_ctl_bad_input),
 	};
 
 	if (argc < 4) {

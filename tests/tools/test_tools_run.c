@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -515,6 +516,143 @@ static void test_info(void **state)
 	spp_out_free(&o);
 }
 
+/* Start @args of spp in the background, stdout into @out_path (NULL:
+ * /dev/null), stderr to /dev/null; returns its pid. */
+static pid_t spawn(const char *const *args, const char *out_path)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (!pid) {
+		const char *argv[16] = { spp };
+		int i, null = open("/dev/null", O_RDWR);
+		int out = out_path ? open(out_path,
+					  O_WRONLY | O_CREAT | O_TRUNC, 0600) :
+				     null;
+
+		for (i = 0; args[i] && i < 14; i++)
+			argv[i + 1] = args[i];
+		dup2(out, 1);
+		dup2(null, 2);
+		execv(spp, (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int reap(pid_t pid)
+{
+	int st;
+
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+#define CTL(o, ...) \
+	spp_exec(spp, (const char *const[]){ "ctl", __VA_ARGS__, NULL }, (o))
+
+/* spp run --control S with a guest that stores into 0x10000000 now and
+ * then, and spp ctl S against it: protect, get, a refused protection,
+ * events of the guest's real stores, stats, unprotect; the socket is gone
+ * after the run. */
+static void test_control(void **state)
+{
+	char dir[] = "/tmp/spp-test-control.XXXXXX", sock[64], evpath[96];
+	struct spp_out o;
+	pid_t run, ev;
+	char *evs = NULL;
+	int i;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/c", dir);
+	snprintf(evpath, sizeof(evpath), "%s/events", dir);
+	run = spawn((const char *const[]){ "run", "--control", sock,
+					   "--timeout", "120", "--quiet",
+					   g_spin, NULL },
+		    NULL);
+	for (i = 0; i < 3000 && access(sock, F_OK); i++)
+		usleep(10000);
+	assert_int_equal(access(sock, F_OK), 0);
+
+	CTL(&o, sock, "protect", "0x10000000:0x0");
+	assert_int_equal(o.status, 0);
+	spp_out_free(&o);
+	CTL(&o, sock, "get", "0x10000000");
+	assert_int_equal(o.status, 0);
+	assert_string_equal(o.out, "0x00000000\n");
+	spp_out_free(&o);
+	/* the layout check of --protect: refused, nothing changes */
+	CTL(&o, sock, "protect", "0x1000:0x0");
+	assert_int_equal(o.status, 10);
+	assert_string_equal(o.err, "spp ctl: not protectable: in spp's "
+				   "system area below 1 MiB\n");
+	spp_out_free(&o);
+	CTL(&o, sock, "protect-range", "0x10000000+1T");
+	assert_int_equal(o.status, 10);
+	assert_true(spp_has_line(o.err, "spp ctl: not guest RAM: beyond"));
+	spp_out_free(&o);
+	CTL(&o, sock, "protect", "0x10000000");
+	assert_int_equal(o.status, 2); /* bad input: nothing sent */
+	spp_out_free(&o);
+	CTL(&o, sock, "raw", "{\"execute\":\"query-policy\"}");
+	assert_int_equal(o.status, 0);
+	assert_string_equal(o.out, "{\"return\":{\"policy\":\"deny\"}}\n");
+	spp_out_free(&o);
+
+	/* events of the guest's stores into the page, until SIGINT */
+	ev = spawn((const char *const[]){ "ctl", sock, "events", NULL },
+		   evpath);
+	for (i = 0; i < 6000; i++) {
+		free(evs);
+		evs = access(evpath, F_OK) ? NULL : spp_slurp(evpath);
+		if (evs && strchr(evs, '\n'))
+			break;
+		usleep(10000);
+	}
+	kill(ev, SIGINT);
+	assert_int_equal(reap(ev), 0);
+	free(evs);
+	evs = spp_slurp(evpath);
+	assert_non_null(evs);
+	/* the line of spp run --events (seq and time are the socket's) */
+	{
+		static const char *const want[] = {
+			"{\"type\":\"write\",\"seq\":",
+			",\"vcpu\":0,\"gpa\":\"0x10000000\",\"len\":8,",
+			",\"page\":\"0x10000000\",\"subpage\":0,"
+			"\"subpage_gpa\":\"0x10000000\",\"rip\":\"0x",
+			",\"fragments\":1,\"verdict\":\"denied\"}\n",
+		};
+		size_t k;
+
+		for (k = 0; k < sizeof(want) / sizeof(want[0]); k++)
+			if (!strstr(evs, want[k]))
+				fail_msg("events lack %s: %s", want[k], evs);
+	}
+
+	CTL(&o, sock, "stats");
+	assert_int_equal(o.status, 0);
+	assert_int_equal(spp_lines(o.out), 1);
+	assert_non_null(strstr(o.out, "\"denied\":"));
+	assert_null(strstr(o.out, "\"denied\":0,"));
+	assert_non_null(strstr(o.out, "\"clients\":1,"));
+	spp_out_free(&o);
+	CTL(&o, sock, "unprotect", "0x10000000");
+	assert_int_equal(o.status, 0);
+	spp_out_free(&o);
+	CTL(&o, sock, "get", "0x10000000");
+	assert_string_equal(o.out, "0xffffffff\n");
+	spp_out_free(&o);
+
+	kill(run, SIGINT);
+	assert_int_equal(reap(run), 12);
+	assert_int_equal(access(sock, F_OK), -1);
+	unlink(evpath);
+	free(evs);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void guests_from_args(int argc, char **argv)
 {
 	for (int i = 2; i < argc; i++) {
@@ -554,6 +692,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_hot_subpages_ties),
 		cmocka_unit_test(test_guest_protected_pages),
 		cmocka_unit_test(test_vcpus),
+		cmocka_unit_test(test_control),
 		cmocka_unit_test(test_demo),
 		cmocka_unit_test(test_info),
 	};

@@ -2,7 +2,7 @@
 /*
  * spp - run guests under sub-page write protection.
  *
- * Commands: "run" (run.c), "demo" (demo.c on KVM; the core-model demo
+ * Commands: "run" (run.c), "ctl" (ctl.c), "demo" (demo.c on KVM; the core-model demo
  * below without KVM), "info" (info.c), "check", which answers one
  * write-check question with the core model, and "help". The command
  * table at the end is the one place that names them: handler, usage,
@@ -261,6 +261,10 @@ static const struct command {
 } commands[] = {
 	{ "run", SPP_CLI_RUN_ARGS, "run a guest under protection rules",
 	  spp_cli_run, -1, NULL, spp_cli_run_help },
+	{ "ctl", "SOCKET COMMAND [ARGS]",
+	  "control a running spp run --control SOCKET\n"
+	  "(protect, unprotect, get, stats, events ...)",
+	  spp_cli_ctl, -1, NULL, spp_cli_ctl_help },
 	{ "demo", "",
 	  "the KVM SPP selftest scene and a guarded\n"
 	  "128-byte structure, on a built-in guest",
@@ -288,8 +292,8 @@ static const struct command {
 	  "  spp check 0x10000290 4 0xffffffdf   ->  denied: sub-page 5 ...\n",
 	  NULL },
 	{ "help", "[COMMAND]", "this text, or the help of COMMAND", cmd_help, 1,
-	  "Print the help of spp, or of COMMAND (run, demo, info, check,\n"
-	  "help) as COMMAND --help does.\n",
+	  "Print the help of spp, or of COMMAND (run, ctl, demo, info,\n"
+	  "check, help) as COMMAND --help does.\n",
 	  NULL },
 };
 

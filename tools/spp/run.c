@@ -25,8 +25,10 @@
 #include <unistd.h>
 
 #include <spp/spp.h>
+#include <spp/ctl.h>
 #include <spp/elf_load.h>
 #include <spp/guest_mem.h>
+#include <spp/layout.h>
 #include <spp/vector.h>
 #include <spp/vm.h>
 
@@ -70,6 +72,7 @@ struct run_state {
 	bool events_failed;
 
 	struct spp_vm *vm;
+	struct spp_ctl *ctl; /* --control, or NULL */
 	atomic_int signo; /* a signal asked to stop */
 	atomic_bool quit;
 };
@@ -206,6 +209,7 @@ static void on_event(void *ctx, const struct spp_event *ev)
 			s->events_failed = true;
 	}
 	pthread_mutex_unlock(&s->lock);
+	spp_ctl_event(s->ctl, ev); /* NULL: no --control */
 }
 
 static void on_console(void *ctx, const char *buf, size_t len)
@@ -429,6 +433,54 @@ static int apply_pages(struct spp_guard *g, const struct spp_run_opts *o)
 		i = k;
 	}
 	return 0;
+}
+
+/* The control socket's check of a protection: the rules' check
+ * (spp_layout_protectable(), as for --protect and the guest's PROTECT). */
+static int ctl_protectable(void *ctx, uint64_t gfn, uint64_t npages,
+			   const char **why)
+{
+	const struct run_state *s = ctx;
+
+	switch (spp_layout_protectable(gfn << SPP_PAGE_SHIFT,
+				       (gfn + npages) << SPP_PAGE_SHIFT,
+				       s->o->mem)) {
+	case SPP_LAYOUT_PROTECTABLE:
+		return 0;
+	case SPP_LAYOUT_BEYOND_RAM:
+		*why = "beyond guest RAM (--mem)";
+		return -EFAULT;
+	case SPP_LAYOUT_SYSTEM_AREA:
+		*why = "in spp's system area below 1 MiB";
+		return -EPERM;
+	case SPP_LAYOUT_PAGE_TABLES:
+		*why = "in the guest page tables at the top of RAM";
+		return -EPERM;
+	}
+	*why = "refused";
+	return -EPERM;
+}
+
+/* --control: the server on the guard, before the guest runs. */
+static int open_control(struct run_state *s)
+{
+	static const struct spp_ctl_ops ops = {
+		.protectable = ctl_protectable,
+	};
+	const char *path = s->o->control;
+	int ret;
+
+	if (!path)
+		return 0;
+	ret = spp_ctl_create(&s->ctl, path, spp_vm_guard(s->vm), &ops, s);
+	if (!ret)
+		return 0;
+	spp_cli_err("--control '%s': %s%s", path, strerror(-ret),
+		    ret == -EPERM      ? " (its directory must be ours and not "
+					 "writable by group or others)" :
+		    ret == -EADDRINUSE ? " (another spp serves it)" :
+					 "");
+	return SPP_CLI_USAGE;
 }
 
 /* ---- summary ---------------------------------------------------------------- */
@@ -834,14 +886,20 @@ static int run_guest(struct run_state *s, const void *image, size_t size)
 	spp_guard_set_report_allowed(spp_vm_guard(s->vm), true);
 	ret = apply_pages(spp_vm_guard(s->vm), o);
 	if (!ret)
+		ret = open_control(s);
+	if (!ret)
 		ret = open_events(s);
 	if (ret) {
+		spp_ctl_destroy(s->ctl);
+		s->ctl = NULL;
 		spp_vm_destroy(s->vm);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return ret;
 	}
 	if (pthread_create(&watcher, NULL, signal_watcher, s)) {
 		spp_cli_err("cannot start the signal thread");
+		spp_ctl_destroy(s->ctl);
+		s->ctl = NULL;
 		spp_vm_destroy(s->vm);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return SPP_CLI_ERROR;
@@ -854,6 +912,10 @@ static int run_guest(struct run_state *s, const void *image, size_t size)
 	atomic_store(&s->quit, true);
 	pthread_kill(watcher, SIGUSR2);
 	pthread_join(watcher, NULL);
+	/* every vCPU is parked: no event comes any more; the last one to
+	 * control clients is SHUTDOWN with the final counters */
+	spp_ctl_destroy(s->ctl);
+	s->ctl = NULL;
 	spp_guard_stats(spp_vm_guard(s->vm), &gs);
 	finish_counts(s, spp_vm_guard(s->vm));
 	spp_vm_destroy(s->vm);

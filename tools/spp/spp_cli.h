@@ -10,6 +10,7 @@
  *              protection rules and their checks
  *   json.c     the JSON writer and the event lines
  *   run.c      "run": the VM, signals, progress, summary, exit status
+ *   ctl.c      "ctl": one request to a control socket (spp/ctl.h)
  *   demo.c     "demo" on real KVM (the built-in demo guest)
  *   info.c     "info": what KVM offers, CPL0 speed probe
  *   vmexec.c   re-running the build-tree spp inside scripts/kvm-vm
@@ -102,6 +103,7 @@ struct spp_run_opts {
 	bool stats; /* summary as JSON */
 	bool progress; /* progress line even when stderr is no tty */
 	bool quiet; /* no text summary */
+	const char *control; /* --control SOCKET, or NULL */
 	unsigned int vcpus;
 	uint64_t mem;
 	unsigned int timeout_ms; /* 0: none */
@@ -215,6 +217,11 @@ struct spp_cli_opt {
 		     "a progress line every 5 s on stderr\n"                   \
 		     "(default: only when stderr is a tty)"),                  \
 	SPP_OPT_FLAG("quiet", quiet, "no text summary"),                      \
+	SPP_OPT_STRING("control", "SOCKET", control,                           \
+		       "serve the control socket SOCKET (mode\n"               \
+		       "0600; its directory must be private):\n"               \
+		       "spp ctl SOCKET ... changes protections\n"              \
+		       "while the guest runs (docs/control.md)"),              \
 	SPP_OPT_GROUP("machine:"),                                             \
 	SPP_OPT_UINT("vcpus", "N", vcpus, 1, SPP_LAYOUT_MAX_VCPUS, 1,          \
 		     "vCPUs, 1.." SPP_CLI_STR(SPP_LAYOUT_MAX_VCPUS)            \
@@ -303,6 +310,9 @@ int spp_cli_event_json(char *buf, size_t size, const struct spp_event *ev,
 /* ---- run.c / demo.c / info.c ------------------------------------------- */
 
 int spp_cli_run(int argc, char **argv);
+/* "spp ctl SOCKET COMMAND [ARGS]" (ctl.c) and its help text. */
+int spp_cli_ctl(int argc, char **argv);
+void spp_cli_ctl_help(FILE *f);
 int spp_cli_demo_kvm(void);
 int spp_cli_info(void);
 
