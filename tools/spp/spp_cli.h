@@ -310,6 +310,68 @@ int spp_cli_event_json(char *buf, size_t size, const struct spp_event *ev,
 /* ---- run.c / demo.c / info.c ------------------------------------------- */
 
 int spp_cli_run(int argc, char **argv);
+/* ---- ctl_client.c ---------------------------------------------------- */
+
+#include <jansson.h>
+#include <signal.h>
+
+/* How long a request waits for its reply. */
+#define SPP_CLI_CONN_TIMEOUT_MS 30000
+
+/* A connection to a control socket (docs/control.md). */
+struct spp_cli_conn {
+	int fd; /* -1: not connected */
+	char *buf; /* bytes read, not yet a line */
+	size_t len, cap;
+	const char *what; /* put before the desc of an error reply */
+	/* Events that come while a reply is awaited: @line as sent, @v
+	 * parsed (both the caller's only during the call). NULL: dropped. */
+	void (*on_event)(void *ctx, const char *line, json_t *v);
+	void *ctx;
+};
+
+/* Set by spp_cli_conn_on_signal(), a signal handler: line reads stop. */
+extern volatile sig_atomic_t spp_cli_conn_interrupted;
+void spp_cli_conn_on_signal(int sig);
+
+/* Connect @c (fd -1) to the socket @path: 0 or -errno (nothing printed). */
+int spp_cli_conn_connect(struct spp_cli_conn *c, const char *path);
+
+/* Connect unless connected, read the greeting, negotiate capabilities.
+ * 0, or -errno after one error line (closed then). */
+int spp_cli_conn_open(struct spp_cli_conn *c, const char *path);
+
+void spp_cli_conn_close(struct spp_cli_conn *c);
+
+/* The next line (malloc'ed, without '\n') or NULL: closed, a timeout
+ * (@ms >= 0) or spp_cli_conn_interrupted. */
+char *spp_cli_conn_line(struct spp_cli_conn *c, int ms);
+
+/* Send the line @s: 0 or -errno. */
+int spp_cli_conn_send(struct spp_cli_conn *c, const char *s);
+
+/* The reply to the request just sent (events in between go to
+ * @c->on_event), parsed, its line in *@raw (may be NULL; free it); NULL
+ * after an error line. */
+json_t *spp_cli_conn_reply(struct spp_cli_conn *c, char **raw);
+
+/* Send @req (JSON text) and return the reply's "return" value (a new
+ * reference), or NULL after printing the error reply's desc. */
+json_t *spp_cli_conn_request(struct spp_cli_conn *c, const char *req);
+
+/* spp_cli_conn_request() of {"execute": @name, "arguments": @args}
+ * (@args: a reference it steals, or NULL). */
+json_t *spp_cli_conn_requestf(struct spp_cli_conn *c, const char *name,
+			      json_t *args);
+
+/*
+ * The data object of an event line, as the server wrote it (the object
+ * of spp_event_json(), byte for byte: a re-encoding would change the
+ * number format of "time"): between ',"data":' and the last
+ * ',"timestamp":'. False if @line has no such parts.
+ */
+bool spp_cli_event_data(const char *line, const char **p, size_t *n);
+
 /* "spp ctl SOCKET COMMAND [ARGS]" (ctl.c) and its help text. */
 int spp_cli_ctl(int argc, char **argv);
 void spp_cli_ctl_help(FILE *f);
