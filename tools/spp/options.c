@@ -250,8 +250,21 @@ static int parse_on_violation(struct spp_run_opts *o, const char *arg,
 }
 
 static const struct spp_cli_opt run_options[] = { SPP_CLI_RUN_OPTIONS };
+static const struct spp_cli_opt qemu_options[] = { SPP_CLI_QEMU_OPTIONS };
 
 #define NOPTS (sizeof(run_options) / sizeof(run_options[0]))
+#define ROWS(t) (t), sizeof(t) / sizeof((t)[0])
+
+/* A command's option table. */
+struct optset {
+	const char *getopt; /* getopt_long's optstring */
+	const struct spp_cli_opt *rows;
+	size_t n; /* at most NOPTS */
+};
+
+static const struct optset run_set = { ":h", ROWS(run_options) };
+/* "+": options end at the first operand, QEMU's command */
+static const struct optset qemu_set = { "+:h", ROWS(qemu_options) };
 
 /* Row @opt with argument @arg (NULL for a flag) into @o. */
 static int apply(struct spp_run_opts *o, const struct spp_cli_opt *opt,
@@ -446,7 +459,9 @@ static void rule_span(const struct spp_rule *r, uint64_t *start, uint64_t *end)
 	}
 }
 
-static int check_rules(struct spp_run_opts *o)
+/* @vmm: the built-in VMM's RAM layout applies (spp run); else only the
+ * guest-physical limit (spp qemu: the shim checks QEMU's RAM). */
+static int check_rules(struct spp_run_opts *o, bool vmm)
 {
 	uint64_t pt_base = spp_layout_pt_base(o->mem);
 	size_t i, k;
@@ -456,8 +471,12 @@ static int check_rules(struct spp_run_opts *o)
 		uint64_t s, e;
 
 		rule_span(r, &s, &e);
+		if (!vmm && e > 1ULL << SPP_GPA_BITS)
+			return bad("%s: beyond guest-physical space (2^%d)",
+				   r->origin, SPP_GPA_BITS);
 		/* the same check as a guest's PROTECT request */
-		switch (spp_layout_protectable(s, e, o->mem)) {
+		switch (!vmm ? SPP_LAYOUT_PROTECTABLE :
+			       spp_layout_protectable(s, e, o->mem)) {
 		case SPP_LAYOUT_PROTECTABLE:
 			break;
 		case SPP_LAYOUT_BEYOND_RAM:
@@ -568,16 +587,13 @@ static void help_lines(FILE *f, const char *text, int col)
 	fprintf(f, "%s\n", text);
 }
 
-void spp_cli_run_help(FILE *f)
+/* The option rows of @set, as --help lists them. */
+static void help_rows(FILE *f, const struct optset *set)
 {
 	size_t i;
 
-	fputs("Run a static ELF64 guest program on KVM with sub-page (128-byte)\n"
-	      "write protection. Numbers: 0x for hex, otherwise decimal (a\n"
-	      "leading 0 is no octal); sizes (LEN, SIZE) take K, M, G or T.\n",
-	      f);
-	for (i = 0; i < NOPTS; i++) {
-		const struct spp_cli_opt *opt = &run_options[i];
+	for (i = 0; i < set->n; i++) {
+		const struct spp_cli_opt *opt = &set->rows[i];
 		int n;
 
 		if (opt->kind == SPP_OPT_GROUP) {
@@ -592,6 +608,15 @@ void spp_cli_run_help(FILE *f)
 			fprintf(f, "%*s", HELP_COL - n, "");
 		help_lines(f, opt->help, HELP_COL);
 	}
+}
+
+void spp_cli_run_help(FILE *f)
+{
+	fputs("Run a static ELF64 guest program on KVM with sub-page (128-byte)\n"
+	      "write protection. Numbers: 0x for hex, otherwise decimal (a\n"
+	      "leading 0 is no octal); sizes (LEN, SIZE) take K, M, G or T.\n",
+	      f);
+	help_rows(f, &run_set);
 	fputs("\n"
 	      "exit status: the guest's (v << 1) | 1 (odd, as QEMU's\n"
 	      "isa-debug-exit); 2 bad input (nothing ran), 4 guest crashed,\n"
@@ -600,13 +625,29 @@ void spp_cli_run_help(FILE *f)
 	      f);
 }
 
+void spp_cli_qemu_help(FILE *f)
+{
+	fputs("Start QEMU (an unmodified qemu-system-x86_64 with KVM) with\n"
+	      "spp's preload library: sub-page (128-byte) write protection for\n"
+	      "its guest, a control socket, events. QEMU's own output, monitor\n"
+	      "and exit status pass through (docs/qemu.md). Numbers as in\n"
+	      "spp run.\n",
+	      f);
+	help_rows(f, &qemu_set);
+	fputs("\n"
+	      "exit status: QEMU's (128 + N when signal N ended it); 2 bad\n"
+	      "input or a rule QEMU's guest cannot take (QEMU is stopped), 10\n"
+	      "spp error. See spp(1).\n",
+	      f);
+}
+
 /* The values of number rows without their option (zero for the rest). */
-static void defaults(struct spp_run_opts *o)
+static void defaults(struct spp_run_opts *o, const struct optset *set)
 {
 	size_t i;
 
-	for (i = 0; i < NOPTS; i++) {
-		const struct spp_cli_opt *opt = &run_options[i];
+	for (i = 0; i < set->n; i++) {
+		const struct spp_cli_opt *opt = &set->rows[i];
 		void *field = (char *)o + opt->field;
 
 		if (opt->kind == SPP_OPT_UINT)
@@ -617,15 +658,15 @@ static void defaults(struct spp_run_opts *o)
 }
 
 /* getopt's table from the option table: val 256 + the row's index. */
-static void getopt_table(struct option *lo)
+static void getopt_table(struct option *lo, const struct optset *set)
 {
 	size_t i, n = 0;
 
-	for (i = 0; i < NOPTS; i++) {
-		if (run_options[i].kind == SPP_OPT_GROUP)
+	for (i = 0; i < set->n; i++) {
+		if (set->rows[i].kind == SPP_OPT_GROUP)
 			continue;
-		lo[n++] = (struct option){ run_options[i].name,
-					   run_options[i].arg ?
+		lo[n++] = (struct option){ set->rows[i].name,
+					   set->rows[i].arg ?
 						   required_argument :
 						   no_argument,
 					   NULL, 256 + (int)i };
@@ -634,25 +675,27 @@ static void getopt_table(struct option *lo)
 	lo[n] = (struct option){ NULL, 0, NULL, 0 };
 }
 
-int spp_cli_run_opts(int argc, char **argv, struct spp_run_opts *o)
+/* The options of @set into @o; optind is then the first operand. */
+static int parse_options(int argc, char **argv, struct spp_run_opts *o,
+			 const struct optset *set)
 {
 	struct option longopts[NOPTS + 2];
 	char where[128];
 	int c, ret;
 
 	memset(o, 0, sizeof(*o));
-	defaults(o);
-	getopt_table(longopts);
+	defaults(o, set);
+	getopt_table(longopts, set);
 	opterr = 0;
 	optind = 1;
 	for (;;) {
 		int prev = optind;
 
-		c = getopt_long(argc, argv, ":h", longopts, NULL);
+		c = getopt_long(argc, argv, set->getopt, longopts, NULL);
 		if (c == -1)
 			break;
-		if (c >= 256 && c < 256 + (int)NOPTS) {
-			const struct spp_cli_opt *opt = &run_options[c - 256];
+		if (c >= 256 && c < 256 + (int)set->n) {
+			const struct spp_cli_opt *opt = &set->rows[c - 256];
 
 			snprintf(where, sizeof(where), "--%s '%s'", opt->name,
 				 optarg ? optarg : "");
@@ -682,6 +725,44 @@ int spp_cli_run_opts(int argc, char **argv, struct spp_run_opts *o)
 		}
 		}
 	}
+	return 0;
+}
+
+/* After the options: the policy file, the rules' checks, the pages. */
+static int finish_rules(struct spp_run_opts *o, bool vmm)
+{
+	int ret;
+
+	if (o->policy_file) {
+		ret = read_policy(o, o->policy_file);
+		if (ret)
+			return ret;
+	}
+	ret = check_rules(o, vmm);
+	if (!ret)
+		ret = compute_pages(o);
+	return ret;
+}
+
+int spp_cli_qemu_opts(int argc, char **argv, struct spp_run_opts *o)
+{
+	int ret = parse_options(argc, argv, o, &qemu_set);
+
+	if (ret)
+		return ret;
+	if (optind >= argc)
+		return bad("no QEMU command given (usage: spp qemu "
+			   SPP_CLI_QEMU_ARGS ")");
+	o->qemu_argv = argv + optind;
+	return finish_rules(o, false);
+}
+
+int spp_cli_run_opts(int argc, char **argv, struct spp_run_opts *o)
+{
+	int ret = parse_options(argc, argv, o, &run_set);
+
+	if (ret)
+		return ret;
 	if (optind >= argc)
 		return bad("no guest given (usage: spp run " SPP_CLI_RUN_ARGS
 			   ")");
@@ -689,15 +770,7 @@ int spp_cli_run_opts(int argc, char **argv, struct spp_run_opts *o)
 		return bad("unexpected argument '%s' (one guest only)",
 			   argv[optind + 1]);
 	o->guest = argv[optind];
-	if (o->policy_file) {
-		ret = read_policy(o, o->policy_file);
-		if (ret)
-			return ret;
-	}
-	ret = check_rules(o);
-	if (!ret)
-		ret = compute_pages(o);
-	return ret;
+	return finish_rules(o, true);
 }
 
 void spp_cli_run_opts_free(struct spp_run_opts *o)

@@ -104,6 +104,7 @@ struct spp_run_opts {
 	bool progress; /* progress line even when stderr is no tty */
 	bool quiet; /* no text summary */
 	const char *control; /* --control SOCKET, or NULL */
+	char **qemu_argv; /* spp qemu: QEMU's command line (NULL-ended) */
 	unsigned int vcpus;
 	uint64_t mem;
 	unsigned int timeout_ms; /* 0: none */
@@ -174,16 +175,10 @@ struct spp_cli_opt {
 #define SPP_CLI_STR(x) SPP_CLI_STR_(x) /* a plain number macro as text */
 
 /*
- * The options of "spp run", in --help order: one row per option. The
- * parse functions of CALL rows are options.c's. See docs/design.md
- * ("How to extend: a new CLI option").
+ * Rows "spp run" and "spp qemu" share: the protection rules (also the
+ * lines of a policy file) and the event output.
  */
-#define SPP_CLI_RUN_OPTIONS                                                    \
-	SPP_OPT_GROUP("protection (all rules are checked before anything "    \
-		      "runs; rules\n"                                          \
-		      "must not overlap and must lie in guest RAM above 1 "     \
-		      "MiB, below\n"                                           \
-		      "the page tables at the top of RAM):"),                  \
+#define SPP_CLI_RULE_ROWS                                                      \
 	SPP_OPT_CALL("protect", "GPA:MAP", parse_protect, true,                \
 		     "page GPA (4 KiB aligned) gets the 32-bit\n"              \
 		     "write map MAP: bit i set = sub-page i\n"                 \
@@ -201,27 +196,45 @@ struct spp_cli_opt {
 		     true,                                                     \
 		     "a store touching a denied sub-page is\n"                 \
 		     "dropped (deny, default), committed and\n"                \
-		     "reported (log), or ends the run (stop)"),                \
-	SPP_OPT_GROUP("output:"),                                              \
+		     "reported (log), or held (stop: run ends,\n"              \
+		     "qemu waits for 'spp ctl SOCKET resolve')")
+#define SPP_CLI_EVENT_ROWS                                                     \
 	SPP_OPT_STRING("events", "FILE|-", events,                             \
 		       "one JSON object per line per event\n"                  \
-		       "(docs/events.md); '-' = stdout, and the\n"             \
-		       "guest console then goes to stderr"),                   \
+		       "(docs/events.md); '-' = stdout (run: the\n"            \
+		       "guest console then goes to stderr)"),                  \
 	SPP_OPT_FLAG("events-all", events_all,                                 \
 		     "events for allowed stores to trapped\n"                  \
 		     "pages too"),                                             \
 	SPP_OPT_FLAG("stats", stats,                                           \
 		     "the exit summary as one JSON line on\n"                  \
-		     "stderr instead of text"),                                \
+		     "stderr instead of text")
+#define SPP_CLI_CONTROL_ROW(what)                                              \
+	SPP_OPT_STRING("control", "SOCKET", control,                           \
+		       "the control socket at SOCKET (mode\n"                  \
+		       "0600; its directory must be private):\n"               \
+		       "spp ctl SOCKET ... changes protections\n"              \
+		       "while " what " (docs/control.md)")
+
+/*
+ * The options of "spp run", in --help order: one row per option. The
+ * parse functions of CALL rows are options.c's. See docs/design.md
+ * ("How to extend: a new CLI option").
+ */
+#define SPP_CLI_RUN_OPTIONS                                                    \
+	SPP_OPT_GROUP("protection (all rules are checked before anything "    \
+		      "runs; rules\n"                                          \
+		      "must not overlap and must lie in guest RAM above 1 "     \
+		      "MiB, below\n"                                           \
+		      "the page tables at the top of RAM):"),                  \
+	SPP_CLI_RULE_ROWS,                                                     \
+	SPP_OPT_GROUP("output:"),                                              \
+	SPP_CLI_EVENT_ROWS,                                                    \
 	SPP_OPT_FLAG("progress", progress,                                     \
 		     "a progress line every 5 s on stderr\n"                   \
 		     "(default: only when stderr is a tty)"),                  \
 	SPP_OPT_FLAG("quiet", quiet, "no text summary"),                      \
-	SPP_OPT_STRING("control", "SOCKET", control,                           \
-		       "serve the control socket SOCKET (mode\n"               \
-		       "0600; its directory must be private):\n"               \
-		       "spp ctl SOCKET ... changes protections\n"              \
-		       "while the guest runs (docs/control.md)"),              \
+	SPP_CLI_CONTROL_ROW("the guest runs"),                                 \
 	SPP_OPT_GROUP("machine:"),                                             \
 	SPP_OPT_UINT("vcpus", "N", vcpus, 1, SPP_LAYOUT_MAX_VCPUS, 1,          \
 		     "vCPUs, 1.." SPP_CLI_STR(SPP_LAYOUT_MAX_VCPUS)            \
@@ -235,6 +248,19 @@ struct spp_cli_opt {
 	SPP_OPT_SECONDS("timeout", "SECONDS", timeout_ms,                      \
 			"seconds, e.g. 10 or 0.5",                             \
 			"end the run after SECONDS (fractions ok)")
+
+/* The options of "spp qemu" (qemu.c), as those of "spp run". */
+#define SPP_CLI_QEMU_OPTIONS                                                   \
+	SPP_OPT_GROUP("protection (set before QEMU runs the guest's first "   \
+		      "instruction;\n"                                         \
+		      "rules must not overlap and must lie in the guest's "     \
+		      "RAM):"),                                                \
+	SPP_CLI_RULE_ROWS,                                                     \
+	SPP_OPT_GROUP("output:"),                                              \
+	SPP_CLI_EVENT_ROWS,                                                    \
+	SPP_OPT_FLAG("quiet", quiet, "no text summary"),                      \
+	SPP_CLI_CONTROL_ROW("QEMU runs; default: a\n"                          \
+			    "private directory, named on stderr")
 /* clang-format on */
 
 /*
@@ -256,6 +282,25 @@ const char *spp_cli_number_help(const char *s);
 
 /* After "usage: spp run" (main.c's command table, options.c's errors). */
 #define SPP_CLI_RUN_ARGS "[OPTIONS] GUEST.elf"
+
+/* After "usage: spp qemu" (main.c's command table). */
+#define SPP_CLI_QEMU_ARGS "[OPTIONS] -- QEMU [QEMU ARGS...]"
+
+/*
+ * spp_cli_qemu_opts() - parse "spp qemu" arguments (argv[0] is "qemu"):
+ * the options up to "--" (or the first word that is none), then QEMU's
+ * command line into @o->qemu_argv; reads the policy file, checks the
+ * rules against each other (RAM is QEMU's: the shim checks it) and
+ * computes the pages. Prints the one-line error itself. Returns 0,
+ * SPP_CLI_HELP or SPP_CLI_USAGE.
+ */
+int spp_cli_qemu_opts(int argc, char **argv, struct spp_run_opts *o);
+
+/* The help of "spp qemu" after its usage line. */
+void spp_cli_qemu_help(FILE *f);
+
+/* "spp qemu" (qemu.c). */
+int spp_cli_qemu(int argc, char **argv);
 
 /*
  * spp_cli_run_opts() - parse "spp run" arguments (argv[0] is "run"),
