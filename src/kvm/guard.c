@@ -728,7 +728,8 @@ int spp_guard_remove_memory(struct spp_guard *g, uint64_t gpa)
 		ret = -EIO;
 		goto out;
 	}
-	r->nslots = 0;
+	/* The pieces are gone from KVM: region_drop() gives their ids back
+	 * (all but the VMM's, which the whole slot holds now). */
 	region_drop(g, r);
 	guard_resume(g);
 out:
