@@ -645,18 +645,21 @@ int spp_guard_add_memory_flags(struct spp_guard *g, uint32_t slot, uint64_t gpa,
 	if (region_by_slot(g, slot) ||
 	    region_overlaps(g, as, gpa >> PAGE_SHIFT, size >> PAGE_SHIFT))
 		goto out;
+	/* vCPU threads read the region array (region_of() on every exit):
+	 * even growing it, which may move it, waits for them. */
+	ret = guard_pause(g);
+	if (ret)
+		goto out;
 	ret = -ENOMEM;
 	regions = realloc(g->regions, (g->nregions + 1) * sizeof(*regions));
 	if (!regions)
-		goto out;
+		goto resume;
 	g->regions = regions;
 	ids = realloc(g->free_ids, (g->id_count + 1) * sizeof(*ids));
 	if (!ids)
-		goto out;
+		goto resume;
 	g->free_ids = ids;
-	ret = guard_pause(g); /* vCPU threads read the region array */
-	if (ret)
-		goto out;
+	ret = 0;
 	if (!as) {
 		ret = spp_access_merge_ram(g->acc, gpa, size);
 		if (ret)
