@@ -25,6 +25,36 @@ static struct guard_region *region_of(struct spp_guard *g, uint64_t gpa,
 /* The low 16 bits of a slot id: the id within its address space. */
 #define SLOT_ID(slot) ((slot)&0xffffu)
 
+/*
+ * KVM deletes a slot's dirty log with the slot: before a piece of a
+ * region that logs dirty pages goes, its log is kept in the region's own
+ * bits (r->dirty), which spp_guard_get_dirty_log() merges, so a page the
+ * guest dirtied is reported although the guard re-cut its piece since.
+ */
+static int keep_dirty_log(struct spp_guard *g, struct guard_region *r,
+			  const struct spp_slot *s)
+{
+	uint64_t *bm = calloc((s->npages + 63) / 64, sizeof(*bm)), k, at;
+	struct kvm_dirty_log d = {
+		.slot = s->id | r->as_id << 16,
+		.dirty_bitmap = bm,
+	};
+	int ret;
+
+	if (!bm)
+		return -ENOMEM;
+	ret = spp_kvm_ioctl(g->vm_fd, KVM_GET_DIRTY_LOG, &d);
+	for (k = 0; ret >= 0 && k < s->npages; k++) {
+		if (!(bm[k / 64] & (1ULL << (k % 64))))
+			continue;
+		at = s->gfn - r->gfn + k;
+		__atomic_or_fetch(&r->dirty[at / 64], 1ULL << (at % 64),
+				  __ATOMIC_RELAXED);
+	}
+	free(bm);
+	return ret < 0 ? ret : 0;
+}
+
 static int kvm_set_slot(struct spp_guard *g, struct guard_region *r,
 			const struct spp_slot *s, bool remove)
 {
@@ -39,6 +69,11 @@ static int kvm_set_slot(struct spp_guard *g, struct guard_region *r,
 	};
 	int ret;
 
+	if (remove && (r->flags & KVM_MEM_LOG_DIRTY_PAGES)) {
+		ret = keep_dirty_log(g, r, s);
+		if (ret)
+			return ret;
+	}
 	ret = spp_kvm_ioctl(g->vm_fd, KVM_SET_USER_MEMORY_REGION, &m);
 	if (ret < 0)
 		return ret;
@@ -588,9 +623,8 @@ int spp_guard_add_memory(struct spp_guard *g, uint32_t slot, uint64_t gpa,
 	return spp_guard_add_memory_flags(g, slot, gpa, size, hva, 0);
 }
 
-int spp_guard_add_memory_flags(struct spp_guard *g, uint32_t slot,
-			       uint64_t gpa, uint64_t size, void *hva,
-			       uint32_t flags)
+int spp_guard_add_memory_flags(struct spp_guard *g, uint32_t slot, uint64_t gpa,
+			       uint64_t size, void *hva, uint32_t flags)
 {
 	struct guard_region *regions, *r;
 	uint32_t *ids, as = slot >> 16;
@@ -611,18 +645,21 @@ int spp_guard_add_memory_flags(struct spp_guard *g, uint32_t slot,
 	if (region_by_slot(g, slot) ||
 	    region_overlaps(g, as, gpa >> PAGE_SHIFT, size >> PAGE_SHIFT))
 		goto out;
+	/* vCPU threads read the region array (region_of() on every exit):
+	 * even growing it, which may move it, waits for them. */
+	ret = guard_pause(g);
+	if (ret)
+		goto out;
 	ret = -ENOMEM;
 	regions = realloc(g->regions, (g->nregions + 1) * sizeof(*regions));
 	if (!regions)
-		goto out;
+		goto resume;
 	g->regions = regions;
 	ids = realloc(g->free_ids, (g->id_count + 1) * sizeof(*ids));
 	if (!ids)
-		goto out;
+		goto resume;
 	g->free_ids = ids;
-	ret = guard_pause(g); /* vCPU threads read the region array */
-	if (ret)
-		goto out;
+	ret = 0;
 	if (!as) {
 		ret = spp_access_merge_ram(g->acc, gpa, size);
 		if (ret)
@@ -728,7 +765,8 @@ int spp_guard_remove_memory(struct spp_guard *g, uint64_t gpa)
 		ret = -EIO;
 		goto out;
 	}
-	r->nslots = 0;
+	/* The pieces are gone from KVM: region_drop() gives their ids back
+	 * (all but the VMM's, which the whole slot holds now). */
 	region_drop(g, r);
 	guard_resume(g);
 out:
@@ -848,15 +886,14 @@ int spp_guard_get_dirty_log(struct spp_guard *g, uint32_t slot,
 		ret = 0;
 		bits_or(bitmap, sl->gfn - r->gfn, tmp, sl->npages);
 	}
-	/* And what the guard wrote itself: kept with the address space 0
-	 * region (both logs feed the same RAM, one of them suffices). */
-	if (!r->as_id) {
-		pthread_mutex_lock(&g->commit_lock);
-		for (i = 0; i < words; i++)
-			bitmap[i] |= __atomic_exchange_n(&r->dirty[i], 0,
-							 __ATOMIC_RELAXED);
-		pthread_mutex_unlock(&g->commit_lock);
-	}
+	/* And the region's own bits: what the guard wrote itself (kept with
+	 * the address space 0 region: both logs feed the same RAM, one of
+	 * them suffices) and the logs of pieces it deleted since. */
+	pthread_mutex_lock(&g->commit_lock);
+	for (i = 0; i < words; i++)
+		bitmap[i] |=
+			__atomic_exchange_n(&r->dirty[i], 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&g->commit_lock);
 out:
 	pthread_mutex_unlock(&g->lock);
 	free(tmp);

@@ -127,6 +127,18 @@ static void test_guard_null(void **state)
 	assert_int_equal(spp_guard_add_memory(f->g, 1, 0x400000, 4096, NULL),
 			 -EINVAL);
 	assert_int_equal(spp_guard_remove_memory(NULL, RAM_GPA), -EINVAL);
+	assert_int_equal(spp_guard_add_memory_flags(NULL, 1, 0x400000, 4096,
+						    f->ram, 0),
+			 -EINVAL);
+	assert_int_equal(spp_guard_add_memory_flags(f->g, 1, 0x400000, 4096,
+						    NULL, 0),
+			 -EINVAL);
+	assert_int_equal(spp_guard_forget_memory(NULL, VMM_SLOT), -EINVAL);
+	assert_int_equal(spp_guard_set_memory_flags(NULL, VMM_SLOT, 0),
+			 -EINVAL);
+	assert_int_equal(spp_guard_get_dirty_log(NULL, VMM_SLOT, &bm), -EINVAL);
+	assert_int_equal(spp_guard_get_dirty_log(f->g, VMM_SLOT, NULL),
+			 -EINVAL);
 	assert_int_equal(spp_guard_set_access(NULL, &req.h), -EINVAL);
 	assert_int_equal(spp_guard_set_access(f->g, NULL), -EINVAL);
 	assert_int_equal(spp_guard_get_access(NULL, &req.h), -EINVAL);
