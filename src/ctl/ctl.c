@@ -616,10 +616,15 @@ static json_t *cmd_stats(struct spp_ctl *c, struct request *r, struct err *e)
 
 static json_t *cmd_events(struct spp_ctl *c, struct request *r, struct err *e)
 {
+	json_t *allowed = json_object_get(r->args, "allowed");
+
 	(void)e;
 	pthread_mutex_lock(&c->lock);
 	r->cl->events = json_is_true(json_object_get(r->args, "enable"));
 	pthread_mutex_unlock(&c->lock);
+	/* the guard's switch: every subscriber gets SPP_ALLOWED then */
+	if (allowed)
+		spp_guard_set_report_allowed(c->g, json_is_true(allowed));
 	return json_object();
 }
 
@@ -713,7 +718,10 @@ static const struct command {
 	{ "set-policy", cmd_set_policy, { { "policy", A_STRING, true, 0, 0 } } },
 	{ "query-policy", cmd_query_policy, { { 0 } } },
 	{ "query-stats", cmd_stats, { { 0 } } },
-	{ "events", cmd_events, { { "enable", A_BOOL, true, 0, 0 } } },
+	{ "events",
+	  cmd_events,
+	  { { "enable", A_BOOL, true, 0, 0 },
+	    { "allowed", A_BOOL, false, 0, 0 } } },
 	{ "query-held", cmd_held, { { 0 } } },
 	{ "resolve",
 	  cmd_resolve,

@@ -57,8 +57,10 @@ char *spp_cli_conn_line(struct spp_cli_conn *c, int ms)
 		if (n <= 0)
 			return NULL;
 		n = read(c->fd, c->buf + c->len, c->cap - c->len);
-		if (n <= 0)
+		if (n <= 0) {
+			c->eof = true;
 			return NULL;
+		}
 		c->len += (size_t)n;
 	}
 }
@@ -218,6 +220,7 @@ void spp_cli_conn_close(struct spp_cli_conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	c->eof = false;
 	free(c->buf);
 	c->buf = NULL;
 	c->len = c->cap = 0;

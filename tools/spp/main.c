@@ -261,8 +261,12 @@ static const struct command {
 } commands[] = {
 	{ "run", SPP_CLI_RUN_ARGS, "run a guest under protection rules",
 	  spp_cli_run, -1, NULL, spp_cli_run_help },
+	{ "qemu", SPP_CLI_QEMU_ARGS,
+	  "start QEMU with spp guarding its guest\n"
+	  "(an unmodified qemu-system-x86_64 on KVM)",
+	  spp_cli_qemu, -1, NULL, spp_cli_qemu_help },
 	{ "ctl", "SOCKET COMMAND [ARGS]",
-	  "control a running spp run --control SOCKET\n"
+	  "control a running spp run or spp qemu\n"
 	  "(protect, unprotect, get, stats, events ...)",
 	  spp_cli_ctl, -1, NULL, spp_cli_ctl_help },
 	{ "demo", "",
@@ -292,8 +296,8 @@ static const struct command {
 	  "  spp check 0x10000290 4 0xffffffdf   ->  denied: sub-page 5 ...\n",
 	  NULL },
 	{ "help", "[COMMAND]", "this text, or the help of COMMAND", cmd_help, 1,
-	  "Print the help of spp, or of COMMAND (run, ctl, demo, info,\n"
-	  "check, help) as COMMAND --help does.\n",
+	  "Print the help of spp, or of COMMAND (run, qemu, ctl, demo,\n"
+	  "info, check, help) as COMMAND --help does.\n",
 	  NULL },
 };
 

@@ -368,6 +368,7 @@ struct spp_cli_conn {
 	int fd; /* -1: not connected */
 	char *buf; /* bytes read, not yet a line */
 	size_t len, cap;
+	bool eof; /* the server closed the connection */
 	const char *what; /* put before the desc of an error reply */
 	/* Events that come while a reply is awaited: @line as sent, @v
 	 * parsed (both the caller's only during the call). NULL: dropped. */

@@ -67,7 +67,7 @@ int spp_cli_rerun_in_vm(const char *const *args, const char *announce,
 			char *why, size_t n)
 {
 	char exe[PATH_MAX], run[PATH_MAX], check[PATH_MAX];
-	const char *argv[32];
+	const char *argv[512];
 	size_t k = 0, i;
 	ssize_t len;
 	int ret;
