@@ -711,7 +711,7 @@ struct qemu_test *qemu_test_start(const struct qemu_test_opts *opts)
 	if (!timeout_ms)
 		timeout_ms = env && atoi(env) > 0 ? atoi(env) * 1000 : 60000;
 
-	for (int attempt = 0; attempt < 2; attempt++) {
+	for (int attempt = 0; attempt < (o.no_retry ? 1 : 2); attempt++) {
 		struct qemu_test *q = spawn(&o);
 		const char *l;
 		int r, st;
@@ -738,7 +738,7 @@ struct qemu_test *qemu_test_start(const struct qemu_test_opts *opts)
 		     "attempt %d of 2); console tail:",
 		     q->name, o.marker, timeout_ms / 1000, attempt + 1);
 		qemu_test_print_tail(q, 20);
-		if (attempt == 0) {
+		if (attempt == 0 && !o.no_retry) {
 			log_retry(q, timeout_ms);
 			diag("%s: starting QEMU again", q->name);
 		}

@@ -68,6 +68,9 @@ struct qemu_test_opts {
 	bool reboot;
 	/* ms; 0: $SPP_QEMU_BOOT_TIMEOUT s, else 60 s. */
 	int boot_timeout_ms;
+	/* A hung boot fails at once, without the retry (surveys of how
+	 * often boots hang, tests/qemu/qemu_boot_survey.c). */
+	bool no_retry;
 	/* For messages and the retry log; NULL: the program. */
 	const char *name;
 };
