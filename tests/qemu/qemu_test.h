@@ -151,6 +151,14 @@ int qemu_test_qmp(struct qemu_test *q, const char *cmd, char *reply,
  */
 int qemu_test_wait_exit(struct qemu_test *q, int timeout_ms, int *status);
 
+/*
+ * qemu_test_hung() - for a boot after qemu_test_start() that hung (a
+ * reboot after system_reset, the test's own timeout): print @what and the
+ * console tail and count it as a retried hung boot in the retry log
+ * (above); the caller then starts again.
+ */
+void qemu_test_hung(const struct qemu_test *q, const char *what);
+
 /* qemu_test_print_tail() - the last @n console lines and QEMU's stderr,
  * on stderr, each line after "# ". */
 void qemu_test_print_tail(const struct qemu_test *q, int n);
