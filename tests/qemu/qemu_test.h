@@ -75,8 +75,9 @@ struct qemu_test_opts {
 	const char *name;
 };
 
-/* Kernel options every multi-vCPU boot gets (docs/testing.md, "Nested
- * QEMU guests": what made -smp 2 boot reliably). */
+/* Kernel options every multi-vCPU boot gets. None: no L2 option made
+ * -smp 2 reliable in the kvm-vm; multi-threaded TCG in the VM did (10/10,
+ * docs/testing.md "Multi-vCPU nested guests"). */
 #define QEMU_TEST_SMP_APPEND ""
 
 struct qemu_test;
