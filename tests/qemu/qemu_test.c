@@ -682,9 +682,22 @@ static void log_retry(const struct qemu_test *q, int timeout_ms)
 		diag("retry log %s: %s", log, strerror(errno));
 		return;
 	}
-	fprintf(f, "nested guest %s (smp %u): hung boot after %d s, retried\n",
-		q->name, q->o.smp ? q->o.smp : 1, timeout_ms / 1000);
+	if (timeout_ms)
+		fprintf(f,
+			"nested guest %s (smp %u): hung boot after %d s, "
+			"retried\n",
+			q->name, q->o.smp ? q->o.smp : 1, timeout_ms / 1000);
+	else
+		fprintf(f, "nested guest %s (smp %u): hung reboot, retried\n",
+			q->name, q->o.smp ? q->o.smp : 1);
 	fclose(f);
+}
+
+void qemu_test_hung(const struct qemu_test *q, const char *what)
+{
+	diag("%s: %s (hung boot); console tail:", q->name, what);
+	qemu_test_print_tail(q, 20);
+	log_retry(q, 0);
 }
 
 struct qemu_test *qemu_test_start(const struct qemu_test_opts *opts)
@@ -711,7 +724,7 @@ struct qemu_test *qemu_test_start(const struct qemu_test_opts *opts)
 	if (!timeout_ms)
 		timeout_ms = env && atoi(env) > 0 ? atoi(env) * 1000 : 60000;
 
-	for (int attempt = 0; attempt < 2; attempt++) {
+	for (int attempt = 0; attempt < (o.no_retry ? 1 : 2); attempt++) {
 		struct qemu_test *q = spawn(&o);
 		const char *l;
 		int r, st;
@@ -738,13 +751,13 @@ struct qemu_test *qemu_test_start(const struct qemu_test_opts *opts)
 		     "attempt %d of 2); console tail:",
 		     q->name, o.marker, timeout_ms / 1000, attempt + 1);
 		qemu_test_print_tail(q, 20);
-		if (attempt == 0) {
+		if (attempt == 0 && !o.no_retry) {
 			log_retry(q, timeout_ms);
 			diag("%s: starting QEMU again", q->name);
 		}
 		qemu_test_stop(q);
 	}
-	diag("%s: the nested guest hung at boot twice",
-	     o.name ? o.name : o.prog);
+	diag("%s: the nested guest hung at boot%s", o.name ? o.name : o.prog,
+	     o.no_retry ? "" : " twice");
 	return NULL;
 }

@@ -68,12 +68,16 @@ struct qemu_test_opts {
 	bool reboot;
 	/* ms; 0: $SPP_QEMU_BOOT_TIMEOUT s, else 60 s. */
 	int boot_timeout_ms;
+	/* A hung boot fails at once, without the retry (surveys of how
+	 * often boots hang, tests/qemu/qemu_boot_survey.c). */
+	bool no_retry;
 	/* For messages and the retry log; NULL: the program. */
 	const char *name;
 };
 
-/* Kernel options every multi-vCPU boot gets (docs/testing.md, "Nested
- * QEMU guests": what made -smp 2 boot reliably). */
+/* Kernel options every multi-vCPU boot gets. None: no L2 option made
+ * -smp 2 reliable in the kvm-vm; multi-threaded TCG in the VM did (10/10,
+ * docs/testing.md "Multi-vCPU nested guests"). */
 #define QEMU_TEST_SMP_APPEND ""
 
 struct qemu_test;
@@ -147,6 +151,14 @@ int qemu_test_qmp(struct qemu_test *q, const char *cmd, char *reply,
  * wait status goes to @status (may be NULL).
  */
 int qemu_test_wait_exit(struct qemu_test *q, int timeout_ms, int *status);
+
+/*
+ * qemu_test_hung() - for a boot after qemu_test_start() that hung (a
+ * reboot after system_reset, the test's own timeout): print @what and the
+ * console tail and count it as a retried hung boot in the retry log
+ * (above); the caller then starts again.
+ */
+void qemu_test_hung(const struct qemu_test *q, const char *what);
 
 /* qemu_test_print_tail() - the last @n console lines and QEMU's stderr,
  * on stderr, each line after "# ". */
