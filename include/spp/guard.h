@@ -253,6 +253,9 @@ uint32_t spp_guard_lookup(struct spp_guard *g, uint64_t gfn);
  * Returns 0, or -EINVAL (NULL, an unknown policy: nothing changes). */
 int spp_guard_set_policy(struct spp_guard *g, enum spp_policy policy);
 
+/* spp_guard_policy() - the policy now (DENY for NULL). */
+enum spp_policy spp_guard_policy(struct spp_guard *g);
+
 /* Also report allowed stores to trapped pages through ops->event. */
 void spp_guard_set_report_allowed(struct spp_guard *g, bool on);
 

@@ -38,7 +38,6 @@
 #include <spp/spp.h>
 #include <spp/vector.h>
 
-#include "kvm/guard_priv.h"
 
 #define RING_SIZE (256u << 10) /* a client's output queue */
 #define REPLY_MAX (64u << 10) /* the longest reply */
@@ -569,7 +568,7 @@ static json_t *cmd_query_policy(struct spp_ctl *c, struct request *r,
 {
 	/* the guard has no getter yet: its field, read as its vCPU threads
 	 * read it */
-	unsigned int p = (unsigned int)c->g->policy;
+	unsigned int p = (unsigned int)spp_guard_policy(c->g);
 
 	(void)r;
 	(void)e;

@@ -970,6 +970,12 @@ int spp_guard_set_policy(struct spp_guard *g, enum spp_policy policy)
 	return 0;
 }
 
+enum spp_policy spp_guard_policy(struct spp_guard *g)
+{
+	return g ? __atomic_load_n(&g->policy, __ATOMIC_RELAXED) :
+		   SPP_POLICY_DENY;
+}
+
 void spp_guard_set_report_allowed(struct spp_guard *g, bool on)
 {
 	if (g)
