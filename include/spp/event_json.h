@@ -3,8 +3,9 @@
  * spp/event_json.h - a guard event (struct spp_event, spp/guard.h) as the
  * one-line JSON object of docs/events.md ("type": "write"). The one place
  * that spells the fields: "spp run --events", "spp demo" and the control
- * socket's events (spp/ctl.h) all write it. Adding an event field touches
- * spp/guard.h, its producer in src/kvm and spp_event_json().
+ * socket's events (spp/ctl.h) all write it, from the field table
+ * SPP_EVENT_JSON_FIELDS in spp/guard.h: adding an event field touches
+ * spp/guard.h (member and row) and its producer in src/kvm.
  */
 #ifndef SPP_EVENT_JSON_H
 #define SPP_EVENT_JSON_H

@@ -95,6 +95,29 @@ struct spp_event {
 	uint64_t reserved[16]; /* zero: room for later fields */
 };
 
+/*
+ * The fields of struct spp_event in its JSON object (docs/events.md,
+ * written by spp_event_json() in spp/event_json.h), in order, one row
+ * each: X(json name, member, kind). Kinds: U32 (a number; any 32-bit
+ * member), HEX ("0x..." of a u64), HEX_OR_NULL (null when 0: not known),
+ * BYTES (@data's first @len bytes, hex), PAGE (the page of a u64
+ * address), VERDICT (its name). The writer adds "type", "seq" and "time"
+ * before them. A new event field is a member above and a row here (and
+ * its producer fills it in); docs/events.md documents it.
+ */
+#define SPP_EVENT_JSON_FIELDS(X)                                           \
+	X("vcpu", vcpu, U32)                                               \
+	X("gpa", gpa, HEX)                                                 \
+	X("len", len, U32)                                                 \
+	X("data", data, BYTES)                                             \
+	X("page", subpage_gpa, PAGE)                                       \
+	X("subpage", subpage, U32)                                         \
+	X("subpage_gpa", subpage_gpa, HEX)                                 \
+	X("rip", rip, HEX)                                                 \
+	X("insn_rip", insn_rip, HEX_OR_NULL)                               \
+	X("fragments", fragments, U32)                                     \
+	X("verdict", verdict, VERDICT)
+
 struct spp_guard_ops {
 	/*
 	 * Stop every vCPU of the VM outside KVM_RUN and outside

@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <spp/event_json.h>
 #include <spp/vector.h>
@@ -50,38 +52,91 @@ __attribute__((format(printf, 2, 3))) static void put(struct out *o,
 		o->len += (size_t)n;
 }
 
-int spp_event_json(const struct spp_event *ev, uint64_t seq, double time,
-		   char *buf, size_t size)
+/* How a field is written (SPP_EVENT_JSON_FIELDS' kinds). */
+enum kind { U32, HEX, HEX_OR_NULL, BYTES, PAGE, VERDICT };
+
+static const struct field {
+	const char *name;
+	size_t off, size;
+	enum kind kind;
+} fields[] = {
+#define FIELD(json, member, k)                                              \
+	{ json, offsetof(struct spp_event, member),                         \
+	  sizeof(((const struct spp_event *)0)->member), k },
+	SPP_EVENT_JSON_FIELDS(FIELD)
+#undef FIELD
+};
+
+/* A 32- or 64-bit member of @ev as a u64 (every row's number). */
+static uint64_t member(const struct spp_event *ev, const struct field *f)
+{
+	const char *p = (const char *)ev + f->off;
+	uint32_t v32;
+	uint64_t v64;
+
+	if (f->size == sizeof(v32)) {
+		memcpy(&v32, p, sizeof(v32));
+		return v32;
+	}
+	memcpy(&v64, p, sizeof(v64));
+	return v64;
+}
+
+static void put_field(struct out *o, const struct spp_event *ev,
+		      const struct field *f)
 {
 	static const char hex[] = "0123456789abcdef";
 	char data[2 * SPP_STORE_MAX + 1];
-	struct out o = { buf, size, 0 };
 	uint32_t i, len;
+	uint64_t v = f->kind == BYTES ? 0 : member(ev, f);
+
+	put(o, ",\"%s\":", f->name);
+	switch (f->kind) {
+	case U32:
+		put(o, "%" PRIu64, v);
+		break;
+	case HEX_OR_NULL:
+		/* 0: not known (e.g. KVM completed the store) */
+		if (!v) {
+			put(o, "null");
+			break;
+		}
+		/* fall through */
+	case HEX:
+		put(o, "\"0x%" PRIx64 "\"", v);
+		break;
+	case PAGE:
+		put(o, "\"0x%" PRIx64 "\"", (uint64_t)(v & SPP_PAGE_MASK));
+		break;
+	case VERDICT:
+		put(o, "\"%s\"", spp_verdict_name((enum spp_verdict)v));
+		break;
+	case BYTES:
+		len = ev->len < SPP_STORE_MAX ? ev->len : SPP_STORE_MAX;
+		for (i = 0; i < len; i++) {
+			data[2 * i] = hex[ev->data[i] >> 4];
+			data[2 * i + 1] = hex[ev->data[i] & 15];
+		}
+		data[2 * len] = 0;
+		put(o, "\"%s\"", data);
+		break;
+	}
+}
+
+int spp_event_json(const struct spp_event *ev, uint64_t seq, double time,
+		   char *buf, size_t size)
+{
+	struct out o = { buf, size, 0 };
+	size_t i;
 
 	if (!ev || (!buf && size))
 		return -EINVAL;
 	if (size)
 		buf[0] = 0;
-	len = ev->len < SPP_STORE_MAX ? ev->len : SPP_STORE_MAX;
-	for (i = 0; i < len; i++) {
-		data[2 * i] = hex[ev->data[i] >> 4];
-		data[2 * i + 1] = hex[ev->data[i] & 15];
-	}
-	data[2 * len] = 0;
-	put(&o,
-	    "{\"type\":\"write\",\"seq\":%" PRIu64 ",\"time\":%.6f,"
-	    "\"vcpu\":%" PRIu32 ",\"gpa\":\"0x%" PRIx64 "\",\"len\":%" PRIu32
-	    ",\"data\":\"%s\",\"page\":\"0x%" PRIx64 "\",\"subpage\":%u,"
-	    "\"subpage_gpa\":\"0x%" PRIx64 "\",\"rip\":\"0x%" PRIx64 "\",",
-	    seq, time, ev->vcpu, ev->gpa, ev->len, data,
-	    (uint64_t)(ev->subpage_gpa & SPP_PAGE_MASK), ev->subpage,
-	    ev->subpage_gpa, ev->rip);
-	/* 0: the guard does not know it (KVM completed the store) */
-	if (ev->insn_rip)
-		put(&o, "\"insn_rip\":\"0x%" PRIx64 "\",", ev->insn_rip);
-	else
-		put(&o, "\"insn_rip\":null,");
-	put(&o, "\"fragments\":%" PRIu32 ",\"verdict\":\"%s\"}", ev->fragments,
-	    spp_verdict_name(ev->verdict));
+	put(&o, "{\"type\":\"write\",\"seq\":%" PRIu64 ",\"time\":%.6f", seq,
+	    time);
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		put_field(&o, ev, &fields[i]);
+	put(&o, "}");
 	return (int)o.len; /* at most a few hundred bytes */
 }
