@@ -351,8 +351,12 @@ int ioctl(int fd, unsigned long req, ...)
 
 	if (req == KVM_RUN && shim.g && (v = vcpu_of(fd)))
 		return shim_vcpu_run(v);
-	if (!shim.control)
+	if (!shim.control) {
+		if (req == KVM_CREATE_VM)
+			shim_say("SPP_QEMU_CONTROL is not set: the guest is not "
+				 "guarded (docs/qemu.md)");
 		return (int)shim_ioctl(fd, req, arg);
+	}
 
 	switch (req) {
 	case KVM_CHECK_EXTENSION:
