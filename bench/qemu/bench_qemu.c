@@ -181,21 +181,34 @@ int main(int argc, char **argv)
 	if (qemu_test_unavailable("bench_qemu", NULL))
 		return 1;
 
+	/* A boot that hangs twice (the nested guest's own flakiness under
+	 * TCG, docs/testing.md) loses that repetition, not the run: the
+	 * table says how many boots each median has. */
+	int lost = 0;
+
 	for (int r = 0; r < reps; r++)
 		for (int k = 0; k < 2; k++)
 			if (one(&v[k], smp, stores, loops)) {
 				fprintf(stderr,
-					"bench_qemu: %s boot %d failed\n",
+					"bench_qemu: %s boot %d failed: left "
+					"out\n",
 					v[k].name, r + 1);
-				return 1;
+				if (++lost > reps)
+					return 1;
 			}
+	if (!v[0].n || !v[1].n) {
+		fprintf(stderr, "bench_qemu: no boot of %s succeeded\n",
+			v[0].n ? v[1].name : v[0].name);
+		return 1;
+	}
 
 	printf("### Nested guest, plain QEMU (a) against QEMU with (b)\n\n");
-	printf("(b): %s%s%s; %d boots each, alternating; %ld stores per "
-	       "loop, median of %d loops per boot; -smp %u; kernel %s\n\n",
+	printf("(b): %s%s%s; %d and %d boots, alternating (%d left out: "
+	       "hung twice); %ld stores per loop, median of %d loops per "
+	       "boot; -smp %u; kernel %s\n\n",
 	       preload ? "LD_PRELOAD=" : "plain QEMU again (no --preload)",
-	       preload ? preload : "", v[1].setup ? ", with --setup" : "", reps,
-	       stores, loops, smp, qemu_test_kernel());
+	       preload ? preload : "", v[1].setup ? ", with --setup" : "",
+	       v[0].n, v[1].n, lost, stores, loops, smp, qemu_test_kernel());
 	printf("| figure | (a) median (min–max) | (b) median (min–max) | "
 	       "(b)/(a) | unit |\n|---|---|---|---|---|\n");
 	row("boot to the bench program", v[0].boot_ms, v[0].n, v[1].boot_ms,
