@@ -9,9 +9,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+
+#include <linux/kvm.h>
 
 #include <spp/guest_mem.h>
 
@@ -139,4 +143,35 @@ double spp_kt_now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void spp_kt_guarded_vm(int *kvm, int *vm, void **ram, struct spp_guard **g,
+		       uint32_t slot, uint64_t gpa, uint64_t size)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+	};
+
+	*kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	assert_true(*kvm >= 0);
+	*vm = ioctl(*kvm, KVM_CREATE_VM, 0);
+	assert_true(*vm >= 0);
+	*ram = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(*ram != MAP_FAILED);
+	r.userspace_addr = (uint64_t)(uintptr_t)*ram;
+	assert_int_equal(ioctl(*vm, KVM_SET_USER_MEMORY_REGION, &r), 0);
+	assert_int_equal(spp_guard_create(g, *vm, NULL, NULL), 0);
+	assert_int_equal(spp_guard_add_memory(*g, slot, gpa, size, *ram), 0);
+}
+
+void spp_kt_guarded_vm_free(int kvm, int vm, void *ram, struct spp_guard *g,
+			    uint64_t size)
+{
+	spp_guard_destroy(g);
+	close(vm);
+	close(kvm);
+	munmap(ram, size);
 }

@@ -75,6 +75,18 @@ void spp_kt_run_expect(struct spp_vm *vm, enum spp_vm_reason reason,
  * the test where that is not all RAM. */
 void *spp_kt_gptr(struct spp_vm *vm, uint64_t gpa, uint64_t len);
 
+/*
+ * spp_kt_guarded_vm() - a KVM VM without vCPUs whose RAM, @size bytes of
+ * fresh anonymous memory at guest-physical @gpa, is memslot @slot handed
+ * to a new guard (no ops): *@kvm, *@vm, *@ram, *@g. For tests of the
+ * guard's and the control socket's API. Fails the test on an error;
+ * spp_kt_guarded_vm_free() undoes it.
+ */
+void spp_kt_guarded_vm(int *kvm, int *vm, void **ram, struct spp_guard **g,
+		       uint32_t slot, uint64_t gpa, uint64_t size);
+void spp_kt_guarded_vm_free(int kvm, int vm, void *ram, struct spp_guard *g,
+			    uint64_t size);
+
 /* spp_kt_now_s() - CLOCK_MONOTONIC in seconds. */
 double spp_kt_now_s(void);
 

@@ -46,26 +46,11 @@ struct fx {
 
 static int setup(void **state)
 {
-	struct kvm_userspace_memory_region r = { 0 };
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	f->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	assert_true(f->kvm >= 0);
-	f->vm = ioctl(f->kvm, KVM_CREATE_VM, 0);
-	assert_true(f->vm >= 0);
-	f->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(f->ram != MAP_FAILED);
-	r.slot = VMM_SLOT;
-	r.guest_phys_addr = RAM_GPA;
-	r.memory_size = RAM_SIZE;
-	r.userspace_addr = (uint64_t)(uintptr_t)f->ram;
-	assert_int_equal(ioctl(f->vm, KVM_SET_USER_MEMORY_REGION, &r), 0);
-	assert_int_equal(spp_guard_create(&f->g, f->vm, NULL, NULL), 0);
-	assert_int_equal(spp_guard_add_memory(f->g, VMM_SLOT, RAM_GPA, RAM_SIZE,
-					      f->ram),
-			 0);
+	spp_kt_guarded_vm(&f->kvm, &f->vm, &f->ram, &f->g, VMM_SLOT, RAM_GPA,
+			  RAM_SIZE);
 	assert_int_equal(spp_guard_set_range(f->g, GFN, 2, MAP), 0);
 	spp_guard_stats(f->g, &f->st);
 	*state = f;
@@ -76,10 +61,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 
-	spp_guard_destroy(f->g);
-	close(f->vm);
-	close(f->kvm);
-	munmap(f->ram, RAM_SIZE);
+	spp_kt_guarded_vm_free(f->kvm, f->vm, f->ram, f->g, RAM_SIZE);
 	free(f);
 	return 0;
 }
