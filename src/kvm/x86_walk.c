@@ -44,8 +44,10 @@ int spp_x86_walk(const struct spp_guest_mem *mem,
 		const volatile uint64_t *e = spp_guest_mem_ptr(mem, egpa, 8);
 		uint64_t v;
 
-		if (!e)
+		if (!e) {
+			w->entry_gpa[w->levels] = egpa;
 			return -EFAULT;
+		}
 		v = __atomic_load_n(e, __ATOMIC_RELAXED);
 		w->entry_gpa[w->levels] = egpa;
 		w->entry[w->levels] = v;

@@ -24,16 +24,11 @@
 #include <stdint.h>
 
 #include <spp/guest_mem.h>
+#include <spp/gva.h>
 
 #define SPP_X86_WALK_MAX_LEVELS 5
 
-/* The control registers a walk depends on (from KVM_GET_SREGS). */
-struct spp_x86_paging {
-	uint64_t cr0;
-	uint64_t cr3;
-	uint64_t cr4;
-	uint64_t efer;
-};
+/* struct spp_x86_paging: the control registers (spp/gva.h). */
 
 struct spp_x86_walk {
 	uint64_t gpa; /* the translation of the linear address */
@@ -48,7 +43,8 @@ struct spp_x86_walk {
  * (CR0.PG and EFER.LMA; 32-bit and PAE paging are not walked);
  * -EINVAL for a non-canonical @lin or NULL arguments; -EFAULT when an
  * entry lies outside guest RAM, is not present or has reserved bits set
- * (@w->levels then counts the entries read). Permissions are not checked:
+ * (@w->levels then counts the entries read; for an entry outside RAM,
+ * @w->entry_gpa[@w->levels] is its address). Permissions are not checked:
  * the callers translate accesses the CPU has already made.
  */
 int spp_x86_walk(const struct spp_guest_mem *mem,
