@@ -92,30 +92,48 @@ struct spp_event {
 	uint32_t fragments; /* KVM exits this store took (0: emulated by
 			       spp, see spp_guard_emulate()) */
 	enum spp_verdict verdict;
-	uint64_t reserved[16]; /* zero: room for later fields */
+	/* 0.2: */
+	uint32_t known; /* SPP_EVENT_* bits: which of the fields below are
+			   known (a zero bit: not known) */
+	uint32_t cpl; /* the vCPU's privilege level at the store, 0..3
+			 (SPP_EVENT_CPU) */
+	uint64_t cr3; /* its CR3: the address space (SPP_EVENT_CPU) */
+	uint8_t old[SPP_STORE_MAX]; /* the first min(len, SPP_STORE_MAX)
+				       bytes the store overwrote, or would
+				       have (SPP_EVENT_OLD) */
+	uint64_t reserved[6]; /* zero: room for later fields */
 };
+
+/* spp_event.known: */
+#define SPP_EVENT_CPU (1u << 0) /* cpl and cr3 */
+#define SPP_EVENT_OLD (1u << 1) /* old */
 
 /*
  * The fields of struct spp_event in its JSON object (docs/events.md,
  * written by spp_event_json() in spp/event_json.h), in order, one row
  * each: X(json name, member, kind). Kinds: U32 (a number; any 32-bit
  * member), HEX ("0x..." of a u64), HEX_OR_NULL (null when 0: not known),
- * BYTES (@data's first @len bytes, hex), PAGE (the page of a u64
- * address), VERDICT (its name). The writer adds "type", "seq" and "time"
+ * BYTES (the member's first min(@len, SPP_STORE_MAX) bytes, hex), PAGE
+ * (the page of a u64 address), VERDICT (its name); CPU_U32, CPU_HEX and
+ * OLD_BYTES are U32, HEX and BYTES that are null unless @known has
+ * SPP_EVENT_CPU (SPP_EVENT_OLD). The writer adds "type", "seq" and "time"
  * before them. A new event field is a member above and a row here (and
  * its producer fills it in); docs/events.md documents it.
  */
-#define SPP_EVENT_JSON_FIELDS(X)                                           \
-	X("vcpu", vcpu, U32)                                               \
-	X("gpa", gpa, HEX)                                                 \
-	X("len", len, U32)                                                 \
-	X("data", data, BYTES)                                             \
-	X("page", subpage_gpa, PAGE)                                       \
-	X("subpage", subpage, U32)                                         \
-	X("subpage_gpa", subpage_gpa, HEX)                                 \
-	X("rip", rip, HEX)                                                 \
-	X("insn_rip", insn_rip, HEX_OR_NULL)                               \
-	X("fragments", fragments, U32)                                     \
+#define SPP_EVENT_JSON_FIELDS(X)             \
+	X("vcpu", vcpu, U32)                 \
+	X("gpa", gpa, HEX)                   \
+	X("len", len, U32)                   \
+	X("data", data, BYTES)               \
+	X("old", old, OLD_BYTES)             \
+	X("page", subpage_gpa, PAGE)         \
+	X("subpage", subpage, U32)           \
+	X("subpage_gpa", subpage_gpa, HEX)   \
+	X("rip", rip, HEX)                   \
+	X("insn_rip", insn_rip, HEX_OR_NULL) \
+	X("cpl", cpl, CPU_U32)               \
+	X("cr3", cr3, CPU_HEX)               \
+	X("fragments", fragments, U32)       \
 	X("verdict", verdict, VERDICT)
 
 struct spp_guard_ops {
@@ -224,9 +242,8 @@ int spp_guard_forget_memory(struct spp_guard *g, uint32_t slot);
  * created with @flags (0 or KVM_MEM_LOG_DIRTY_PAGES): the pieces the guard
  * cuts it into get the same flags from the start. -EINVAL for other flags.
  */
-int spp_guard_add_memory_flags(struct spp_guard *g, uint32_t slot,
-			       uint64_t gpa, uint64_t size, void *hva,
-			       uint32_t flags);
+int spp_guard_add_memory_flags(struct spp_guard *g, uint32_t slot, uint64_t gpa,
+			       uint64_t size, void *hva, uint32_t flags);
 
 /*
  * spp_guard_set_memory_flags() - the VMM changes the flags of its memslot

@@ -53,15 +53,25 @@ __attribute__((format(printf, 2, 3))) static void put(struct out *o,
 }
 
 /* How a field is written (SPP_EVENT_JSON_FIELDS' kinds). */
-enum kind { U32, HEX, HEX_OR_NULL, BYTES, PAGE, VERDICT };
+enum kind {
+	U32,
+	HEX,
+	HEX_OR_NULL,
+	BYTES,
+	PAGE,
+	VERDICT,
+	CPU_U32,
+	CPU_HEX,
+	OLD_BYTES,
+};
 
 static const struct field {
 	const char *name;
 	size_t off, size;
 	enum kind kind;
 } fields[] = {
-#define FIELD(json, member, k)                                              \
-	{ json, offsetof(struct spp_event, member),                         \
+#define FIELD(json, member, k)                      \
+	{ json, offsetof(struct spp_event, member), \
 	  sizeof(((const struct spp_event *)0)->member), k },
 	SPP_EVENT_JSON_FIELDS(FIELD)
 #undef FIELD
@@ -87,11 +97,33 @@ static void put_field(struct out *o, const struct spp_event *ev,
 {
 	static const char hex[] = "0123456789abcdef";
 	char data[2 * SPP_STORE_MAX + 1];
+	const uint8_t *bytes = (const uint8_t *)ev + f->off;
+	enum kind kind = f->kind;
 	uint32_t i, len;
-	uint64_t v = f->kind == BYTES ? 0 : member(ev, f);
+	uint64_t v;
 
 	put(o, ",\"%s\":", f->name);
-	switch (f->kind) {
+	switch (kind) {
+	case CPU_U32:
+	case CPU_HEX:
+		if (!(ev->known & SPP_EVENT_CPU)) {
+			put(o, "null");
+			return;
+		}
+		kind = kind == CPU_U32 ? U32 : HEX;
+		break;
+	case OLD_BYTES:
+		if (!(ev->known & SPP_EVENT_OLD)) {
+			put(o, "null");
+			return;
+		}
+		kind = BYTES;
+		break;
+	default:
+		break;
+	}
+	v = kind == BYTES ? 0 : member(ev, f);
+	switch (kind) {
 	case U32:
 		put(o, "%" PRIu64, v);
 		break;
@@ -114,11 +146,13 @@ static void put_field(struct out *o, const struct spp_event *ev,
 	case BYTES:
 		len = ev->len < SPP_STORE_MAX ? ev->len : SPP_STORE_MAX;
 		for (i = 0; i < len; i++) {
-			data[2 * i] = hex[ev->data[i] >> 4];
-			data[2 * i + 1] = hex[ev->data[i] & 15];
+			data[2 * i] = hex[bytes[i] >> 4];
+			data[2 * i + 1] = hex[bytes[i] & 15];
 		}
 		data[2 * len] = 0;
 		put(o, "\"%s\"", data);
+		break;
+	default: /* CPU_* and OLD_BYTES became their plain kinds above */
 		break;
 	}
 }

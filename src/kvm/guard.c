@@ -20,6 +20,8 @@
 static struct guard_region *region_of(struct spp_guard *g, uint64_t gpa,
 				      uint64_t len);
 
+__thread int spp_kvm_ioctl_depth;
+
 /* ---- memslots --------------------------------------------------------- */
 
 /* The low 16 bits of a slot id: the id within its address space. */
@@ -1287,6 +1289,15 @@ static void guard_walk_writes(struct spp_guard *g, const struct guard_origin *o)
 	__atomic_store_n(&g->commit_seq, seq, __ATOMIC_RELEASE);
 }
 
+/* CPL and CR3 from @s into @ev. SS's DPL is the CPL on VMX and SVM
+ * alike (KVM reports the CPL there). */
+static void event_cpu(struct spp_event *ev, const struct kvm_sregs *s)
+{
+	ev->cpl = s->ss.dpl & 3;
+	ev->cr3 = s->cr3;
+	ev->known |= SPP_EVENT_CPU;
+}
+
 void guard_fetch_rip(int vcpu_fd, const struct kvm_run *run,
 		     struct spp_event *ev)
 {
@@ -1296,6 +1307,29 @@ void guard_fetch_rip(int vcpu_fd, const struct kvm_run *run,
 		ev->rip = run->s.regs.regs.rip;
 	else if (vcpu_fd >= 0 && !spp_kvm_ioctl(vcpu_fd, KVM_GET_REGS, &regs))
 		ev->rip = regs.rip;
+	if (run && (run->kvm_valid_regs & KVM_SYNC_X86_SREGS))
+		event_cpu(ev, &run->s.regs.sregs);
+}
+
+/* The bytes the pieces are about to overwrite (the first SPP_STORE_MAX)
+ * into ev->old; before they are written, for reported stores only. */
+static void event_old(struct spp_guard *g, const struct guard_piece *p,
+		      unsigned int n, struct spp_event *ev)
+{
+	uint32_t at = 0, k;
+	unsigned int i;
+
+	for (i = 0; i < n && at < SPP_STORE_MAX; i++) {
+		uint8_t *src = guest_ptr(g, p[i].gpa, p[i].len, NULL);
+
+		k = p[i].len < SPP_STORE_MAX - at ? p[i].len :
+						    SPP_STORE_MAX - at;
+		if (!src)
+			return; /* not RAM: no old bytes */
+		memcpy(ev->old + at, src, k);
+		at += k;
+	}
+	ev->known |= SPP_EVENT_OLD;
 }
 
 int guard_finish_store(struct spp_guard *g, const struct guard_piece *p,
@@ -1303,9 +1337,22 @@ int guard_finish_store(struct spp_guard *g, const struct guard_piece *p,
 		       int vcpu_fd)
 {
 	int ret = SPP_EXIT_HANDLED;
+	bool report;
 
 	guard_judge_pieces(g, p, n, ev);
 	guard_count(&g->stats.stores, 1);
+	report = (ev->verdict != SPP_VERDICT_ALLOWED || g->report_allowed) &&
+		 g->ops.event;
+	if (report) {
+		/* only reported stores pay for the fields an engine acts on */
+		event_old(g, p, n, ev);
+		if (!(ev->known & SPP_EVENT_CPU) && vcpu_fd >= 0) {
+			struct kvm_sregs sregs;
+
+			if (!spp_kvm_ioctl(vcpu_fd, KVM_GET_SREGS, &sregs))
+				event_cpu(ev, &sregs);
+		}
+	}
 	if (ev->verdict == SPP_VERDICT_ALLOWED) {
 		guard_count(&g->stats.allowed, 1);
 		guard_write_pieces(g, p, n);
@@ -1319,8 +1366,7 @@ int guard_finish_store(struct spp_guard *g, const struct guard_piece *p,
 			ret = SPP_EXIT_STOP;
 		}
 	}
-	if ((ev->verdict != SPP_VERDICT_ALLOWED || g->report_allowed) &&
-	    g->ops.event) {
+	if (report) {
 		if (!ev->rip)
 			guard_fetch_rip(vcpu_fd, NULL, ev);
 		g->ops.event(g->ctx, ev);

@@ -132,7 +132,8 @@ int guard_finish_store(struct spp_guard *g, const struct guard_piece *p,
 		       unsigned int n, struct spp_event *ev, bool no_hold,
 		       int vcpu_fd);
 
-/* RIP of the vCPU into ev->rip (from the sync regs when valid). */
+/* RIP of the vCPU into ev->rip, and its CPL and CR3 where the sync regs
+ * hold them (the rest is fetched for reported stores only). */
 void guard_fetch_rip(int vcpu_fd, const struct kvm_run *run,
 		     struct spp_event *ev);
 

@@ -15,6 +15,7 @@
 
 #include <linux/kvm.h>
 
+#include "kvm/kvm_ioctl.h"
 #include "shim.h"
 
 /* Newer than Debian 12's headers: KVM_SET_USER_MEMORY_REGION2 (6.8). */
@@ -143,11 +144,13 @@ static int vm_created(int kvm_fd, int vm_fd)
 	ret = spp_guard_create(&shim.g, vm_fd, &guard_ops, &shim);
 	if (ret) {
 		shim_say("cannot guard this VM: %s%s", strerror(-ret),
-			 ret == -EOPNOTSUPP ? " (KVM lacks read-only memslots)" :
-					      "");
+			 ret == -EOPNOTSUPP ?
+				 " (KVM lacks read-only memslots)" :
+				 "");
 		return ret;
 	}
-	ret = spp_guard_set_slot_range(shim.g, (uint32_t)nr - SHIM_RESERVED_SLOTS,
+	ret = spp_guard_set_slot_range(shim.g,
+				       (uint32_t)nr - SHIM_RESERVED_SLOTS,
 				       SHIM_RESERVED_SLOTS);
 	if (ret) {
 		shim_say("cannot reserve memslots: %s", strerror(-ret));
@@ -156,8 +159,9 @@ static int vm_created(int kvm_fd, int vm_fd)
 	/* Stores KVM's emulator lacks come to spp instead of #UD (5.14+);
 	 * without it they reach QEMU as an emulation failure. */
 	if (shim_ioctl(vm_fd, KVM_ENABLE_CAP, &cap) < 0)
-		shim_say("KVM_CAP_EXIT_ON_EMULATION_FAILURE unavailable: SSE/AVX "
-			 "stores into trapped pages will fail");
+		shim_say(
+			"KVM_CAP_EXIT_ON_EMULATION_FAILURE unavailable: SSE/AVX "
+			"stores into trapped pages will fail");
 	shim.kvm_fd = kvm_fd;
 	shim.vm_fd = vm_fd;
 	/* With hold, the socket comes once QEMU runs its first vCPU: all of
@@ -277,8 +281,9 @@ static int set_region(unsigned long req, void *arg, uint32_t slot,
 	if (ret || !size || (flags & ~(uint32_t)KVM_MEM_LOG_DIRTY_PAGES))
 		goto out;
 	if (nslots == SHIM_MAX_SLOTS) {
-		shim_say("slot %#x at %#llx: more than %d RAM slots, not guarded",
-			 slot, (unsigned long long)gpa, SHIM_MAX_SLOTS);
+		shim_say(
+			"slot %#x at %#llx: more than %d RAM slots, not guarded",
+			slot, (unsigned long long)gpa, SHIM_MAX_SLOTS);
 		goto out;
 	}
 	ret = spp_guard_add_memory_flags(shim.g, slot, gpa, size,
@@ -349,12 +354,17 @@ int ioctl(int fd, unsigned long req, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 
+	/* the guard's own KVM calls (src/kvm/kvm_ioctl.h) */
+	if (spp_kvm_ioctl_depth)
+		return (int)shim_ioctl(fd, req, arg);
+
 	if (req == KVM_RUN && shim.g && (v = vcpu_of(fd)))
 		return shim_vcpu_run(v);
 	if (!shim.control) {
 		if (req == KVM_CREATE_VM)
-			shim_say("SPP_QEMU_CONTROL is not set: the guest is not "
-				 "guarded (docs/qemu.md)");
+			shim_say(
+				"SPP_QEMU_CONTROL is not set: the guest is not "
+				"guarded (docs/qemu.md)");
 		return (int)shim_ioctl(fd, req, arg);
 	}
 
@@ -401,8 +411,7 @@ int ioctl(int fd, unsigned long req, ...)
 
 		if (!slot_guarded(d->slot))
 			break;
-		ret = spp_guard_get_dirty_log(shim.g, d->slot,
-					      d->dirty_bitmap);
+		ret = spp_guard_get_dirty_log(shim.g, d->slot, d->dirty_bitmap);
 		return ret ? fail((int)ret) : 0;
 	}
 	case KVM_CLEAR_DIRTY_LOG: {

@@ -340,6 +340,7 @@ static void test_policy_log(void **state)
 
 	(void)state;
 	set_map(vm, GFN, ~(1u << 3));
+	page[3 * 32] = 0x11223344; /* what the logged store overwrites */
 	script_reset(s);
 	script_add(s, OP_STORE32, PAGE + 3 * 128, 0xA5A5A5A5, 0, 0);
 	script_add(s, OP_STORE32, PAGE + 4 * 128, 0x5A5A5A5A, 0, 0);
@@ -351,6 +352,19 @@ static void test_policy_log(void **state)
 	assert_int_equal(spp_kt_nevents, 1);
 	assert_int_equal(spp_kt_events[0].gpa, PAGE + 3 * 128);
 	assert_int_equal(spp_kt_events[0].verdict, SPP_VERDICT_LOGGED);
+	/* what an engine acts on: the overwritten bytes, CPL 0, and the
+	 * VMM's page tables as the address space (their root comes first) */
+	{
+		static const uint8_t was[4] = { 0x44, 0x33, 0x22, 0x11 };
+		const struct spp_event *e = &spp_kt_events[0];
+
+		assert_int_equal(e->known & (SPP_EVENT_CPU | SPP_EVENT_OLD),
+				 SPP_EVENT_CPU | SPP_EVENT_OLD);
+		assert_memory_equal(e->old, was, 4);
+		assert_int_equal(e->cpl, 0);
+		assert_int_equal(e->cr3 & ~0xfffULL,
+				 spp_layout_pt_base(spp_vm_ram_size(vm)));
+	}
 	spp_vm_destroy(vm);
 }
 

@@ -57,9 +57,10 @@ static void test_insn_rip_unknown(void **state)
 		line,
 		"{\"type\":\"write\",\"seq\":7,\"time\":0.500000,\"vcpu\":1,"
 		"\"gpa\":\"0x10000290\",\"len\":2,\"data\":\"ab01\","
-		"\"page\":\"0x10000000\",\"subpage\":5,"
+		"\"old\":null,\"page\":\"0x10000000\",\"subpage\":5,"
 		"\"subpage_gpa\":\"0x10000280\",\"rip\":\"0x400128\","
-		"\"insn_rip\":null,\"fragments\":1,\"verdict\":\"denied\"}\n");
+		"\"insn_rip\":null,\"cpl\":null,\"cr3\":null,"
+		"\"fragments\":1,\"verdict\":\"denied\"}\n");
 }
 
 static void test_insn_rip_known(void **state)
@@ -73,7 +74,7 @@ static void test_insn_rip_known(void **state)
 	ev.verdict = SPP_VERDICT_LOGGED;
 	event_line(&ev, line, sizeof(line));
 	assert_non_null(strstr(line, ",\"rip\":\"0x400128\",\"insn_rip\":"
-				     "\"0x400124\",\"fragments\":0,"));
+				     "\"0x400124\",\"cpl\":null,"));
 	assert_non_null(strstr(line, "\"verdict\":\"logged\"}"));
 }
 
@@ -192,7 +193,7 @@ static void test_fields_documented(void **state)
 		nfields++;
 		p = end + 1;
 	}
-	assert_int_equal(nfields, 14);
+	assert_int_equal(nfields, 17);
 	/* fields are stable from 0.1.0 on: none is "added in" a later one */
 	assert_null(strstr(md, "added in 0."));
 	free(man);
