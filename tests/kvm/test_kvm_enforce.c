@@ -352,8 +352,9 @@ static void test_policy_log(void **state)
 	assert_int_equal(spp_kt_nevents, 1);
 	assert_int_equal(spp_kt_events[0].gpa, PAGE + 3 * 128);
 	assert_int_equal(spp_kt_events[0].verdict, SPP_VERDICT_LOGGED);
-	/* what an engine acts on: the overwritten bytes, CPL 0, and the
-	 * VMM's page tables as the address space (their root comes first) */
+	/* what an engine acts on: the overwritten bytes, CPL 3 (the script
+	 * runs in user mode, spp_guest_enter_user()), and the VMM's page
+	 * tables as the address space (their root comes first) */
 	{
 		static const uint8_t was[4] = { 0x44, 0x33, 0x22, 0x11 };
 		const struct spp_event *e = &spp_kt_events[0];
@@ -361,7 +362,7 @@ static void test_policy_log(void **state)
 		assert_int_equal(e->known & (SPP_EVENT_CPU | SPP_EVENT_OLD),
 				 SPP_EVENT_CPU | SPP_EVENT_OLD);
 		assert_memory_equal(e->old, was, 4);
-		assert_int_equal(e->cpl, 0);
+		assert_int_equal(e->cpl, 3);
 		assert_int_equal(e->cr3 & ~0xfffULL,
 				 spp_layout_pt_base(spp_vm_ram_size(vm)));
 	}
