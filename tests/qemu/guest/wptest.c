@@ -269,6 +269,28 @@ static int command(char *line, bool avx)
 		reply("OK cpu=%d", sched_getcpu());
 	} else if (!strcmp(w, "where")) {
 		reply("OK cpu=%d", sched_getcpu());
+	} else if (!strcmp(w, "ksym")) {
+		char *name = strtok_r(NULL, " \t", &save), l[256];
+		unsigned long long a = 0;
+		FILE *f;
+
+		if (!name || strtok_r(NULL, " \t", &save))
+			return reply("ERR usage: ksym NAME");
+		f = fopen("/proc/kallsyms", "r");
+		if (!f)
+			return reply("ERR kallsyms: %s", strerror(errno));
+		while (fgets(l, sizeof(l), f)) {
+			char t, s[200];
+
+			if (sscanf(l, "%llx %c %199s", &a, &t, s) == 3 &&
+			    !strcmp(s, name))
+				break;
+			a = 0;
+		}
+		fclose(f);
+		if (!a)
+			return reply("ERR ksym %s: not found (or hidden)", name);
+		reply("OK addr=0x%llx", a);
 	} else if (!strcmp(w, "page")) {
 		reply("OK page=0x%llx", (unsigned long long)page_gpa);
 	} else {

@@ -23,6 +23,8 @@
  *   cpu N                   move to CPU N (sched_setaffinity) OK cpu=<N>
  *   where                   the CPU it runs on              OK cpu=<n>
  *   page                    the page again                  OK page=0x<gpa>
+ *   ksym NAME               a kernel symbol's address from
+ *                           /proc/kallsyms (root: not hidden) OK addr=0x<va>
  *   quit                    exit (init powers off)          OK bye
  *
  * Numbers are C literals (strtoull base 0: 0x.. hex, else decimal); HEX
