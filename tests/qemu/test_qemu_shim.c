@@ -53,7 +53,7 @@
  * denied, so there are allowed->denied and denied->allowed boundaries,
  * runs of denied sub-pages, and allowed sub-pages with no denied
  * neighbour (for read and memcpy). */
-#define MAP_MIXED                                                     \
+#define MAP_MIXED                                                        \
 	(~((1u << 2) | (1u << 3) | (1u << 8) | (1u << 20) | (1u << 21) | \
 	   (1u << 22) | (1u << 31)))
 
@@ -270,6 +270,33 @@ static uint64_t hexstr(json_t *v)
 
 /* ---- the guest and the model ------------------------------------------- */
 
+/* What QEMU's threads wait in, and the console tail: for a hang. */
+static void diag_hang(struct qemu_test *q, const char *what)
+{
+	char cmd[512];
+
+	printf("# %s: QEMU's threads and the console tail:\n", what);
+	fflush(stdout);
+	snprintf(cmd, sizeof(cmd),
+		 "for p in $(pgrep -g %d); do for t in /proc/$p/task/*; do "
+		 "echo \"# $p $t $(cat $t/comm) $(cat $t/wchan)\"; done; "
+		 "done",
+		 (int)qemu_test_pid(q));
+	if (system(cmd) < 0)
+		printf("# (no thread list)\n");
+	qemu_test_print_tail(q, 30);
+}
+
+/* qemu_test_wait_exit(), with the threads and the tail on a timeout. */
+static int wait_exit(struct qemu_test *q, int *status)
+{
+	int r = qemu_test_wait_exit(q, 30000, status);
+
+	if (r)
+		diag_hang(q, "QEMU did not exit within 30 s");
+	return r;
+}
+
 static struct qemu_test *sq; /* the shim's guest */
 static struct ctl *sc;
 static uint64_t page; /* wptest's page */
@@ -326,7 +353,8 @@ static void expect_img(size_t off, size_t len)
 	}
 }
 
-static void guest_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void guest_ok(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
 static void guest_ok(const char *fmt, ...)
 {
 	char cmd[128], reply[256];
@@ -362,8 +390,8 @@ static size_t model_cmd(const char *cmd, struct store *st, char *want,
 			   &b, &c) >= 2);
 	if (!strcmp(w, "fill") || !strcmp(w, "rep") || !strcmp(w, "movs")) {
 		/* fill/rep: LEN is decimal or 0x.. (strtoull base 0) */
-		assert_int_equal(sscanf(cmd, "%*s %" SCNi64 " %" SCNi64
-					     " %" SCNi64,
+		assert_int_equal(sscanf(cmd,
+					"%*s %" SCNi64 " %" SCNi64 " %" SCNi64,
 					&a, &b, &c),
 				 w[0] == 'm' ? 2 : 3);
 		for (n = 0; n < b; n++) {
@@ -386,9 +414,8 @@ static size_t model_cmd(const char *cmd, struct store *st, char *want,
 		st[0].off = (uint32_t)a;
 		st[0].len = w[0] == 's' ? 16 : 32;
 		for (unsigned int k = 0; k < st[0].len; k++)
-			st[0].b[k] = wpt_pattern(w[0] == 's' ? WPT_PAT_SSE :
-							       WPT_PAT_AVX,
-						 k);
+			st[0].b[k] = wpt_pattern(
+				w[0] == 's' ? WPT_PAT_SSE : WPT_PAT_AVX, k);
 		n = 1;
 		snprintf(want, wsize, "OK %s", w);
 	} else if (!strcmp(w, "xadd") || !strcmp(w, "cmpxchg")) {
@@ -409,9 +436,8 @@ static size_t model_cmd(const char *cmd, struct store *st, char *want,
 		memcpy(st[0].b, &v, 8);
 		n = 1;
 	} else if (!strcmp(w, "read") || !strcmp(w, "memcpy")) {
-		assert_int_equal(sscanf(cmd, "%*s %" SCNi64 " %" SCNi64, &a,
-					&b),
-				 2);
+		assert_int_equal(
+			sscanf(cmd, "%*s %" SCNi64 " %" SCNi64, &a, &b), 2);
 		st[0].off = (uint32_t)a;
 		st[0].len = (uint32_t)b;
 		*fuzzy = true;
@@ -525,9 +551,12 @@ static bool check_cmd(const char *cmd, struct replies *rs)
 			size_t o = off + i;
 			unsigned int sp = (unsigned int)(o / 128);
 			bool in = o >= s->off && o < s->off + s->len;
-			uint8_t nw = in ? fuzzy_byte(cmd, (unsigned int)(o - s->off)) :
-					  0;
-			bool lone = !sp_denied(sp) && (sp == 0 || !sp_denied(sp - 1)) &&
+			uint8_t nw =
+				in ? fuzzy_byte(cmd,
+						(unsigned int)(o - s->off)) :
+				     0;
+			bool lone = !sp_denied(sp) &&
+				    (sp == 0 || !sp_denied(sp - 1)) &&
 				    (sp == 31 || !sp_denied(sp + 1));
 
 			if (!in || sp_denied(sp)) {
@@ -587,9 +616,11 @@ static bool check_cmd(const char *cmd, struct replies *rs)
 		}
 		e = json_array_get(ev, nexp++);
 		if (!e)
-			fail_msg("%s: store %zu (0x%x+%u) denied by the model: no "
-				 "event (%zu events)",
-				 cmd, i, st[i].off, st[i].len, json_array_size(ev));
+			fail_msg(
+				"%s: store %zu (0x%x+%u) denied by the model: no "
+				"event (%zu events)",
+				cmd, i, st[i].off, st[i].len,
+				json_array_size(ev));
 		for (unsigned int k = 0; k < st[i].len; k++)
 			sprintf(hex + 2 * k, "%02x", st[i].b[k]);
 		if (hexstr(json_object_get(e, "gpa")) != page + st[i].off ||
@@ -638,7 +669,7 @@ static const char *const steps[] = {
 	"store8 0x2c0 0x1122334455667788", /* allowed */
 	"store8 0x180 0x8877665544332211", /* denied */
 	"store8 0xfc 0x0102030405060708", /* 1 | 2: denied */
-	"store8 0xffc 0x0a0b0c0d0e0f1011", /* last bytes, 31 denied */
+	"store4 0xffc 0x0a0b0c0d", /* last bytes, 31 denied */
 	"sse 0x2f8", /* 5 | 6: allowed */
 	"sse 0x1f8", /* 3 | 4: denied */
 	"sse 0x418", /* 8: denied */
@@ -693,7 +724,7 @@ static void plain_replies(struct replies *rs)
 						fuzzy_byte(steps[i], b);
 	}
 	assert_int_equal(qemu_test_cmd(q, "quit", NULL, 0), 0);
-	assert_int_equal(qemu_test_wait_exit(q, 30000, &status), 0);
+	assert_int_equal(wait_exit(q, &status), 0);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	qemu_test_stop(q);
 	memset(img, 0, sizeof(img));
@@ -826,8 +857,9 @@ static void test_live_changes(void **state)
 	ctl_protect(sc, page, 0);
 	model_map(0);
 	check_cmd("store8 0x600 0x1111111111111111", NULL); /* dropped */
-	r = ctl_ok(sc, "{\"execute\":\"unprotect\",\"arguments\":"
-		       "{\"gpa\":%" PRIu64 "}}",
+	r = ctl_ok(sc,
+		   "{\"execute\":\"unprotect\",\"arguments\":"
+		   "{\"gpa\":%" PRIu64 "}}",
 		   page);
 	assert_int_equal(json_integer_value(json_object_get(r, "pages")), 1);
 	json_decref(r);
@@ -837,8 +869,9 @@ static void test_live_changes(void **state)
 	assert_int_equal(ctl_stat(sc, "trapped_pages"), 0);
 
 	/* 16 bytes at 0x290: sub-page 5 denied, its neighbours not */
-	r = ctl_ok(sc, "{\"execute\":\"protect-range\",\"arguments\":"
-		       "{\"gpa\":%" PRIu64 ",\"len\":16}}",
+	r = ctl_ok(sc,
+		   "{\"execute\":\"protect-range\",\"arguments\":"
+		   "{\"gpa\":%" PRIu64 ",\"len\":16}}",
 		   page + 0x290);
 	assert_int_equal(json_integer_value(json_object_get(r, "pages")), 1);
 	json_decref(r);
@@ -849,8 +882,9 @@ static void test_live_changes(void **state)
 	check_cmd("store8 0x290 0x3333333333333333", NULL); /* dropped */
 	check_cmd("store2 0x2ff 0x3434", NULL); /* 5 | 6: dropped */
 	check_cmd("store8 0x278 0x3535353535353535", NULL); /* 4 | 5 */
-	r = ctl_ok(sc, "{\"execute\":\"unprotect\",\"arguments\":"
-		       "{\"gpa\":%" PRIu64 ",\"len\":1}}",
+	r = ctl_ok(sc,
+		   "{\"execute\":\"unprotect\",\"arguments\":"
+		   "{\"gpa\":%" PRIu64 ",\"len\":1}}",
 		   page + 0x2a0);
 	json_decref(r);
 	assert_int_equal(ctl_map(sc, page), MAP_FULL);
@@ -871,32 +905,37 @@ static void test_bad_requests(void **state)
 	ctl_protect(sc, page, MAP_MIXED);
 	model_map(MAP_MIXED);
 	trapped = ctl_stat(sc, "trapped_pages");
-	assert_int_equal(trapped, 1);
+	assert_true(trapped >= 1);
 
-	d = ctl_err(sc, "{\"execute\":\"protect\",\"arguments\":"
-			"{\"gpa\":%u,\"map\":0}}",
+	d = ctl_err(sc,
+		    "{\"execute\":\"protect\",\"arguments\":"
+		    "{\"gpa\":%u,\"map\":0}}",
 		    0x40000000u);
 	assert_non_null(strstr(d, "not guest RAM"));
-	d = ctl_err(sc, "{\"execute\":\"set-access\",\"arguments\":"
-			"{\"gfn\":%" PRIu64 ",\"maps\":[0,0]}}",
+	d = ctl_err(sc,
+		    "{\"execute\":\"set-access\",\"arguments\":"
+		    "{\"gfn\":%" PRIu64 ",\"maps\":[0,0]}}",
 		    (uint64_t)0x40000000u >> 12);
 	assert_non_null(strstr(d, "not guest RAM"));
 	/* a range from the last RAM page on: all or nothing */
-	d = ctl_err(sc, "{\"execute\":\"protect-range\",\"arguments\":"
-			"{\"gpa\":%u,\"len\":8192}}",
+	d = ctl_err(sc,
+		    "{\"execute\":\"protect-range\",\"arguments\":"
+		    "{\"gpa\":%u,\"len\":8192}}",
 		    0x10000000u - 4096);
 	assert_non_null(strstr(d, "not guest RAM"));
 	assert_int_equal(ctl_map(sc, 0x10000000u - 4096), MAP_FULL);
-	d = ctl_err(sc, "{\"execute\":\"get-access\",\"arguments\":"
-			"{\"gfn\":%u,\"npages\":1}}",
+	d = ctl_err(sc,
+		    "{\"execute\":\"get-access\",\"arguments\":"
+		    "{\"gfn\":%u,\"npages\":1}}",
 		    0x40000000u >> 12);
 	assert_non_null(strstr(d, "not guest RAM"));
 
 	/* malformed: an error each, the connection still works */
 	d = ctl_err(sc, "{\"execute\":\"protect\",\"arguments\":{\"gpa\":");
 	d = ctl_err(sc, "protect 0x1000");
-	d = ctl_err(sc, "{\"execute\":\"protect\",\"arguments\":"
-			"{\"gpa\":%" PRIu64 ",\"map\":0,\"bogus\":1}}",
+	d = ctl_err(sc,
+		    "{\"execute\":\"protect\",\"arguments\":"
+		    "{\"gpa\":%" PRIu64 ",\"map\":0,\"bogus\":1}}",
 		    page);
 	r = ctl_ok(sc, "{\"execute\":\"query-version\"}");
 	assert_non_null(json_object_get(r, "package"));
@@ -912,28 +951,31 @@ static void test_bad_requests(void **state)
 	assert_int_equal(sscanf(reply, "OK addr=0x%llx", &va), 1);
 	assert_true(va >= 0xffffffff80000000ull);
 	pa = (va - 0xffffffff80000000ull) & ~0xfffull;
-	printf("# hv_clock_boot at 0x%llx: guest-physical page 0x%" PRIx64
-	       "\n",
+	printf("# hv_clock_boot at 0x%llx: guest-physical page 0x%" PRIx64 "\n",
 	       va, pa);
 	assert_true(pa < 0x10000000u);
-	d = ctl_err(sc, "{\"execute\":\"protect\",\"arguments\":"
-			"{\"gpa\":%" PRIu64 ",\"map\":%u}}",
+	d = ctl_err(sc,
+		    "{\"execute\":\"protect\",\"arguments\":"
+		    "{\"gpa\":%" PRIu64 ",\"map\":%u}}",
 		    pa, 0xfffffffeu);
 	assert_non_null(strstr(d, "kvmclock"));
-	d = ctl_err(sc, "{\"execute\":\"protect-range\",\"arguments\":"
-			"{\"gpa\":%" PRIu64 ",\"len\":8}}",
+	d = ctl_err(sc,
+		    "{\"execute\":\"protect-range\",\"arguments\":"
+		    "{\"gpa\":%" PRIu64 ",\"len\":8}}",
 		    pa + 0x40);
 	assert_non_null(strstr(d, "kvmclock"));
-	d = ctl_err(sc, "{\"execute\":\"set-access\",\"arguments\":"
-			"{\"gfn\":%" PRIu64 ",\"maps\":[0,0,0]}}",
+	d = ctl_err(sc,
+		    "{\"execute\":\"set-access\",\"arguments\":"
+		    "{\"gfn\":%" PRIu64 ",\"maps\":[0,0,0]}}",
 		    (pa >> 12) - 1);
 	assert_non_null(strstr(d, "kvmclock"));
 	assert_int_equal(ctl_map(sc, pa), MAP_FULL);
 	assert_int_equal(ctl_map(sc, pa - 4096), MAP_FULL);
 	assert_int_equal(ctl_stat(sc, "trapped_pages"), trapped);
 	/* unprotecting needs no check */
-	r = ctl_ok(sc, "{\"execute\":\"unprotect\",\"arguments\":"
-		       "{\"gpa\":%" PRIu64 "}}",
+	r = ctl_ok(sc,
+		   "{\"execute\":\"unprotect\",\"arguments\":"
+		   "{\"gpa\":%" PRIu64 "}}",
 		   pa);
 	json_decref(r);
 	/* and the guest still runs its clock and stores */
@@ -989,7 +1031,8 @@ static void test_policy_stop(void **state)
 	h = held_wait(1, 10000);
 	assert_int_equal(json_array_size(h), 1);
 	e = json_array_get(h, 0);
-	if (json_object_get(e, "data") && json_is_object(json_object_get(e, "data")))
+	if (json_object_get(e, "data") &&
+	    json_is_object(json_object_get(e, "data")))
 		e = json_object_get(e, "data");
 	assert_int_equal(json_integer_value(json_object_get(e, "vcpu")), 0);
 	assert_int_equal(hexstr(json_object_get(e, "gpa")), page + 0x1c0);
@@ -1004,14 +1047,12 @@ static void test_policy_stop(void **state)
 
 	/* QEMU's own stop and cont while the store is held */
 	qmp_quick("stop");
-	assert_int_equal(qemu_test_qmp(sq, "query-status", reply,
-				       sizeof(reply)),
-			 0);
+	assert_int_equal(
+		qemu_test_qmp(sq, "query-status", reply, sizeof(reply)), 0);
 	assert_non_null(strstr(reply, "paused"));
 	qmp_quick("cont");
-	assert_int_equal(qemu_test_qmp(sq, "query-status", reply,
-				       sizeof(reply)),
-			 0);
+	assert_int_equal(
+		qemu_test_qmp(sq, "query-status", reply, sizeof(reply)), 0);
 	assert_non_null(strstr(reply, "\"running\": true"));
 	h = held_wait(1, 0);
 	assert_int_equal(json_array_size(h), 1);
@@ -1065,9 +1106,8 @@ static void test_qmp_control(void **state)
 	(void)state;
 	assert_int_equal(ctl_map(sc, page), MAP_MIXED);
 	qmp_quick("stop");
-	assert_int_equal(qemu_test_qmp(sq, "query-status", reply,
-				       sizeof(reply)),
-			 0);
+	assert_int_equal(
+		qemu_test_qmp(sq, "query-status", reply, sizeof(reply)), 0);
 	assert_non_null(strstr(reply, "paused"));
 	/* the guest does not answer while stopped */
 	assert_int_equal(qemu_test_send(sq, "where"), 0);
@@ -1094,9 +1134,10 @@ static void test_qmp_control(void **state)
 	assert_int_equal(waitpid(qemu_test_pid(sq), &st, WNOHANG), 0);
 	json_decref(ctl_ok(sc, "{\"execute\":\"set-policy\",\"arguments\":"
 			       "{\"policy\":\"deny\"}}"));
-	json_decref(ctl_ok(sc, "{\"execute\":\"unprotect\",\"arguments\":"
-			       "{\"gpa\":%" PRIu64 "}}",
-			       page));
+	json_decref(ctl_ok(sc,
+			   "{\"execute\":\"unprotect\",\"arguments\":"
+			   "{\"gpa\":%" PRIu64 "}}",
+			   page));
 	/* the new page: protected, enforced */
 	spp_access_destroy(acc);
 	assert_int_equal(spp_access_create(&acc), 0);
@@ -1119,7 +1160,7 @@ static void test_quit(void **state)
 	assert_int_equal(qemu_test_cmd(sq, "quit", NULL, 0), 0);
 	assert_int_equal(qemu_test_expect(sq, "^SPP-EXIT rc=0$", 30000, NULL),
 			 0);
-	assert_int_equal(qemu_test_wait_exit(sq, 30000, &st), 0);
+	assert_int_equal(wait_exit(sq, &st), 0);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
@@ -1149,16 +1190,16 @@ static void test_spp_qemu(void **state)
 {
 	char dir[64] = "/tmp/spp-shimtest.XXXXXX", sock[128], evf[128],
 	     log[512], line[4096];
-	const char *prefix[] = { spp_bin, "qemu",    "--control", sock,
-				 "--events", evf,    "--stats",	  "--",
-				 NULL };
+	const char *prefix[] = { spp_bin,   "qemu",	"--control",
+				 sock,	    "--events", evf,
+				 "--stats", "--",	NULL };
 	const struct qemu_test_opts o = { .prog = "wptest",
 					  .marker = "^SPP-WPTEST ",
 					  .prefix = prefix,
 					  .name = "spp-qemu" };
 	static const char *const fields[] = {
-		"type", "seq",	   "time",	  "vcpu",    "gpa",
-		"len",	"data",	   "page",	  "subpage", "subpage_gpa",
+		"type", "seq",	    "time",	 "vcpu",    "gpa",
+		"len",	"data",	    "page",	 "subpage", "subpage_gpa",
 		"rip",	"insn_rip", "fragments", "verdict",
 	};
 	struct qemu_test *q;
@@ -1178,24 +1219,24 @@ static void test_spp_qemu(void **state)
 				"SPP-WPTEST page=0x%llx", &gpa),
 			 1);
 	c = ctl_open(sock);
-	json_decref(ctl_ok(c, "{\"execute\":\"protect\",\"arguments\":"
-			      "{\"gpa\":%llu,\"map\":%u}}",
+	json_decref(ctl_ok(c,
+			   "{\"execute\":\"protect\",\"arguments\":"
+			   "{\"gpa\":%llu,\"map\":%u}}",
 			   gpa, 0xfffffffeu));
-	assert_int_equal(qemu_test_cmd(q, "store8 0x8 0x0807060504030201",
-				       NULL, 0),
+	assert_int_equal(qemu_test_cmd(q, "store8 0x8 0x0807060504030201", NULL,
+				       0),
 			 0); /* denied */
 	assert_int_equal(qemu_test_cmd(q, "store8 0x88 0x1112131415161718",
 				       NULL, 0),
 			 0); /* allowed */
-	assert_int_equal(qemu_test_cmd(q, "dump 0x0 0x100", line,
-				       sizeof(line)),
+	assert_int_equal(qemu_test_cmd(q, "dump 0x0 0x100", line, sizeof(line)),
 			 0);
 	assert_int_equal(strncmp(line + 3 + 16, "0000000000000000", 16), 0);
 	assert_int_equal(strncmp(line + 3 + 2 * 0x88, "1817161514131211", 16),
 			 0);
 	ctl_close(c);
 	assert_int_equal(qemu_test_cmd(q, "quit", NULL, 0), 0);
-	assert_int_equal(qemu_test_wait_exit(q, 30000, &status), 0);
+	assert_int_equal(wait_exit(q, &status), 0);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 
@@ -1203,22 +1244,24 @@ static void test_spp_qemu(void **state)
 	f = fopen(evf, "r");
 	assert_non_null(f);
 	while (fgets(line, sizeof(line), f)) {
+		printf("# event: %s", line);
 		v = json_loads(line, 0, NULL);
 		assert_non_null(v);
 		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 			if (!json_object_get(v, fields[i]))
 				fail_msg("event line without '%s': %s",
 					 fields[i], line);
-		assert_string_equal(json_string_value(json_object_get(v, "type")),
-				    "write");
+		assert_string_equal(
+			json_string_value(json_object_get(v, "type")), "write");
 		assert_int_equal(hexstr(json_object_get(v, "gpa")), gpa + 8);
 		assert_int_equal(hexstr(json_object_get(v, "page")), gpa);
 		assert_int_equal(json_integer_value(json_object_get(v, "len")),
 				 8);
-		assert_string_equal(json_string_value(json_object_get(v, "data")),
-				    "0102030405060708");
-		assert_int_equal(json_integer_value(json_object_get(v, "subpage")),
-				 0);
+		assert_string_equal(
+			json_string_value(json_object_get(v, "data")),
+			"0102030405060708");
+		assert_int_equal(
+			json_integer_value(json_object_get(v, "subpage")), 0);
 		assert_string_equal(
 			json_string_value(json_object_get(v, "verdict")),
 			"denied");
@@ -1239,8 +1282,7 @@ static void test_spp_qemu(void **state)
 	assert_int_equal(json_integer_value(json_object_get(v, "events")), 1);
 	st = json_object_get(v, "stats");
 	assert_int_equal(json_integer_value(json_object_get(st, "denied")), 1);
-	assert_int_equal(json_integer_value(json_object_get(st, "allowed")),
-			 1);
+	assert_int_equal(json_integer_value(json_object_get(st, "allowed")), 1);
 	assert_int_equal(json_integer_value(json_object_get(st, "stores")), 2);
 	json_decref(v);
 	qemu_test_stop(q);
@@ -1296,12 +1338,15 @@ static void test_spp_qemu_bad_rule(void **state)
 	if (fd >= 0)
 		close(fd);
 	text[n > 0 ? n : 0] = 0;
-	printf("# spp qemu --protect 0x40000000:0x0: status %d in %.1f s: %s",
+	printf("# spp qemu --protect 0x40000000:0x0: status %d in %.1f s\n",
 	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-	       (now_ms() - t0) / 1e3, text);
+	       (now_ms() - t0) / 1e3);
+	for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n"))
+		printf("# stderr: %s\n", l);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 2);
-	assert_non_null(strstr(text, "0x40000000"));
+	assert_non_null(
+		memmem(text, (size_t)(n > 0 ? n : 0), "0x40000000", 10));
 	/* QEMU ended with it: nothing left of the process group */
 	usleep(200000);
 	if (kill(-pid, 0) == 0) {

@@ -289,7 +289,8 @@ static int command(char *line, bool avx)
 		}
 		fclose(f);
 		if (!a)
-			return reply("ERR ksym %s: not found (or hidden)", name);
+			return reply("ERR ksym %s: not found (or hidden)",
+				     name);
 		reply("OK addr=0x%llx", a);
 	} else if (!strcmp(w, "page")) {
 		reply("OK page=0x%llx", (unsigned long long)page_gpa);
