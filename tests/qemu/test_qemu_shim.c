@@ -526,27 +526,24 @@ static void plain_replies(struct replies *rs)
 
 static char env_preload[512], env_control[200];
 
-static int shim_setup(void **state)
+static const char *shim_env[] = { env_preload, env_control, NULL };
+static const struct qemu_test_opts shim_opts = { .prog = "wptest",
+						 .marker = "^SPP-WPTEST ",
+						 .reboot = true,
+						 .name = "shim",
+						 .env = shim_env };
+
+/* QEMU with the shim: sq, page, guest_avx, a fresh model. */
+static int shim_boot(void)
 {
-	const char *env[] = { env_preload, env_control, NULL };
-	struct qemu_test_opts o = { .prog = "wptest",
-				    .marker = "^SPP-WPTEST ",
-				    .reboot = true,
-				    .name = "shim",
-				    .env = env };
 	unsigned long long gpa;
 
-	(void)state;
-	snprintf(sock_dir, sizeof(sock_dir), "/tmp/spp-shimtest.XXXXXX");
-	if (!mkdtemp(sock_dir))
-		return -1;
-	snprintf(sock_path, sizeof(sock_path), "%s/control", sock_dir);
-	snprintf(env_preload, sizeof(env_preload), "LD_PRELOAD=%s", shim_lib);
-	snprintf(env_control, sizeof(env_control), "SPP_QEMU_CONTROL=%s",
-		 sock_path);
+	spp_access_destroy(acc);
+	acc = NULL;
 	if (spp_access_create(&acc))
 		return -1;
-	sq = qemu_test_start(&o);
+	memset(img, 0, sizeof(img));
+	sq = qemu_test_start(&shim_opts);
 	if (!sq)
 		return -1;
 	if (sscanf(qemu_test_marker_line(sq),
@@ -561,6 +558,19 @@ static int shim_setup(void **state)
 	       qemu_test_elapsed_ms(sq) / 1e3, qemu_test_retries(sq), page,
 	       guest_avx);
 	return 0;
+}
+
+static int shim_setup(void **state)
+{
+	(void)state;
+	snprintf(sock_dir, sizeof(sock_dir), "/tmp/spp-shimtest.XXXXXX");
+	if (!mkdtemp(sock_dir))
+		return -1;
+	snprintf(sock_path, sizeof(sock_path), "%s/control", sock_dir);
+	snprintf(env_preload, sizeof(env_preload), "LD_PRELOAD=%s", shim_lib);
+	snprintf(env_control, sizeof(env_control), "SPP_QEMU_CONTROL=%s",
+		 sock_path);
+	return shim_boot();
 }
 
 static int shim_teardown(void **state)
@@ -916,9 +926,27 @@ static void test_qmp_control(void **state)
 	 * dropped store there could hang the boot). */
 	json_decref(ctl_ok(sc, "{\"execute\":\"set-policy\",\"arguments\":"
 			       "{\"policy\":\"log\"}}"));
-	qmp_quick("system_reset");
-	if (qemu_test_expect(sq, "^SPP-WPTEST ", 60000, &l))
-		fail_msg("no SPP-WPTEST within 60 s of system_reset");
+	/* A reboot that hangs is a hung boot: counted, and QEMU with the
+	 * shim started once more (protected and reset alike). */
+	for (int attempt = 0;; attempt++) {
+		qmp_quick("system_reset");
+		if (!qemu_test_expect(sq, "^SPP-WPTEST ", 60000, &l))
+			break;
+		assert_int_equal(attempt, 0); /* hung twice */
+		qemu_test_hung(sq, "no SPP-WPTEST within 60 s of "
+				   "system_reset");
+		ctl_close(sc);
+		qemu_test_stop(sq);
+		sq = NULL;
+		assert_int_equal(shim_boot(), 0);
+		sc = ctl_open(sock_path);
+		json_decref(ctl_ok(sc, "{\"execute\":\"events\",\"arguments\":"
+				       "{\"enable\":true}}"));
+		ctl_protect(sc, page, MAP_MIXED);
+		model_map(MAP_MIXED);
+		json_decref(ctl_ok(sc, "{\"execute\":\"set-policy\","
+				       "\"arguments\":{\"policy\":\"log\"}}"));
+	}
 	assert_int_equal(sscanf(l, "SPP-WPTEST page=0x%llx", &gpa2), 1);
 	printf("# rebooted: page 0x%llx (was 0x%" PRIx64 ")\n", gpa2, page);
 	/* the map survived the reset, QEMU runs */
@@ -1087,8 +1115,12 @@ static void test_spp_qemu(void **state)
 	assert_int_equal(json_integer_value(json_object_get(v, "events")), 1);
 	st = json_object_get(v, "stats");
 	assert_int_equal(json_integer_value(json_object_get(st, "denied")), 1);
-	assert_int_equal(json_integer_value(json_object_get(st, "allowed")), 1);
-	assert_int_equal(json_integer_value(json_object_get(st, "stores")), 2);
+	/* the allowed one and any other store into the trapped pages (the
+	 * guard may trap more than the protected page: trapped_pages) */
+	assert_true(json_integer_value(json_object_get(st, "allowed")) >= 1);
+	assert_int_equal(json_integer_value(json_object_get(st, "stores")),
+			 json_integer_value(json_object_get(st, "allowed")) +
+				 1);
 	json_decref(v);
 	qemu_test_stop(q);
 	unlink(evf);

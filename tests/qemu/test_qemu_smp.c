@@ -134,9 +134,13 @@ static void test_smp_toggle(void **state)
 	       " counters\n",
 	       s1 - s0, a1 - a0, d1 - d0, n[0], n[1]);
 	/* every store trapped (the page stays protected) and judged */
-	assert_int_equal(s1 - s0, 3 * (n[0] + n[1]));
+	/* (the guard may trap neighbouring pages too: their stores are
+	 * allowed ones) */
+	assert_true(s1 - s0 >= 3 * (n[0] + n[1]));
 	assert_int_equal(s1 - s0, (a1 - a0) + (d1 - d0));
-	assert_true(d1 - d0 >= n[0] + n[1]); /* every C store */
+	/* every C store denied, T stores some of the time */
+	assert_true(d1 - d0 >= n[0] + n[1]);
+	assert_true(d1 - d0 <= 2 * (n[0] + n[1]));
 	assert_true(a1 - a0 >= n[0] + n[1]); /* every A store */
 
 	for (int i = 0; i < 2; i++) {
