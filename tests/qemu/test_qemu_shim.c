@@ -570,7 +570,18 @@ static int shim_setup(void **state)
 	snprintf(env_preload, sizeof(env_preload), "LD_PRELOAD=%s", shim_lib);
 	snprintf(env_control, sizeof(env_control), "SPP_QEMU_CONTROL=%s",
 		 sock_path);
-	return shim_boot();
+	return 0;
+}
+
+/* The replies of QEMU without the shim to the class list: first, so
+ * that the shim's guest does not idle while it runs. */
+static struct replies plain;
+
+static void test_plain_reference(void **state)
+{
+	(void)state;
+	memset(img, 0, sizeof(img));
+	plain_replies(&plain);
 }
 
 static int shim_teardown(void **state)
@@ -591,10 +602,11 @@ static int shim_teardown(void **state)
  * answers exactly as it does without the shim. */
 static void test_unprotected(void **state)
 {
-	struct replies plain = { 0 }, shim = { 0 };
+	struct replies shim = { 0 };
 	json_t *r;
 
 	(void)state;
+	assert_int_equal(shim_boot(), 0);
 	sc = ctl_open(sock_path);
 	r = ctl_ok(sc, "{\"execute\":\"events\",\"arguments\":"
 		       "{\"enable\":true}}");
@@ -607,22 +619,14 @@ static void test_unprotected(void **state)
 	assert_int_equal(ctl_stat(sc, "stores"), 0);
 	assert_int_equal(ctl_stat(sc, "trapped_pages"), 0);
 
-	/* The reference: a boot of QEMU alone (img is reset after it). */
-	{
-		uint8_t saved[WPT_PAGE_SIZE];
-
-		memcpy(saved, img, sizeof(saved));
-		memset(img, 0, sizeof(img));
-		plain_replies(&plain);
-		memcpy(img, saved, sizeof(img));
-	}
+	/* the reference, from test_plain_reference */
+	assert_true(plain.n > 0);
 	assert_int_equal(plain.n, shim.n);
 	for (size_t i = 0; i < shim.n; i++) {
 		if (strcmp(plain.line[i], shim.line[i]))
 			fail_msg("reply %zu differs: shim '%.80s', plain "
 				 "'%.80s'",
 				 i, shim.line[i], plain.line[i]);
-		free(plain.line[i]);
 		free(shim.line[i]);
 	}
 	printf("# %zu replies identical with and without the shim\n", shim.n);
@@ -1200,6 +1204,7 @@ int main(int argc, char **argv)
 	/* One group (one TAP plan): the shim's boot is the group's, the
 	 * spp qemu tests start their own QEMU after it has ended. */
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plain_reference),
 		cmocka_unit_test(test_unprotected),
 		cmocka_unit_test(test_classes),
 		cmocka_unit_test(test_live_changes),
