@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -42,6 +43,65 @@ static uint64_t gpa_of(const void *p)
 	if (!(ent >> 63 & 1))
 		return 0;
 	return (ent & ((1ULL << 55) - 1)) * 4096 + (va & 4095);
+}
+
+static int reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* hammer: one thread per CPU, pinned, for a while. */
+struct hammer {
+	pthread_t t;
+	int cpu, ran_on;
+	double secs;
+	uint64_t n;
+};
+
+static void *hammer_thread(void *arg)
+{
+	struct hammer *h = arg;
+	volatile uint64_t *t = (uint64_t *)(page + WPT_HAMMER_T(h->cpu));
+	volatile uint64_t *c = (uint64_t *)(page + WPT_HAMMER_C(h->cpu));
+	volatile uint64_t *a = (uint64_t *)(page + WPT_HAMMER_A(h->cpu));
+	struct timespec t0, now;
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(h->cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	h->ran_on = sched_getcpu();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		uint64_t v = ++h->n;
+
+		*t = v;
+		*c = v;
+		*a = v;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while ((now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 <
+		 h->secs);
+	return NULL;
+}
+
+static int hammer(double secs)
+{
+	struct hammer h[WPT_HAMMER_CPUS];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	char out[256];
+	size_t w = 0;
+
+	if (cpus > WPT_HAMMER_CPUS)
+		cpus = WPT_HAMMER_CPUS;
+	for (long i = 0; i < cpus; i++) {
+		h[i] = (struct hammer){ .cpu = (int)i, .secs = secs };
+		if (pthread_create(&h[i].t, NULL, hammer_thread, &h[i]))
+			return reply("ERR pthread_create");
+	}
+	for (long i = 0; i < cpus; i++) {
+		pthread_join(h[i].t, NULL);
+		w += (size_t)snprintf(out + w, sizeof(out) - w,
+				      " cpu%ld=%d:%llu", i, h[i].ran_on,
+				      (unsigned long long)h[i].n);
+	}
+	return reply("OK hammer%s", out);
 }
 
 static bool have_avx(void)
@@ -269,6 +329,33 @@ static int command(char *line, bool avx)
 		reply("OK cpu=%d", sched_getcpu());
 	} else if (!strcmp(w, "where")) {
 		reply("OK cpu=%d", sched_getcpu());
+	} else if (!strcmp(w, "hammer")) {
+		if (!numbers(&save, v, 1, false) || !v[0] || v[0] > 600)
+			return reply("ERR usage: hammer SECS");
+		hammer((double)v[0]);
+	} else if (!strcmp(w, "ksym")) {
+		char *name = strtok_r(NULL, " \t", &save), l[256];
+		unsigned long long a = 0;
+		FILE *f;
+
+		if (!name || strtok_r(NULL, " \t", &save))
+			return reply("ERR usage: ksym NAME");
+		f = fopen("/proc/kallsyms", "r");
+		if (!f)
+			return reply("ERR kallsyms: %s", strerror(errno));
+		while (fgets(l, sizeof(l), f)) {
+			char t, s[200];
+
+			if (sscanf(l, "%llx %c %199s", &a, &t, s) == 3 &&
+			    !strcmp(s, name))
+				break;
+			a = 0;
+		}
+		fclose(f);
+		if (!a)
+			return reply("ERR ksym %s: not found (or hidden)",
+				     name);
+		reply("OK addr=0x%llx", a);
 	} else if (!strcmp(w, "page")) {
 		reply("OK page=0x%llx", (unsigned long long)page_gpa);
 	} else {

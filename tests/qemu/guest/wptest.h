@@ -23,6 +23,12 @@
  *   cpu N                   move to CPU N (sched_setaffinity) OK cpu=<N>
  *   where                   the CPU it runs on              OK cpu=<n>
  *   page                    the page again                  OK page=0x<gpa>
+ *   hammer SECS             one thread per CPU (up to 4), pinned,
+ *                           for SECS s storing 8-byte counters
+ *                           1, 2, ... to WPT_HAMMER_T, _C and _A
+ *                           of its CPU                      OK hammer cpu0=<ran on>:<count> ...
+ *   ksym NAME               a kernel symbol's address from
+ *                           /proc/kallsyms (root: not hidden) OK addr=0x<va>
  *   quit                    exit (init powers off)          OK bye
  *
  * Numbers are C literals (strtoull base 0: 0x.. hex, else decimal); HEX
@@ -37,6 +43,13 @@
 
 #define WPT_PAGE_SIZE 4096u
 #define WPT_DUMP_MAX 1024u
+
+/* hammer's offsets for CPU i: a sub-page each (T: the test toggles it,
+ * C: kept denied, A: kept writable). */
+#define WPT_HAMMER_CPUS 4
+#define WPT_HAMMER_T(i) (0x200u + 0x80u * (i))
+#define WPT_HAMMER_C(i) (0x800u + 0x80u * (i))
+#define WPT_HAMMER_A(i) (0xc00u + 0x80u * (i))
 
 /* The pattern commands' byte K: distinct per command class. */
 enum wpt_pattern {
