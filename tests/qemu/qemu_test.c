@@ -722,7 +722,7 @@ struct qemu_test *qemu_test_start(const struct qemu_test_opts *opts)
 	}
 	timeout_ms = o.boot_timeout_ms;
 	if (!timeout_ms)
-		timeout_ms = env && atoi(env) > 0 ? atoi(env) * 1000 : 60000;
+		timeout_ms = env && atoi(env) > 0 ? atoi(env) * 1000 : 90000;
 
 	for (int attempt = 0; attempt < (o.no_retry ? 1 : 2); attempt++) {
 		struct qemu_test *q = spawn(&o);

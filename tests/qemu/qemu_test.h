@@ -20,7 +20,7 @@
  *
  * Environment: SPP_QEMU (the QEMU binary), SPP_QEMU_KERNEL (the guest
  * kernel), SPP_QEMU_INITRD (the initramfs; meson sets it for the tests),
- * SPP_QEMU_BOOT_TIMEOUT (seconds, default 60), SPP_QEMU_KEEP=1 (keep the
+ * SPP_QEMU_BOOT_TIMEOUT (seconds, default 90), SPP_QEMU_KEEP=1 (keep the
  * temporary directory; its path is printed).
  *
  * Functions that can fail return 0 or a negative errno: -ETIMEDOUT (no
@@ -66,7 +66,7 @@ struct qemu_test_opts {
 	/* Let the guest reboot (leave out -no-reboot): QMP system_reset
 	 * then resets instead of ending QEMU. */
 	bool reboot;
-	/* ms; 0: $SPP_QEMU_BOOT_TIMEOUT s, else 60 s. */
+	/* ms; 0: $SPP_QEMU_BOOT_TIMEOUT s, else 90 s. */
 	int boot_timeout_ms;
 	/* A hung boot fails at once, without the retry (surveys of how
 	 * often boots hang, tests/qemu/qemu_boot_survey.c). */
