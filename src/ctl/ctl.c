@@ -38,7 +38,6 @@
 #include <spp/spp.h>
 #include <spp/vector.h>
 
-
 #define RING_SIZE (256u << 10) /* a client's output queue */
 #define REPLY_MAX (64u << 10) /* the longest reply */
 #define EVENT_MAX 1024 /* the longest event line */

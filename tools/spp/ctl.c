@@ -23,7 +23,6 @@
 
 #include "spp_cli.h"
 
-
 #define bad(...) (spp_cli_err(__VA_ARGS__), SPP_CLI_USAGE)
 
 /* A finished request: 0, or SPP_CLI_ERROR if it failed. */
@@ -76,11 +75,13 @@ static int sub_protect(struct spp_cli_conn *c, char **argv)
 	if (!c)
 		return 0;
 	return done(spp_cli_conn_requestf(c, "protect",
-			     json_pack("{s:I,s:I}", "gpa", (json_int_t)gpa,
-				       "map", (json_int_t)map)));
+					  json_pack("{s:I,s:I}", "gpa",
+						    (json_int_t)gpa, "map",
+						    (json_int_t)map)));
 }
 
-static int sub_range(struct spp_cli_conn *c, char **argv, const char *cmd, bool opt)
+static int sub_range(struct spp_cli_conn *c, char **argv, const char *cmd,
+		     bool opt)
 {
 	uint64_t gpa, len = 0;
 	json_t *args;
@@ -121,9 +122,9 @@ static int sub_get(struct spp_cli_conn *c, char **argv)
 	if (!c)
 		return 0;
 	r = spp_cli_conn_requestf(c, "get-access",
-		     json_pack("{s:I,s:i}", "gfn",
-			       (json_int_t)(gpa >> SPP_PAGE_SHIFT), "npages",
-			       1));
+				  json_pack("{s:I,s:i}", "gfn",
+					    (json_int_t)(gpa >> SPP_PAGE_SHIFT),
+					    "npages", 1));
 	if (!r)
 		return SPP_CLI_ERROR;
 	printf("0x%08" PRIx32 "\n", (uint32_t)json_integer_value(json_array_get(
@@ -175,8 +176,8 @@ static int sub_policy(struct spp_cli_conn *c, char **argv)
 		return bad("policy '%s': expected deny, log or stop", argv[0]);
 	if (!c)
 		return 0;
-	return done(spp_cli_conn_requestf(c, "set-policy",
-			     json_pack("{s:s}", "policy", argv[0])));
+	return done(spp_cli_conn_requestf(
+		c, "set-policy", json_pack("{s:s}", "policy", argv[0])));
 }
 
 static int sub_held(struct spp_cli_conn *c, char **argv)
@@ -221,8 +222,9 @@ static int sub_resolve(struct spp_cli_conn *c, char **argv)
 	if (!c)
 		return 0;
 	r = spp_cli_conn_requestf(c, "resolve",
-		     json_pack("{s:I,s:b}", "vcpu", (json_int_t)vcpu, "commit",
-			       commit));
+				  json_pack("{s:I,s:b}", "vcpu",
+					    (json_int_t)vcpu, "commit",
+					    commit));
 	if (!r)
 		return SPP_CLI_ERROR;
 	puts(json_string_value(json_object_get(r, "verdict")));

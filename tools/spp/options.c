@@ -751,8 +751,9 @@ int spp_cli_qemu_opts(int argc, char **argv, struct spp_run_opts *o)
 	if (ret)
 		return ret;
 	if (optind >= argc)
-		return bad("no QEMU command given (usage: spp qemu "
-			   SPP_CLI_QEMU_ARGS ")");
+		return bad(
+			"no QEMU command given (usage: spp qemu " SPP_CLI_QEMU_ARGS
+			")");
 	o->qemu_argv = argv + optind;
 	return finish_rules(o, false);
 }

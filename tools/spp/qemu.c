@@ -109,8 +109,7 @@ static void exec_qemu(struct spp_run_opts *o, const char *shim,
 /* QEMU's exit status as a shell reports it. */
 static int qemu_status(int status)
 {
-	return WIFEXITED(status) ? WEXITSTATUS(status) :
-				   128 + WTERMSIG(status);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 struct session {
@@ -165,8 +164,8 @@ static void on_event(void *ctx, const char *line, json_t *v)
 	if (!name)
 		return;
 	if (!strcmp(name, "SHUTDOWN")) {
-		json_t *st = json_object_get(json_object_get(v, "data"),
-					     "stats");
+		json_t *st =
+			json_object_get(json_object_get(v, "data"), "stats");
 
 		if (st) {
 			json_decref(s->stats);
@@ -239,10 +238,11 @@ static int apply_pages(struct session *s, struct spp_cli_conn *c)
 		for (k = 0; i + k < o->npages && k < SPP_CTL_MAX_PAGES &&
 			    o->pages[i + k].gpa >> SPP_PAGE_SHIFT == gfn + k;
 		     k++)
-			json_array_append_new(maps,
-					      json_integer(o->pages[i + k].map));
-		snprintf(what, sizeof(what), "page 0x%" PRIx64 "%s: ",
-			 o->pages[i].gpa, k > 1 ? " and on" : "");
+			json_array_append_new(
+				maps, json_integer(o->pages[i + k].map));
+		snprintf(what, sizeof(what),
+			 "page 0x%" PRIx64 "%s: ", o->pages[i].gpa,
+			 k > 1 ? " and on" : "");
 		c->what = what;
 		r = spp_cli_conn_requestf(c, "set-access",
 					  json_pack("{s:I,s:o}", "gfn",
@@ -401,8 +401,8 @@ int spp_cli_qemu(int argc, char **argv)
 
 	c.on_event = on_event;
 	c.ctx = &s;
-	if (wait_socket(&s, &c, control) ||
-	    spp_cli_conn_open(&c, control) || configure(&s, &c)) {
+	if (wait_socket(&s, &c, control) || spp_cli_conn_open(&c, control) ||
+	    configure(&s, &c)) {
 		/* the guest has not run: nothing of it is lost */
 		qemu_kill(&s);
 		ret = SPP_CLI_USAGE;
