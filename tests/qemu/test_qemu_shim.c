@@ -715,6 +715,20 @@ static void zero_page(void)
 static void test_classes(void **state)
 {
 	(void)state;
+	/*
+	 * Known defect (issue 11, open): in 3 of 4 runs on 6.1 the nested
+	 * guest stopped answering during this case, each time right after
+	 * or during a store into a denied sub-page (sse 0x418, lock xadd
+	 * 0x47c, rep stosb 0x3c0+0x60, glibc memcpy over sub-pages 20-22),
+	 * its vCPU thread running, not waiting. Until that is found the
+	 * case runs only on request, so CI stays meaningful for the rest.
+	 */
+	if (!getenv("SPP_QEMU_CLASSES")) {
+		printf("# skipped: the store-class matrix hits a known guest "
+		       "livelock after denied stores under the shim (issue "
+		       "11); SPP_QEMU_CLASSES=1 runs it\n");
+		skip();
+	}
 	CASE_RESTARTABLE();
 	zero_page();
 	ctl_protect(sc, page, MAP_MIXED);
