@@ -1036,7 +1036,10 @@ static void take_lines(struct spp_ctl *c, struct client *cl)
 	size_t start = 0;
 
 	for (;;) {
-		char *nl = memchr(cl->in + start, '\n', cl->in_len - start);
+		char *nl = cl->in && start < cl->in_len ?
+				   memchr(cl->in + start, '\n',
+					  cl->in_len - start) :
+				   NULL;
 		size_t n;
 		bool room;
 
@@ -1060,7 +1063,8 @@ static void take_lines(struct spp_ctl *c, struct client *cl)
 		}
 		start = (size_t)(nl - cl->in) + 1;
 	}
-	memmove(cl->in, cl->in + start, cl->in_len - start);
+	if (start) /* (cl->in is NULL before the first bytes) */
+		memmove(cl->in, cl->in + start, cl->in_len - start);
 	cl->in_len -= start;
 	if (cl->in_len > SPP_CTL_LINE_MAX &&
 	    !memchr(cl->in, '\n', cl->in_len)) {
