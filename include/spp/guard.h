@@ -282,15 +282,15 @@ int spp_guard_get_dirty_log(struct spp_guard *g, uint32_t slot,
  * spp_guard_set_access() / spp_guard_get_access() - KVM_SUBPAGES_SET_ACCESS
  * and _GET_ACCESS on this VM, semantics as spp_access_set()/get() (npages
  * on success, all or nothing), plus -EIO if KVM refused a memslot change
- * (the guard then restores the previous slots and maps). The pages SET
- * lose their byte masks (spp_guard_protect_bytes()): its map is the
- * model of record, a sub-page it leaves denied is denied whole.
+ * (the guard then restores the previous slots and maps). A sub-page SET
+ * makes writable loses its byte mask (spp_guard_protect_bytes()); one it
+ * leaves denied keeps it, so SET of what GET read changes nothing.
  */
 int spp_guard_set_access(struct spp_guard *g, const struct spp_subpage *req);
 int spp_guard_get_access(struct spp_guard *g, struct spp_subpage *req);
 
 /* spp_guard_set_range() - one @map for pages @gfn .. @gfn + @npages - 1;
- * errors as spp_access_set_bulk() plus -EIO. Byte masks as SET. */
+ * errors as spp_access_set_bulk() plus -EIO. Byte masks as with SET. */
 int spp_guard_set_range(struct spp_guard *g, uint64_t gfn, uint64_t npages,
 			uint32_t map);
 

@@ -316,12 +316,13 @@ static void swap_bytes(struct spp_guard *g, struct spp_bytemask *nb)
 
 /*
  * Change maps of @gfn .. @gfn + @n - 1 and the memslots with them, all or
- * nothing. Byte masks of those pages stay only in sub-pages of @keep that
- * the new maps deny (~0u: the caller sees to them). Called with g->lock
- * held.
+ * nothing. With @masks, byte masks of those pages stay only in sub-pages
+ * of @keep that the new maps deny; without, the caller sees to them.
+ * Called with g->lock held.
  */
 static int update(struct spp_guard *g, uint64_t gfn, uint64_t n,
-		  const uint32_t *maps, uint32_t fill, uint32_t keep)
+		  const uint32_t *maps, uint32_t fill, bool masks,
+		  uint32_t keep)
 {
 	struct overlay o = { g->acc, gfn, n, maps, fill };
 	struct keep_bytes kb = { &o, keep };
@@ -338,7 +339,7 @@ static int update(struct spp_guard *g, uint64_t gfn, uint64_t n,
 		return -EINVAL;
 	if (!spp_access_is_ram(g->acc, gfn, n))
 		return -EFAULT;
-	if (keep != ~0u && spp_bytemask_any(&g->bytes, gfn, n)) {
+	if (masks && spp_bytemask_any(&g->bytes, gfn, n)) {
 		/* the masks as they will be, ready before anything changes */
 		ret = spp_bytemask_edit(&g->bytes, gfn, n, keep_bytes_edit, &kb,
 					SIZE_MAX, &nb);
@@ -964,7 +965,8 @@ int spp_guard_set_access(struct spp_guard *g, const struct spp_subpage *req)
 	if (!req->npages)
 		return 0;
 	pthread_mutex_lock(&g->lock);
-	ret = update(g, req->gfn_base, req->npages, req->access_map, 0, 0);
+	ret = update(g, req->gfn_base, req->npages, req->access_map, 0, true,
+		     ~0u);
 	pthread_mutex_unlock(&g->lock);
 	return ret ? ret : (int)req->npages;
 }
@@ -989,7 +991,7 @@ int spp_guard_set_range(struct spp_guard *g, uint64_t gfn, uint64_t npages,
 	if (!g)
 		return -EINVAL;
 	pthread_mutex_lock(&g->lock);
-	ret = update(g, gfn, npages, NULL, map, 0);
+	ret = update(g, gfn, npages, NULL, map, true, ~0u);
 	pthread_mutex_unlock(&g->lock);
 	return ret;
 }
@@ -1009,7 +1011,7 @@ int spp_guard_protect_add(struct spp_guard *g, uint64_t gfn, uint32_t map)
 	ret = (now & map) == now &&
 			      !(bits && (spp_bytemask_subpages(bits) & ~map)) ?
 		      (spp_access_is_ram(g->acc, gfn, 1) ? 0 : -EFAULT) :
-		      update(g, gfn, 1, NULL, now & map, map);
+		      update(g, gfn, 1, NULL, now & map, true, map);
 	pthread_mutex_unlock(&g->lock);
 	return ret;
 }
@@ -1092,7 +1094,7 @@ static int bytes_change(struct spp_guard *g, uint64_t gpa, uint64_t len,
 	if (on)
 		swap_bytes(g, &nb);
 	if (maps)
-		ret = update(g, c.gfn, n, c.maps, 0, ~0u);
+		ret = update(g, c.gfn, n, c.maps, 0, false, 0);
 	if (on == !!ret)
 		swap_bytes(g, &nb); /* on: undo; off: done */
 	spp_bytemask_release(&nb);

@@ -408,9 +408,16 @@ static void test_rules_with_set(void **state)
 	assert_int_equal(spp_guard_get_bytes(f->g, GFN, bits), 8);
 	assert_int_equal(spp_guard_lookup(f->g, GFN),
 			 ~(1u << 5 | 1u << 9 | 1u << 31));
-	/* SET: the model of record, no masks left on the page */
-	assert_int_equal(spp_guard_set_range(f->g, GFN, 1, ~(1u << 5)), 0);
+	/* SET of what GET reads changes nothing */
+	assert_int_equal(spp_guard_set_range(f->g, GFN, 1,
+					     spp_guard_lookup(f->g, GFN)),
+			 0);
+	assert_int_equal(spp_guard_get_bytes(f->g, GFN, bits), 8);
+	/* SET making sub-page 5 writable drops its mask: denied again, it
+	 * is denied whole */
+	assert_int_equal(spp_guard_set_range(f->g, GFN, 1, SPP_ACCESS_FULL), 0);
 	assert_int_equal(spp_guard_get_bytes(f->g, GFN, bits), 0);
+	assert_int_equal(spp_guard_set_range(f->g, GFN, 1, ~(1u << 5)), 0);
 	fill(f, 0);
 	assert_int_equal(store(f, PAGE + 5 * 128, ones, 8), SPP_EXIT_HANDLED);
 	assert_int_equal(f->ram[PAGE + 5 * 128], 0); /* denied whole now */
