@@ -335,7 +335,8 @@ static void test_stats_json(void **state)
 			     "\"other_denied\":0,\"emulated\":0,"
 			     "\"string_batches\":0,\"string_elements\":0,"
 			     "\"rmw_redone\":0,\"misdirected\":0,"
-			     "\"walk_writes\":0,\"pages_truncated\":false,"
+			     "\"walk_writes\":0,\"fine_allowed\":0,"
+			     "\"pages_truncated\":false,"
 			     "\"pages\":[{\"gpa\":\"0x10000000\",\"map\":\"0xffff0000\","
 			     "\"allowed\":32,\"denied\":32,\"source\":\"rules\"}],",
 			     "\"hot_subpages\":[{\"gpa\":\"0x10000000\",\"page\":"
