@@ -1428,10 +1428,17 @@ void guard_judge_pieces(struct spp_guard *g, const struct guard_piece *p,
 	}
 	return;
 denied:
-	/* finer than the hardware: only where byte masks exist at all */
+	/* finer than the hardware: only where the first denied sub-page
+	 * has a byte mask (one look-up when masks exist elsewhere) */
 	if (f && g->bytes.n) {
-		struct spp_event strict = *ev;
+		const uint64_t *bits = spp_bytemask_find(
+			&g->bytes, ev->subpage_gpa >> PAGE_SHIFT);
+		struct spp_event strict;
 
+		if (!bits ||
+		    !(bits[2 * ev->subpage] | bits[2 * ev->subpage + 1]))
+			return;
+		strict = *ev;
 		if (!judge_fine(g, p, n, ev, f)) {
 			*ev = strict;
 			f->on = false;
