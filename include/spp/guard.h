@@ -316,7 +316,7 @@ int spp_guard_protect_add(struct spp_guard *g, uint64_t gfn, uint32_t map);
  * those, LOG commits all, STOP holds the whole store. Such events have
  * SPP_EVENT_BYTES and protected_bytes. A store that touches a sub-page
  * denied whole is judged as without masks (the strict rule: no byte of
- * it under DENY). Pages without masks cost nothing more.
+ * it under DENY). Pages without masks are judged as before.
  */
 
 /* Most pages with byte masks at once, and the longest range of a call. */
