@@ -1008,10 +1008,11 @@ int spp_guard_protect_add(struct spp_guard *g, uint64_t gfn, uint32_t map)
 	now = spp_access_lookup(g->acc, gfn);
 	bits = spp_bytemask_find(&g->bytes, gfn);
 	/* a byte-protected sub-page asked for whole changes too */
-	ret = (now & map) == now &&
-			      !(bits && (spp_bytemask_subpages(bits) & ~map)) ?
-		      (spp_access_is_ram(g->acc, gfn, 1) ? 0 : -EFAULT) :
-		      update(g, gfn, 1, NULL, now & map, true, map);
+	if ((now & map) != now ||
+	    (bits && (spp_bytemask_subpages(bits) & ~map)))
+		ret = update(g, gfn, 1, NULL, now & map, true, map);
+	else
+		ret = spp_access_is_ram(g->acc, gfn, 1) ? 0 : -EFAULT;
 	pthread_mutex_unlock(&g->lock);
 	return ret;
 }
@@ -1337,6 +1338,8 @@ static bool judge_fine(struct spp_guard *g, const struct guard_piece *p,
 
 	memset(f->prot, 0, sizeof(f->prot));
 	for (i = 0; i < n; at += p[i].len, i++) {
+		if (at + p[i].len > GUARD_STORE_MAX || n > GUARD_MAX_PIECES)
+			return false; /* never: longer than spp's stores */
 		for (k = 0; k < p[i].len; k++) {
 			uint64_t gpa = p[i].gpa + k;
 			uint32_t off = (uint32_t)(gpa & (PAGE_SIZE - 1));
@@ -1356,8 +1359,6 @@ static bool judge_fine(struct spp_guard *g, const struct guard_piece *p,
 				return false; /* denied whole */
 			if (!(bits[off / 64] & (1ULL << (off % 64))))
 				continue;
-			if (at + k >= GUARD_STORE_MAX)
-				return false; /* cannot say per byte */
 			f->prot[(at + k) / 64] |= 1ULL << ((at + k) % 64);
 			if (!any) {
 				ev->subpage_gpa = gpa & ~(SPP_SUBPAGE_SIZE - 1);
@@ -1588,7 +1589,8 @@ static void event_old(struct spp_guard *g, const struct guard_piece *p,
 	ev->known |= SPP_EVENT_OLD;
 }
 
-/* DENY of a store judged per byte: commit its unprotected bytes. */
+/* DENY of a store judged per byte: commit its unprotected bytes (its
+ * pieces fit: judge_fine() said so). */
 static void write_unprotected(struct spp_guard *g, const struct guard_piece *p,
 			      unsigned int n, const struct guard_fine *f)
 {
@@ -1597,8 +1599,6 @@ static void write_unprotected(struct spp_guard *g, const struct guard_piece *p,
 	uint32_t at = 0, k;
 	unsigned int i;
 
-	if (n > GUARD_MAX_PIECES)
-		return; /* never: judge_fine() saw these pieces */
 	for (i = 0; i < n; at += p[i].len, i++) {
 		q[i] = p[i];
 		q[i].mask = m + at;
