@@ -30,7 +30,9 @@
  *    triples become a table (ksym_internal.h).
  *
  * Nothing here trusts the image: every read is bounds-checked, every
- * count bounded before it is multiplied.
+ * count bounded before it is multiplied, and the candidates checked in
+ * full are bounded (TOKEN_TRIES, MARKERS_TRIES, OFFSETS_TRIES), so a
+ * crafted image cannot make the search quadratic.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +66,10 @@
  * tried, longest first (the kernel's is hundreds long). */
 #define MARKERS_MIN 3
 #define MARKERS_TRIES 16
+/* Token indexes and offsets candidates checked in full, at most: a
+ * crafted image must not make the search quadratic. */
+#define TOKEN_TRIES 16
+#define OFFSETS_TRIES 64
 
 struct img {
 	const uint8_t *p;
@@ -345,10 +351,10 @@ static bool token_table_at(const struct img *im, size_t t, const uint16_t *idx)
 /* The token index and table: 0, or -ENODATA. */
 static int find_tokens(const struct img *im, struct tables *tb)
 {
-	size_t p, t;
+	size_t p, t, tries = 0;
 	unsigned int i;
 
-	for (p = 0; in(im, p, 512); p += 2) {
+	for (p = 0; in(im, p, 512) && tries < TOKEN_TRIES; p += 2) {
 		const uint8_t *q = im->p + p;
 
 		if (q[0] || q[1] || le16(q + 2) < 2 || le16(q + 2) > TOKEN_MAX)
@@ -361,6 +367,7 @@ static int find_tokens(const struct img *im, struct tables *tb)
 				break;
 		if (i < 256)
 			continue;
+		tries++;
 		for (t = 0; in(im, t, (size_t)tb->tok[255] + 2); t++) {
 			if (im->p[t + tb->tok[1] - 1] ||
 			    im->p[t + tb->tok[2] - 1])
@@ -587,7 +594,7 @@ static uint64_t sym_addr(const struct tables *tb, int32_t off)
 
 /* Are the located addresses inside the ELF range (when there is one)? */
 static bool base_ok(const struct img *im, const struct tables *tb,
-		    const char *types)
+		    const char *types, size_t *tries)
 {
 	size_t i;
 
@@ -596,6 +603,7 @@ static bool base_ok(const struct img *im, const struct tables *tb,
 		return false;
 	if (tb->lo > tb->hi)
 		return true;
+	(*tries)++; /* the costly check */
 	for (i = 0; i < tb->nsyms; i++) {
 		uint64_t a = sym_addr(tb, les32(im->p + tb->offsets + 4 * i));
 
@@ -608,7 +616,7 @@ static bool base_ok(const struct img *im, const struct tables *tb,
 /* Is @o a plausible start of the offsets (and is relative_base after or
  * before them)? */
 static bool offsets_at(const struct img *im, struct tables *tb, size_t o,
-		       size_t nabs, const char *types)
+		       size_t nabs, const char *types, size_t *tries)
 {
 	size_t end = o + 4 * tb->nsyms, cand[2], i;
 
@@ -640,7 +648,7 @@ static bool offsets_at(const struct img *im, struct tables *tb, size_t o,
 		if (p < q)
 			continue;
 		tb->base = le64(im->p + cand[i]);
-		if (base_ok(im, tb, types))
+		if (base_ok(im, tb, types, tries))
 			return true;
 	}
 	return false;
@@ -661,7 +669,7 @@ static bool in_order(bool abs_percpu, int32_t a, int32_t b)
 static int find_offsets(const struct img *im, struct tables *tb,
 			const char *types)
 {
-	size_t nabs, i, start, o;
+	size_t nabs, i, start, o, tries = 0;
 	int rule;
 
 	for (nabs = 0; nabs < tb->nsyms && is_abs(types[nabs]); nabs++)
@@ -684,7 +692,10 @@ static int find_offsets(const struct img *im, struct tables *tb,
 					if (rule && nabs < tb->nsyms &&
 					    les32(im->p + o + 4 * nabs) != -1)
 						continue;
-					if (offsets_at(im, tb, o, nabs, types))
+					if (tries > OFFSETS_TRIES)
+						return -ENODATA;
+					if (offsets_at(im, tb, o, nabs, types,
+						       &tries))
 						return 0;
 				}
 			}
