@@ -851,11 +851,12 @@ int qemu_test_print_cpu(struct qemu_test *q, int samples)
 		rfl = reg_of(out, "RFL=");
 		p = strstr(out, "CPL=");
 		ksym_name(rip, sym, sizeof(sym));
-		printf("# vCPU 0: RIP %#llx %s RFLAGS %#llx (IF=%d) CPL %c "
-		       "RSP %#llx\n",
-		       (unsigned long long)rip, sym, (unsigned long long)rfl,
-		       !!(rfl & 0x200), p ? p[4] : '?',
-		       (unsigned long long)rsp);
+		fprintf(stderr,
+			"# vCPU 0: RIP %#llx %s RFLAGS %#llx (IF=%d) CPL %c "
+			"RSP %#llx\n",
+			(unsigned long long)rip, sym, (unsigned long long)rfl,
+			!!(rfl & 0x200), p ? p[4] : '?',
+			(unsigned long long)rsp);
 	}
 	if (rip < QT_KERNEL_TEXT)
 		return 0;
@@ -880,20 +881,22 @@ int qemu_test_print_cpu(struct qemu_test *q, int samples)
 		    (w[i + 2] & 0x202) != 0x2 || w[i + 4] != 0x18)
 			continue;
 		ksym_name(w[i], sym, sizeof(sym));
-		printf("# an interrupt frame on the stack: RIP %#llx %s "
-		       "RFLAGS %#llx - an interrupt was delivered with "
-		       "interrupts off (the nested-virtualization defect, "
-		       "docs/testing.md)\n",
-		       (unsigned long long)w[i], sym,
-		       (unsigned long long)w[i + 2]);
+		fprintf(stderr,
+			"# an interrupt frame on the stack: RIP %#llx %s "
+			"RFLAGS %#llx - pushed with interrupts off: an "
+			"interrupt delivered twice by the test VM's "
+			"single-threaded TCG (docs/testing.md; "
+			"SPP_KVM_VM_ACCEL=tcg,thread=multi)\n",
+			(unsigned long long)w[i], sym,
+			(unsigned long long)w[i + 2]);
 		found = 1;
 	}
 	for (i = 0; i < (int)n && !found; i++) {
 		ksym_name(w[i], sym, sizeof(sym));
 		if (*sym)
-			printf("# stack %#llx %s\n", (unsigned long long)w[i],
-			       sym);
+			fprintf(stderr, "# stack %#llx %s\n",
+				(unsigned long long)w[i], sym);
 	}
-	fflush(stdout);
+	fflush(stderr);
 	return found;
 }

@@ -171,10 +171,10 @@ void qemu_test_print_tail(const struct qemu_test *q, int n);
  * function: the guest spins), named with this machine's /proc/kallsyms
  * when the guest runs the same kernel (the kvm-vm's $SPP_KVM_VM_VMLINUZ,
  * booted nokaslr), and the kernel stack scanned for an interrupt frame
- * pushed while interrupts were off (RFLAGS.IF clear: the nested-SVM
- * defect of the test VM, docs/testing.md). Prints on stdout, each line
- * after "# "; returns 1 when that frame was found, 0 when not, -errno
- * when QEMU's monitor did not answer.
+ * pushed while interrupts were off (RFLAGS.IF clear: an interrupt
+ * delivered twice by the test VM's single-threaded TCG, docs/testing.md).
+ * Prints on stderr, each line after "# "; returns 1 when that frame was
+ * found, 0 when not, -errno when QEMU's monitor did not answer.
  */
 int qemu_test_print_cpu(struct qemu_test *q, int samples);
 
