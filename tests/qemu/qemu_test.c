@@ -700,12 +700,30 @@ void qemu_test_hung(const struct qemu_test *q, const char *what)
 	log_retry(q, 0);
 }
 
+/* Once: nested guests in the kvm-vm on single-threaded TCG hang now and
+ * then (an interrupt delivered twice, docs/testing.md). */
+static void warn_single_tcg(void)
+{
+	static bool warned;
+	const char *vm = getenv("SPP_KVM_VM"), *accel;
+
+	accel = getenv("SPP_KVM_VM_ACCEL");
+	if (warned || !vm || strcmp(vm, "1") ||
+	    (accel && strstr(accel, "thread=multi")))
+		return;
+	warned = true;
+	diag("the kvm-vm runs single-threaded TCG: nested guests hang now "
+	     "and then there (docs/testing.md); "
+	     "SPP_KVM_VM_ACCEL=tcg,thread=multi avoids it");
+}
+
 struct qemu_test *qemu_test_start(const struct qemu_test_opts *opts)
 {
 	struct qemu_test_opts o = { 0 };
 	const char *env = getenv("SPP_QEMU_BOOT_TIMEOUT");
 	int timeout_ms;
 
+	warn_single_tcg();
 	if (opts)
 		o = *opts;
 	if (!o.prog)
