@@ -855,7 +855,20 @@ int qemu_test_print_cpu(struct qemu_test *q, int samples)
 	unsigned int n = 0;
 	const char *p;
 	int r, i, found = 0;
+	FILE *f;
 
+	/* QEMU's state (a stopped VM says why: "internal-error"), and the
+	 * lines of its stderr that say why, beyond the tail */
+	if (!qemu_test_qmp(q, "query-status", out, sizeof(out)))
+		fprintf(stderr, "# QMP query-status: %.200s\n", out);
+	snprintf(out, sizeof(out), "%s/qemu.log", q->dir);
+	f = fopen(out, "r");
+	while (f && fgets(out, sizeof(out), f))
+		if (strstr(out, "spp qemu:") || strstr(out, "internal error") ||
+		    strstr(out, "emulation failure") || strstr(out, "RIP="))
+			fprintf(stderr, "# QEMU: %.300s", out);
+	if (f)
+		fclose(f);
 	for (i = 0; i < samples; i++) {
 		uint64_t rfl;
 

@@ -165,7 +165,10 @@ void qemu_test_hung(const struct qemu_test *q, const char *what);
 void qemu_test_print_tail(const struct qemu_test *q, int n);
 
 /*
- * qemu_test_print_cpu() - for a guest that stopped answering: vCPU 0's
+ * qemu_test_print_cpu() - for a guest that stopped answering: QEMU's
+ * run state (QMP query-status: "internal-error" when KVM or the shim
+ * gave up on an instruction), the lines of QEMU's stderr that say why
+ * ("spp qemu:", "KVM internal error", its register dump's RIP), vCPU 0's
  * RIP, RFLAGS and CPL from QEMU's monitor (HMP "info registers" over
  * QMP), sampled @samples times 500 ms apart (a RIP that stays in one
  * function: the guest spins), named with this machine's /proc/kallsyms
