@@ -24,8 +24,12 @@ struct ctl *ctl_open(const char *path);
 void ctl_close(struct ctl *c);
 /* The next line (malloc'd), or NULL after @timeout_ms or at EOF. */
 char *ctl_line(struct ctl *c, int timeout_ms);
+/* Send @text (one line) and return the reply object, or NULL when there
+ * is none within @timeout_ms (or it is not JSON): no test failure, for
+ * diagnostics. Events met on the way are kept in c->events. */
+json_t *ctl_try(struct ctl *c, const char *text, int timeout_ms);
 /* Send @text (one line); the reply object (return or error); events on
- * the way go to c->events. */
+ * the way go to c->events. No reply within 15 s fails the test. */
 json_t *ctl_raw(struct ctl *c, const char *text);
 /* A request that must succeed: its "return" value (the caller's ref). */
 json_t *ctl_ok(struct ctl *c, const char *fmt, ...)

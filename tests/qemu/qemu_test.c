@@ -700,12 +700,30 @@ void qemu_test_hung(const struct qemu_test *q, const char *what)
 	log_retry(q, 0);
 }
 
+/* Once: nested guests in the kvm-vm on single-threaded TCG hang now and
+ * then (an interrupt delivered twice, docs/testing.md). */
+static void warn_single_tcg(void)
+{
+	static bool warned;
+	const char *vm = getenv("SPP_KVM_VM"), *accel;
+
+	accel = getenv("SPP_KVM_VM_ACCEL");
+	if (warned || !vm || strcmp(vm, "1") ||
+	    (accel && strstr(accel, "thread=multi")))
+		return;
+	warned = true;
+	diag("the kvm-vm runs single-threaded TCG: nested guests hang now "
+	     "and then there (docs/testing.md); "
+	     "SPP_KVM_VM_ACCEL=tcg,thread=multi avoids it");
+}
+
 struct qemu_test *qemu_test_start(const struct qemu_test_opts *opts)
 {
 	struct qemu_test_opts o = { 0 };
 	const char *env = getenv("SPP_QEMU_BOOT_TIMEOUT");
 	int timeout_ms;
 
+	warn_single_tcg();
 	if (opts)
 		o = *opts;
 	if (!o.prog)
@@ -751,6 +769,7 @@ struct qemu_test *qemu_test_start(const struct qemu_test_opts *opts)
 		     "attempt %d of 2); console tail:",
 		     q->name, o.marker, timeout_ms / 1000, attempt + 1);
 		qemu_test_print_tail(q, 20);
+		qemu_test_print_cpu(q, 2);
 		if (attempt == 0 && !o.no_retry) {
 			log_retry(q, timeout_ms);
 			diag("%s: starting QEMU again", q->name);
@@ -760,4 +779,155 @@ struct qemu_test *qemu_test_start(const struct qemu_test_opts *opts)
 	diag("%s: the nested guest hung at boot%s", o.name ? o.name : o.prog,
 	     o.no_retry ? "" : " twice");
 	return NULL;
+}
+
+/* ---- a guest that stopped answering: where its vCPU is ---------------- */
+
+/* The kernel's text start when booted nokaslr (x86-64). */
+#define QT_KERNEL_TEXT 0xffffffff81000000ull
+
+/*
+ * The text symbol at or before the guest's kernel address @a as
+ * "name+0xoff" into @out, from this machine's /proc/kallsyms: only when
+ * the guest boots this very kernel (no $SPP_QEMU_KERNEL), nokaslr, so
+ * this kernel's KASLR slide is all that differs. Empty when unknown.
+ */
+static void ksym_name(uint64_t a, char *out, size_t size)
+{
+	const char *k = getenv("SPP_QEMU_KERNEL");
+	unsigned long long v, text = 0, best = 0;
+	char l[256], name[200], bname[200] = "", t;
+	FILE *f;
+
+	out[0] = 0;
+	if ((k && *k) || a < QT_KERNEL_TEXT)
+		return;
+	f = fopen("/proc/kallsyms", "r");
+	if (!f)
+		return;
+	/* _text comes first; the rest is sorted by address only roughly */
+	while (fgets(l, sizeof(l), f)) {
+		if (sscanf(l, "%llx %c %199s", &v, &t, name) != 3)
+			continue;
+		if (!strcmp(name, "_text")) {
+			text = v;
+			continue;
+		}
+		if (!text || (t != 't' && t != 'T'))
+			continue;
+		v = v - text + QT_KERNEL_TEXT;
+		if (v <= a && v > best) {
+			best = v;
+			snprintf(bname, sizeof(bname), "%s", name);
+		}
+	}
+	fclose(f);
+	if (text && best && a - best < 0x10000)
+		snprintf(out, size, "%s+%#llx", bname,
+			 (unsigned long long)(a - best));
+}
+
+/* HMP @cmd's output (JSON-escaped, in one line) into @out. */
+static int hmp(struct qemu_test *q, const char *cmd, char *out, size_t size)
+{
+	char json[256];
+
+	snprintf(json, sizeof(json),
+		 "{\"execute\":\"human-monitor-command\",\"arguments\":"
+		 "{\"command-line\":\"%s\"}}",
+		 cmd);
+	return qemu_test_qmp(q, json, out, size);
+}
+
+/* The hex number after @key in @s, or 0. */
+static uint64_t reg_of(const char *s, const char *key)
+{
+	const char *p = strstr(s, key);
+
+	return p ? strtoull(p + strlen(key), NULL, 16) : 0;
+}
+
+int qemu_test_print_cpu(struct qemu_test *q, int samples)
+{
+	static char out[QT_LINE_MAX];
+	uint64_t rip = 0, rsp = 0, w[64];
+	char sym[240], cmd[64];
+	unsigned int n = 0;
+	const char *p;
+	int r, i, found = 0;
+	FILE *f;
+
+	/* QEMU's state (a stopped VM says why: "internal-error"), and the
+	 * lines of its stderr that say why, beyond the tail */
+	if (!qemu_test_qmp(q, "query-status", out, sizeof(out)))
+		fprintf(stderr, "# QMP query-status: %.200s\n", out);
+	snprintf(out, sizeof(out), "%s/qemu.log", q->dir);
+	f = fopen(out, "r");
+	while (f && fgets(out, sizeof(out), f))
+		if (strstr(out, "spp qemu:") || strstr(out, "internal error") ||
+		    strstr(out, "emulation failure") || strstr(out, "RIP="))
+			fprintf(stderr, "# QEMU: %.300s", out);
+	if (f)
+		fclose(f);
+	for (i = 0; i < samples; i++) {
+		uint64_t rfl;
+
+		if (i)
+			usleep(500000);
+		r = hmp(q, "info registers", out, sizeof(out));
+		if (r)
+			return r;
+		rip = reg_of(out, "RIP=");
+		rsp = reg_of(out, "RSP=");
+		rfl = reg_of(out, "RFL=");
+		p = strstr(out, "CPL=");
+		ksym_name(rip, sym, sizeof(sym));
+		fprintf(stderr,
+			"# vCPU 0: RIP %#llx %s RFLAGS %#llx (IF=%d) CPL %c "
+			"RSP %#llx\n",
+			(unsigned long long)rip, sym, (unsigned long long)rfl,
+			!!(rfl & 0x200), p ? p[4] : '?',
+			(unsigned long long)rsp);
+	}
+	if (rip < QT_KERNEL_TEXT)
+		return 0;
+	/* the stack: an interrupt frame RIP, CS 0x10, RFLAGS, RSP, SS 0x18
+	 * of kernel code interrupted with IF clear */
+	snprintf(cmd, sizeof(cmd), "x /64gx %#llx", (unsigned long long)rsp);
+	if (hmp(q, cmd, out, sizeof(out)))
+		return 0;
+	for (p = out; n < 64 && (p = strstr(p, ": 0x"));) {
+		char *end;
+
+		p += 2;
+		while (n < 64 && !strncmp(p, "0x", 2)) {
+			w[n++] = strtoull(p, &end, 16);
+			p = end;
+			while (*p == ' ')
+				p++;
+		}
+	}
+	for (i = 0; i + 4 < (int)n; i++) {
+		if (w[i] < QT_KERNEL_TEXT || w[i + 1] != 0x10 ||
+		    (w[i + 2] & 0x202) != 0x2 || w[i + 4] != 0x18)
+			continue;
+		ksym_name(w[i], sym, sizeof(sym));
+		fprintf(stderr,
+			"# an interrupt frame on the stack: RIP %#llx %s "
+			"RFLAGS %#llx - pushed with interrupts off: an "
+			"interrupt delivered twice by the test VM's "
+			"single-threaded TCG (docs/testing.md; "
+			"SPP_KVM_VM_ACCEL=tcg,thread=multi)\n",
+			(unsigned long long)w[i], sym,
+			(unsigned long long)w[i + 2]);
+		found = 1;
+	}
+	for (i = 0; i < (int)n && !found; i++) {
+		ksym_name(w[i], sym, sizeof(sym));
+		if (*sym)
+			fprintf(stderr, "# stack %#llx %s\n",
+				(unsigned long long)w[i], sym);
+	}
+	fflush(stderr);
+	return found;
 }

@@ -165,6 +165,23 @@ void qemu_test_hung(const struct qemu_test *q, const char *what);
 void qemu_test_print_tail(const struct qemu_test *q, int n);
 
 /*
+ * qemu_test_print_cpu() - for a guest that stopped answering: QEMU's
+ * run state (QMP query-status: "internal-error" when KVM or the shim
+ * gave up on an instruction), the lines of QEMU's stderr that say why
+ * ("spp qemu:", "KVM internal error", its register dump's RIP), vCPU 0's
+ * RIP, RFLAGS and CPL from QEMU's monitor (HMP "info registers" over
+ * QMP), sampled @samples times 500 ms apart (a RIP that stays in one
+ * function: the guest spins), named with this machine's /proc/kallsyms
+ * when the guest runs the same kernel (the kvm-vm's $SPP_KVM_VM_VMLINUZ,
+ * booted nokaslr), and the kernel stack scanned for an interrupt frame
+ * pushed while interrupts were off (RFLAGS.IF clear: an interrupt
+ * delivered twice by the test VM's single-threaded TCG, docs/testing.md).
+ * Prints on stderr, each line after "# "; returns 1 when that frame was
+ * found, 0 when not, -errno when QEMU's monitor did not answer.
+ */
+int qemu_test_print_cpu(struct qemu_test *q, int samples);
+
+/*
  * qemu_test_stop() - end QEMU if it still runs (SIGTERM to its process
  * group, after 5 s SIGKILL), reap it, remove the directory (unless
  * SPP_QEMU_KEEP=1) and free @q. Returns QEMU's wait status (-1 when it

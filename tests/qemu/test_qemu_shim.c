@@ -108,6 +108,51 @@ static jmp_buf stuck_jmp;
 static bool stuck_armed; /* a case that can run again is running */
 static int stuck_restarts;
 
+/* The guard's counters that move with stores: 1 s apart, with the
+ * vCPU's RIP between. Exits that climb: a store retried for ever; still
+ * ones: the guest runs (or spins) without storing into trapped pages. */
+static const char *const stuck_stats[] = { "exits",	 "stores",
+					   "denied",	 "string_elements",
+					   "rmw_redone", "emulated",
+					   "unemulated", "misdirected" };
+#define NSTUCK (sizeof(stuck_stats) / sizeof(stuck_stats[0]))
+
+static bool stats_sample(long long *v)
+{
+	json_t *r = ctl_try(sc, "{\"execute\":\"query-stats\"}", 5000);
+	json_t *ret = json_object_get(r, "return");
+
+	for (size_t i = 0; i < NSTUCK; i++)
+		v[i] = json_integer_value(json_object_get(ret, stuck_stats[i]));
+	json_decref(r);
+	return ret != NULL;
+}
+
+static void diag_stuck(void)
+{
+	long long a[NSTUCK], b[NSTUCK];
+	bool ok = stats_sample(a);
+	int frame;
+
+	frame = qemu_test_print_cpu(sq, 3);
+	if (ok && stats_sample(b)) {
+		fprintf(stderr, "# guard counters over ~1 s:");
+		for (size_t i = 0; i < NSTUCK; i++)
+			fprintf(stderr, " %s %lld%+lld", stuck_stats[i], b[i],
+				b[i] - a[i]);
+		fprintf(stderr, "\n# %s\n",
+			b[0] != a[0] ? "exits climb: a store retried for ever "
+				       "(the guard or KVM)" :
+			frame == 1   ? "no exits: the guest spins, not spp" :
+				       "no exits: the guest runs or spins "
+				       "without storing into trapped pages");
+	} else {
+		fprintf(stderr,
+			"# the control socket did not answer query-stats\n");
+	}
+	fflush(stderr);
+}
+
 static void guest_stuck(const char *cmd)
 {
 	char what[160];
@@ -117,6 +162,7 @@ static void guest_stuck(const char *cmd)
 	stuck_restarts++;
 	snprintf(what, sizeof(what), "the guest stopped answering '%.60s'",
 		 cmd);
+	diag_stuck();
 	diag_hang(sq, what);
 	qemu_test_hung(sq, what);
 	longjmp(stuck_jmp, 1);
@@ -716,19 +762,12 @@ static void test_classes(void **state)
 {
 	(void)state;
 	/*
-	 * Known defect (issue 11, open): in 3 of 4 runs on 6.1 the nested
-	 * guest stopped answering during this case, each time right after
-	 * or during a store into a denied sub-page (sse 0x418, lock xadd
-	 * 0x47c, rep stosb 0x3c0+0x60, glibc memcpy over sub-pages 20-22),
-	 * its vCPU thread running, not waiting. Until that is found the
-	 * case runs only on request, so CI stays meaningful for the rest.
+	 * A guest that stops answering here (issue 11: in the nested test
+	 * VM, seen in 3 of 4 runs once) is the test VM's nested-SVM defect,
+	 * not the guard: an interrupt delivered while interrupts are off
+	 * re-enters a handler that holds its spinlock, with or without spp
+	 * (docs/testing.md). diag_stuck() shows it; the case runs again once.
 	 */
-	if (!getenv("SPP_QEMU_CLASSES")) {
-		printf("# skipped: the store-class matrix hits a known guest "
-		       "livelock after denied stores under the shim (issue "
-		       "11); SPP_QEMU_CLASSES=1 runs it\n");
-		skip();
-	}
 	CASE_RESTARTABLE();
 	zero_page();
 	ctl_protect(sc, page, MAP_MIXED);
