@@ -461,11 +461,21 @@ static int ctl_protectable(void *ctx, uint64_t gfn, uint64_t npages,
 	return -EPERM;
 }
 
+/* The control socket's protect-gva: the VM's vCPU registers. */
+static int ctl_vcpu_state(void *ctx, uint32_t vcpu,
+			  struct spp_ctl_vcpu_state *st)
+{
+	const struct run_state *s = ctx;
+
+	return spp_vm_vcpu_state(s->vm, vcpu, st);
+}
+
 /* --control: the server on the guard, before the guest runs. */
 static int open_control(struct run_state *s)
 {
 	static const struct spp_ctl_ops ops = {
 		.protectable = ctl_protectable,
+		.vcpu_state = ctl_vcpu_state,
 	};
 	const char *path = s->o->control;
 	int ret;
