@@ -594,7 +594,7 @@ static void test_options_documented(void **state)
 			fail_msg("spp(1) OPTIONS OF RUN lacks --%s", name);
 		nopts++;
 	}
-	assert_int_equal(nopts, 13);
+	assert_int_equal(nopts, 14);
 	/* and the other way: every option spp(1) documents is in --help */
 	for (p = sect; (p = strstr(p, "\n.B")) != NULL; p++) {
 		char *opt = strstr(p, " \\-\\-"), *q;
