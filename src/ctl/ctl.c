@@ -1252,8 +1252,11 @@ static json_t *cmd_set_symbols(struct spp_ctl *c, struct request *r,
 	if (ret) {
 		if (ke.what && ke.line)
 			return fail(e, "%s:%u: %s", path, ke.line, ke.what);
-		if (ke.what)
+		if (ke.what && (ret == -EINVAL || ret == -ENODATA))
 			return fail(e, "%s: %s", path, ke.what);
+		if (ke.what)
+			return fail(e, "%s: %s (%s)", path, ke.what,
+				    strerror_r(-ret, buf, sizeof(buf)));
 		return fail(e, "%s: %s", path,
 			    strerror_r(-ret, buf, sizeof(buf)));
 	}
