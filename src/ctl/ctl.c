@@ -970,21 +970,30 @@ static int rule_protect(struct spp_ctl *c, struct rule *r,
 	return 0;
 }
 
-/* Try to apply @r now: 0 (applied), -EAGAIN (pending) or another errno;
- * r->why says why not. The server thread only. */
-static int rule_try(struct spp_ctl *c, struct rule *r)
+/* vCPU 0's state into *@st (the embedder pauses the vCPUs for it):
+ * 0 or its errno. */
+static int vcpu0(struct spp_ctl *c, struct spp_ctl_vcpu_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!c->ops.vcpu_state)
+		return -EOPNOTSUPP;
+	return c->ops.vcpu_state(c->ctx, 0, st);
+}
+
+/* Try to apply @r now with vCPU 0's state @st as vcpu0() read it (@ret
+ * its result): 0 (applied), -EAGAIN (pending) or another errno; r->why
+ * says why not. The server thread only. */
+static int rule_try(struct spp_ctl *c, struct rule *r,
+		    const struct spp_ctl_vcpu_state *st_in, int ret)
 {
 	struct spp_gva_piece p[SPP_CTL_RULE_MAX_PAGES];
-	struct spp_ctl_vcpu_state st;
+	struct spp_ctl_vcpu_state st = *st_in;
 	size_t n = 0;
-	int ret;
 
-	if (!c->ops.vcpu_state) {
+	if (ret == -EOPNOTSUPP) {
 		why(r, "not supported by this VMM (no vCPU state)");
-		return -EOPNOTSUPP;
+		return ret;
 	}
-	memset(&st, 0, sizeof(st));
-	ret = c->ops.vcpu_state(c->ctx, 0, &st);
 	if (ret == -ENOENT) {
 		why(r, "no vCPU yet");
 		return -EAGAIN;
@@ -1030,15 +1039,21 @@ static bool any_pending(const struct spp_ctl *c)
 	return false;
 }
 
-/* Every pending rule once more; SPP_RULE_APPLIED for those that took. */
+/* Every pending rule once more, on one look at vCPU 0 (one pause);
+ * SPP_RULE_APPLIED for those that took. */
 static void retry_pending(struct spp_ctl *c)
 {
+	struct spp_ctl_vcpu_state st;
 	unsigned int i;
+	int ret;
 
+	if (!any_pending(c))
+		return;
+	ret = vcpu0(c, &st);
 	for (i = 0; i < c->nrules; i++) {
 		struct rule *r = c->rules[i];
 
-		if (r->applied || rule_try(c, r))
+		if (r->applied || rule_try(c, r, &st, ret))
 			continue;
 		broadcast(c, "SPP_RULE_APPLIED", rule_obj(r));
 	}
@@ -1047,6 +1062,7 @@ static void retry_pending(struct spp_ctl *c)
 /* A new rule @r (taken): tried at once, kept when applied or pending. */
 static json_t *add_rule(struct spp_ctl *c, struct rule *r, struct err *e)
 {
+	struct spp_ctl_vcpu_state st;
 	int ret;
 
 	if (c->nrules == SPP_CTL_MAX_RULES) {
@@ -1055,7 +1071,8 @@ static json_t *add_rule(struct spp_ctl *c, struct rule *r, struct err *e)
 		return fail(e, "too many rules (at most %u)",
 			    SPP_CTL_MAX_RULES);
 	}
-	ret = rule_try(c, r);
+	ret = vcpu0(c, &st);
+	ret = rule_try(c, r, &st, ret);
 	if (ret && ret != -EAGAIN) {
 		fail(e, "%s", r->why);
 		free(r->symbol);
