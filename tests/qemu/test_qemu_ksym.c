@@ -13,8 +13,11 @@
  *   socket: applied, pages and maps named; "echo /tmp/x >
  *   /proc/sys/kernel/modprobe" in the guest is dropped, the file reads
  *   back unchanged, the event's rip (and insn_rip when known) lies in
- *   the kernel; with a table of the guest's symbol around that
- *   instruction (set-symbols) the next event's insn_sym names it.
+ *   the kernel; then by symbol: a table of the guest's own symbols
+ *   (entry_SYSCALL_64, modprobe_path, the storing function) through
+ *   set-symbols, protect-symbol modprobe_path/64 (slide 0 from
+ *   MSR_LSTAR), the write dropped again and the event's insn_sym naming
+ *   the function.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -81,7 +84,7 @@ static void test_protect_kernel_gva(void **state)
 					  .marker = "^SPP-WPTEST ",
 					  .prefix = prefix,
 					  .name = "spp-qemu-ksym" };
-	unsigned long long addr, a, next, rip, irip;
+	unsigned long long addr, a, next, rip, irip, entry;
 	struct qemu_test *q;
 	struct ctl *c;
 	json_t *r, *ev, *pages;
@@ -155,20 +158,44 @@ static void test_protect_kernel_gva(void **state)
 	assert_null(json_object_get(ev, "insn_sym")); /* no table yet */
 	json_decref(ev);
 
-	/* insn_sym: a table of the guest's own symbol around it */
+	/* the rule goes: the sub-page is writable again */
+	json_decref(ctl_ok(c, "{\"execute\":\"unprotect-rule\",\"arguments\":"
+			      "{\"id\":2}}"));
+
+	/* by symbol: a table of the guest's own symbols (entry_SYSCALL_64
+	 * for the slide from MSR_LSTAR - 0 here, nokaslr -, modprobe_path,
+	 * and the function that stored, from ksymat) */
 	snprintf(cmd, sizeof(cmd), "ksymat 0x%llx", irip ? irip : rip);
 	assert_int_equal(qemu_test_cmd(q, cmd, reply, sizeof(reply)), 0);
 	assert_int_equal(sscanf(reply, "OK name=%199s addr=0x%llx next=0x%llx",
 				name, &a, &next),
 			 3);
+	assert_int_equal(qemu_test_cmd(q, "ksym entry_SYSCALL_64", reply,
+				       sizeof(reply)),
+			 0);
+	assert_int_equal(sscanf(reply, "OK addr=0x%llx", &entry), 1);
 	f = fopen(mapf, "w");
 	assert_non_null(f);
-	fprintf(f, "%llx T %s\n%llx T zz_next\n", a, name, next);
+	fprintf(f,
+		"%llx T %s\n%llx T zz_next\n%llx T entry_SYSCALL_64\n"
+		"%llx D modprobe_path\n%llx D zz_after\n",
+		a, name, next, entry, addr, addr + 256);
 	fclose(f);
 	json_decref(ctl_ok(c,
 			   "{\"execute\":\"set-symbols\",\"arguments\":"
 			   "{\"path\":\"%s\"}}",
 			   mapf));
+	r = ctl_ok(c, "{\"execute\":\"protect-symbol\",\"arguments\":"
+		      "{\"symbol\":\"modprobe_path/64\"}}");
+	printf("# protect-symbol: %s\n", json_dumps(r, JSON_COMPACT));
+	assert_string_equal(json_string_value(json_object_get(r, "state")),
+			    "applied");
+	assert_int_equal(hexstr(json_object_get(r, "gva")), addr);
+	json_decref(r);
+	r = ctl_ok(c, "{\"execute\":\"query-rules\"}");
+	assert_string_equal(json_string_value(json_object_get(r, "slide")),
+			    "0x0");
+	json_decref(r);
 	assert_int_equal(qemu_test_cmd(q,
 				       "putfile /proc/sys/kernel/modprobe "
 				       "/tmp/y",
@@ -190,10 +217,9 @@ static void test_protect_kernel_gva(void **state)
 				       reply, sizeof(reply)),
 			 0);
 	assert_string_equal(reply, orig);
-
-	/* the rule of --protect-gva still waits; ours goes */
+	/* before quit, as test_qemu_shim does: the page back to the kernel */
 	json_decref(ctl_ok(c, "{\"execute\":\"unprotect-rule\",\"arguments\":"
-			      "{\"id\":2}}"));
+			      "{\"id\":3}}"));
 	ctl_close(c);
 	assert_int_equal(qemu_test_cmd(q, "quit", NULL, 0), 0);
 	assert_int_equal(qemu_test_wait_exit(q, 30000, &status), 0);

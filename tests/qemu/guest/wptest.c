@@ -380,6 +380,10 @@ static int command(char *line, bool avx)
 				snprintf(best, sizeof(best), "%s", sname);
 			} else if (a > want && a < next) {
 				next = a;
+				/* the kernel's own symbols come sorted: the
+				 * rest (modules) is not near it */
+				if (ba)
+					break;
 			}
 		}
 		fclose(f);
