@@ -52,7 +52,8 @@ struct spp_ksym_table;
 #define SPP_CTL_MAX_RULES 64
 /* 4 KiB virtual pages one such rule may span (256 KiB). */
 #define SPP_CTL_RULE_MAX_PAGES 64
-/* How often the server retries pending rules, in milliseconds. */
+/* How soon the server retries pending rules, in milliseconds (doubled
+ * after each round in which none took, up to 5 times this). */
 #define SPP_CTL_RETRY_MS 200
 
 /*

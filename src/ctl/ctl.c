@@ -84,6 +84,7 @@ struct spp_ctl {
 	struct rule *rules[SPP_CTL_MAX_RULES];
 	unsigned int nrules, rule_seq;
 	double next_retry;
+	unsigned int idle_rounds; /* retries since one applied or came */
 };
 
 /* ---- output ---------------------------------------------------------------- */
@@ -1040,23 +1041,26 @@ static bool any_pending(const struct spp_ctl *c)
 }
 
 /* Every pending rule once more, on one look at vCPU 0 (one pause);
- * SPP_RULE_APPLIED for those that took. */
-static void retry_pending(struct spp_ctl *c)
+ * SPP_RULE_APPLIED for those that took. Whether one did. */
+static bool retry_pending(struct spp_ctl *c)
 {
 	struct spp_ctl_vcpu_state st;
+	bool took = false;
 	unsigned int i;
 	int ret;
 
 	if (!any_pending(c))
-		return;
+		return false;
 	ret = vcpu0(c, &st);
 	for (i = 0; i < c->nrules; i++) {
 		struct rule *r = c->rules[i];
 
 		if (r->applied || rule_try(c, r, &st, ret))
 			continue;
+		took = true;
 		broadcast(c, "SPP_RULE_APPLIED", rule_obj(r));
 	}
+	return took;
 }
 
 /* A new rule @r (taken): tried at once, kept when applied or pending. */
@@ -1081,6 +1085,7 @@ static json_t *add_rule(struct spp_ctl *c, struct rule *r, struct err *e)
 	}
 	r->id = ++c->rule_seq;
 	c->rules[c->nrules++] = r;
+	c->idle_rounds = 0; /* a new rule: retry it at the full rate */
 	return rule_obj(r);
 }
 
@@ -1253,6 +1258,8 @@ static void swap_symbols(struct spp_ctl *c, struct spp_ksym_table *t)
 	pthread_mutex_unlock(&c->lock);
 	spp_ksym_destroy(old);
 	atomic_store(&c->retry_now, true);
+	/* (idle_rounds is the server thread's: the next round resets it
+	 * only if a rule takes; the table change itself retries at once) */
 }
 
 static json_t *cmd_set_symbols(struct spp_ctl *c, struct request *r,
@@ -1862,8 +1869,16 @@ static void *server(void *arg)
 			accept_client(c);
 		if (atomic_exchange(&c->retry_now, false) ||
 		    (any_pending(c) && now() >= c->next_retry)) {
-			retry_pending(c);
-			c->next_retry = now() + SPP_CTL_RETRY_MS / 1000.0;
+			unsigned int k;
+
+			if (retry_pending(c))
+				c->idle_rounds = 0;
+			k = c->idle_rounds++;
+			/* back off while nothing takes (200, 400, 800 ms,
+			 * then 1 s): every attempt pauses the guest */
+			c->next_retry =
+				now() + (k < 3 ? (double)(1u << k) : 5) *
+						SPP_CTL_RETRY_MS / 1000.0;
 		}
 	}
 	shut_down(c);
