@@ -102,12 +102,20 @@ struct spp_event {
 	uint8_t old[SPP_STORE_MAX]; /* the first min(len, SPP_STORE_MAX)
 				       bytes the store overwrote, or would
 				       have (SPP_EVENT_OLD) */
-	uint64_t reserved[6]; /* zero: room for later fields */
+	/* 0.3: */
+	uint64_t protected_bytes; /* the store was judged per byte (it
+				     touched byte-protected sub-pages only,
+				     spp_guard_protect_bytes()): bit i set =
+				     byte i of data (i < SPP_STORE_MAX) is
+				     protected; 0: none of them
+				     (SPP_EVENT_BYTES) */
+	uint64_t reserved[5]; /* zero: room for later fields */
 };
 
 /* spp_event.known: */
 #define SPP_EVENT_CPU (1u << 0) /* cpl and cr3 */
 #define SPP_EVENT_OLD (1u << 1) /* old */
+#define SPP_EVENT_BYTES (1u << 2) /* protected_bytes */
 
 /*
  * The fields of struct spp_event in its JSON object (docs/events.md,
@@ -115,12 +123,13 @@ struct spp_event {
  * each: X(json name, member, kind). Kinds: U32 (a number; any 32-bit
  * member), HEX ("0x..." of a u64), HEX_OR_NULL (null when 0: not known),
  * BYTES (the member's first min(@len, SPP_STORE_MAX) bytes, hex), PAGE
- * (the page of a u64 address), VERDICT (its name); CPU_U32, CPU_HEX and
- * OLD_BYTES are U32, HEX and BYTES that are null unless @known has
- * SPP_EVENT_CPU (SPP_EVENT_OLD); SYM ("name+0xoff" of a u64 address in a
- * kernel symbol table, null when 0 or not in it) is written only by
- * spp_event_json_ksym() with a table. The writer adds "type", "seq" and
- * "time" before them. A new event field is a member above and a row here (and
+ * (the page of a u64 address), VERDICT (its name); CPU_U32, CPU_HEX,
+ * OLD_BYTES and BYTES_HEX are U32, HEX, BYTES and HEX that are null
+ * unless @known has SPP_EVENT_CPU (SPP_EVENT_OLD, SPP_EVENT_BYTES); SYM
+ * ("name+0xoff" of a u64 address in a kernel symbol table, null when 0
+ * or not in it) is written only by spp_event_json_ksym() with a table.
+ * The writer adds "type", "seq" and "time" before them. A new event
+ * field is a member above and a row here (and
  * its producer fills it in); docs/events.md documents it.
  */
 #define SPP_EVENT_JSON_FIELDS(X)             \
@@ -138,7 +147,8 @@ struct spp_event {
 	X("cpl", cpl, CPU_U32)               \
 	X("cr3", cr3, CPU_HEX)               \
 	X("fragments", fragments, U32)       \
-	X("verdict", verdict, VERDICT)
+	X("verdict", verdict, VERDICT)       \
+	X("protected_bytes", protected_bytes, BYTES_HEX)
 
 struct spp_guard_ops {
 	/*
@@ -178,7 +188,10 @@ struct spp_guard_stats {
 				 entry's address, judged at their own */
 	uint64_t walk_writes; /* accessed/dirty flags spp set in guest page
 				 tables for walks KVM could not update */
-	uint64_t reserved[8]; /* zero: room for later counters (the rule of
+	/* 0.3: */
+	uint64_t fine_allowed; /* of allowed: stores into byte-protected
+				  sub-pages that wrote no protected byte */
+	uint64_t reserved[7]; /* zero: room for later counters (the rule of
 				 struct spp_event) */
 };
 
@@ -273,22 +286,76 @@ int spp_guard_get_dirty_log(struct spp_guard *g, uint32_t slot,
  * spp_guard_set_access() / spp_guard_get_access() - KVM_SUBPAGES_SET_ACCESS
  * and _GET_ACCESS on this VM, semantics as spp_access_set()/get() (npages
  * on success, all or nothing), plus -EIO if KVM refused a memslot change
- * (the guard then restores the previous slots and maps).
+ * (the guard then restores the previous slots and maps). A sub-page SET
+ * makes writable loses its byte mask (spp_guard_protect_bytes()); one it
+ * leaves denied keeps it, so SET of what GET read changes nothing.
  */
 int spp_guard_set_access(struct spp_guard *g, const struct spp_subpage *req);
 int spp_guard_get_access(struct spp_guard *g, struct spp_subpage *req);
 
 /* spp_guard_set_range() - one @map for pages @gfn .. @gfn + @npages - 1;
- * errors as spp_access_set_bulk() plus -EIO. */
+ * errors as spp_access_set_bulk() plus -EIO. Byte masks as with SET. */
 int spp_guard_set_range(struct spp_guard *g, uint64_t gfn, uint64_t npages,
 			uint32_t map);
 
 /*
  * spp_guard_protect_add() - only clear bits: page @gfn's map becomes
  * old & @map. What a guest may do to its own pages (memory guard use): add
- * protection, never remove it. Errors as spp_guard_set_range().
+ * protection, never remove it. A byte-protected sub-page whose bit @map
+ * clears loses its byte mask (denied whole from now on); the others keep
+ * theirs. Errors as spp_guard_set_range().
  */
 int spp_guard_protect_add(struct spp_guard *g, uint64_t gfn, uint32_t map);
+
+/*
+ * Finer than the hardware: byte masks (an extension, off by default;
+ * docs/introspection.md). The 128-byte sub-page stays the model of
+ * record: a byte mask only refines a denied sub-page. A sub-page is
+ * byte-protected when its map bit is clear and it has a byte mask; a
+ * store that touches denied sub-pages, all of them byte-protected, is
+ * judged per byte: if none of the bytes it writes is in a mask it is
+ * allowed (committed, counted in allowed and fine_allowed, reported only
+ * with spp_guard_set_report_allowed()); else it is denied and the policy
+ * applies to its protected bytes: DENY commits the others and drops
+ * those, LOG commits all, STOP holds the whole store. Such events have
+ * SPP_EVENT_BYTES and protected_bytes. A store that touches a sub-page
+ * denied whole is judged as without masks (the strict rule: no byte of
+ * it under DENY). Pages without masks are judged as before.
+ */
+
+/* Most pages with byte masks at once, and the longest range of a call. */
+#define SPP_GUARD_BYTES_MAX_PAGES 4096
+#define SPP_GUARD_BYTES_MAX_LEN (SPP_SUBPAGE_MAX_PAGES * 4096ULL)
+
+/*
+ * spp_guard_protect_bytes() - protect exactly the @len bytes at @gpa.
+ * Each sub-page the range touches: a writable one becomes denied (its
+ * page traps) with a byte mask of the range's bytes in it; a
+ * byte-protected one adds them to its mask; one denied whole stays so
+ * (protection never gets weaker). Returns 0, or -EINVAL (NULL, @len 0 or
+ * above SPP_GUARD_BYTES_MAX_LEN, the range beyond 2^48), -EFAULT (not
+ * all guest RAM), -ENOSPC (more than SPP_GUARD_BYTES_MAX_PAGES pages
+ * would have masks), -ENOMEM, -EIO (KVM refused a memslot change); on
+ * error nothing changed.
+ */
+int spp_guard_protect_bytes(struct spp_guard *g, uint64_t gpa, uint64_t len);
+
+/*
+ * spp_guard_unprotect_bytes() - take the @len bytes at @gpa out of the
+ * byte masks; a byte-protected sub-page whose mask becomes empty becomes
+ * writable. Sub-pages denied whole and writable ones do not change (SET
+ * owns them). Returns 0 or the errors of spp_guard_protect_bytes() but
+ * -ENOSPC; on error nothing changed.
+ */
+int spp_guard_unprotect_bytes(struct spp_guard *g, uint64_t gpa, uint64_t len);
+
+/*
+ * spp_guard_get_bytes() - page @gfn's byte mask into @bits (bit b of
+ * word b / 64: byte b of the page protected; all zero without a mask).
+ * Returns the number of protected bytes (0: none), or -EINVAL (NULL).
+ */
+int spp_guard_get_bytes(struct spp_guard *g, uint64_t gfn,
+			uint64_t bits[SPP_PAGE_SIZE / 64]);
 
 /* spp_guard_lookup() - the current map of page @gfn. */
 uint32_t spp_guard_lookup(struct spp_guard *g, uint64_t gfn);
@@ -372,7 +439,8 @@ int spp_guard_emulate(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 /*
  * spp_guard_resolve_stop() - finish a store held by SPP_EXIT_STOP: judge
  * it again under the current maps (the caller may have changed them) and
- * commit it when allowed, drop it when still denied. @commit forces the
+ * commit it when allowed, drop it when still denied (as DENY does: a
+ * store judged per byte commits its unprotected bytes). @commit forces the
  * commit. Returns the final verdict (SPP_VERDICT_ALLOWED, _DENIED or
  * _LOGGED) or -EINVAL (NULL, not a STOPPED event, @ev->len 0 or above
  * SPP_STORE_MAX, or [@ev->gpa, + @ev->len) not inside one guarded region;

@@ -553,6 +553,47 @@ static json_t *cmd_unprotect(struct spp_ctl *c, struct request *r,
 	return change_range(c, gpa, len, false, e);
 }
 
+/* protect-bytes / unprotect-bytes: byte masks finer than the hardware
+ * (spp_guard_protect_bytes()); all or nothing in the guard. */
+static json_t *change_bytes(struct spp_ctl *c, struct request *r, struct err *e,
+			    bool on)
+{
+	uint64_t gpa = arg_u64(r, "gpa", 0), len = arg_u64(r, "len", 1);
+	uint64_t gfn = gpa >> SPP_PAGE_SHIFT, n;
+	int ret;
+
+	if (gpa + len > GPA_LIMIT)
+		return fail(e,
+			    "gpa 0x%" PRIx64 " + len 0x%" PRIx64
+			    " beyond the %u-bit guest-physical space",
+			    gpa, len, SPP_GPA_BITS);
+	n = ((gpa + len - 1) >> SPP_PAGE_SHIFT) - gfn + 1;
+	if (on && !protectable(c, gfn, n, e))
+		return NULL;
+	ret = on ? spp_guard_protect_bytes(c->g, gpa, len) :
+		   spp_guard_unprotect_bytes(c->g, gpa, len);
+	if (ret == -ENOSPC)
+		return fail(e,
+			    "too many pages with byte masks (at most %u; "
+			    "nothing changed)",
+			    SPP_GUARD_BYTES_MAX_PAGES);
+	if (ret)
+		return guard_fail(e, ret, gpa, len);
+	return json_pack("{s:I}", "pages", (json_int_t)n);
+}
+
+static json_t *cmd_protect_bytes(struct spp_ctl *c, struct request *r,
+				 struct err *e)
+{
+	return change_bytes(c, r, e, true);
+}
+
+static json_t *cmd_unprotect_bytes(struct spp_ctl *c, struct request *r,
+				   struct err *e)
+{
+	return change_bytes(c, r, e, false);
+}
+
 static const char *const policy_names[] = {
 	[SPP_POLICY_DENY] = "deny",
 	[SPP_POLICY_LOG] = "log",
@@ -602,7 +643,7 @@ static json_t *stats_obj(struct spp_ctl *c)
 #define I(x) (json_int_t)(x)
 	return json_pack(
 		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-		"s:I,s:I,s:I,s:I,s:I}",
+		"s:I,s:I,s:I,s:I,s:I,s:I}",
 		"exits", I(s.exits), "stores", I(s.stores), "allowed",
 		I(s.allowed), "denied", I(s.denied), "slot_changes",
 		I(s.slot_changes), "slots", I(s.slots), "ro_slots",
@@ -611,8 +652,9 @@ static json_t *stats_obj(struct spp_ctl *c)
 		I(s.string_batches), "string_elements", I(s.string_elements),
 		"rmw_redone", I(s.rmw_redone), "rmw_unsure", I(s.rmw_unsure),
 		"misdirected", I(s.misdirected), "walk_writes",
-		I(s.walk_writes), "clients", I(clients), "events_sent", I(sent),
-		"events_dropped", I(dropped));
+		I(s.walk_writes), "fine_allowed", I(s.fine_allowed), "clients",
+		I(clients), "events_sent", I(sent), "events_dropped",
+		I(dropped));
 #undef I
 }
 
@@ -1328,6 +1370,14 @@ static const struct command {
 	  cmd_unprotect,
 	  { { "gpa", A_UINT, true, GPA },
 	    { "len", A_UINT, false, 1, GPA_LIMIT } } },
+	{ "protect-bytes",
+	  cmd_protect_bytes,
+	  { { "gpa", A_UINT, true, GPA },
+	    { "len", A_UINT, true, 1, SPP_GUARD_BYTES_MAX_LEN } } },
+	{ "unprotect-bytes",
+	  cmd_unprotect_bytes,
+	  { { "gpa", A_UINT, true, GPA },
+	    { "len", A_UINT, true, 1, SPP_GUARD_BYTES_MAX_LEN } } },
 	{ "set-policy", cmd_set_policy, { { "policy", A_STRING, true, 0, 0 } } },
 	{ "query-policy", cmd_query_policy, { { 0 } } },
 	{ "query-stats", cmd_stats, { { 0 } } },

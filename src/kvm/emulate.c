@@ -221,6 +221,9 @@ static void describe(const struct emu *e, struct spp_insn_report *rep,
 /* ---- pieces: linear store -> guest-physical ------------------------- */
 
 #define EMU_MAX_PIECES (SPP_X86_EMU_MAX / PAGE_SIZE + 2)
+_Static_assert(SPP_X86_EMU_MAX <= GUARD_STORE_MAX &&
+		       EMU_MAX_PIECES <= GUARD_MAX_PIECES,
+	       "the guard judges every store spp emulates per byte");
 
 static int store_pieces(struct emu *e, const struct spp_x86_store *st,
 			struct guard_piece *p, unsigned int *np)

@@ -64,6 +64,7 @@ enum kind {
 	CPU_U32,
 	CPU_HEX,
 	OLD_BYTES,
+	BYTES_HEX,
 	SYM,
 };
 
@@ -124,6 +125,13 @@ static void put_field(struct out *o, const struct spp_event *ev,
 		}
 		kind = BYTES;
 		break;
+	case BYTES_HEX:
+		if (!(ev->known & SPP_EVENT_BYTES)) {
+			put(o, "null");
+			return;
+		}
+		kind = HEX;
+		break;
 	default:
 		break;
 	}
@@ -174,7 +182,7 @@ static void put_field(struct out *o, const struct spp_event *ev,
 		data[2 * len] = 0;
 		put(o, "\"%s\"", data);
 		break;
-	default: /* CPU_* and OLD_BYTES became their plain kinds above */
+	default: /* CPU_*, OLD_BYTES and BYTES_HEX became plain kinds above */
 		break;
 	}
 }

@@ -281,14 +281,53 @@ static void count_slots(struct spp_guard *g)
 	g->stats.trapped_pages = t.trapped;
 }
 
+/* What a map change leaves of the byte masks of its pages. */
+struct keep_bytes {
+	const struct overlay *o;
+	uint32_t keep;
+};
+
+/* Byte masks survive in the sub-pages of @keep the new map denies. */
+static void keep_bytes_edit(void *ctx, uint64_t gfn, uint64_t *bits)
+{
+	const struct keep_bytes *k = ctx;
+	uint32_t stay = k->keep & ~overlay_map(k->o, gfn);
+	unsigned int i;
+
+	for (i = 0; i < SPP_SUBPAGES_PER_PAGE; i++) {
+		if (stay & (1u << i))
+			continue;
+		bits[2 * i] = 0;
+		bits[2 * i + 1] = 0;
+	}
+}
+
+/* Put @nb in place of the byte masks; @nb gets the old ones. */
+static void swap_bytes(struct spp_guard *g, struct spp_bytemask *nb)
+{
+	struct spp_bytemask old;
+
+	pthread_mutex_lock(&g->commit_lock);
+	old = g->bytes;
+	g->bytes = *nb;
+	pthread_mutex_unlock(&g->commit_lock);
+	*nb = old;
+}
+
 /*
  * Change maps of @gfn .. @gfn + @n - 1 and the memslots with them, all or
- * nothing. Called with g->lock held.
+ * nothing. With @masks, byte masks of those pages stay only in sub-pages
+ * of @keep that the new maps deny; without, the caller sees to them.
+ * Called with g->lock held.
  */
 static int update(struct spp_guard *g, uint64_t gfn, uint64_t n,
-		  const uint32_t *maps, uint32_t fill)
+		  const uint32_t *maps, uint32_t fill, bool masks,
+		  uint32_t keep)
 {
 	struct overlay o = { g->acc, gfn, n, maps, fill };
+	struct keep_bytes kb = { &o, keep };
+	struct spp_bytemask nb = { NULL, 0 };
+	bool bytes = false;
 	struct pending *p;
 	uint64_t lo, hi;
 	size_t np = 0, i;
@@ -300,6 +339,14 @@ static int update(struct spp_guard *g, uint64_t gfn, uint64_t n,
 		return -EINVAL;
 	if (!spp_access_is_ram(g->acc, gfn, n))
 		return -EFAULT;
+	if (masks && spp_bytemask_any(&g->bytes, gfn, n)) {
+		/* the masks as they will be, ready before anything changes */
+		ret = spp_bytemask_edit(&g->bytes, gfn, n, keep_bytes_edit, &kb,
+					SIZE_MAX, &nb);
+		if (ret)
+			return ret;
+		bytes = true;
+	}
 
 	/* Plan every region the trapped window [gfn-1, gfn+n+1) touches. */
 	lo = gfn ? gfn - 1 : 0;
@@ -369,6 +416,9 @@ static int update(struct spp_guard *g, uint64_t gfn, uint64_t n,
 	if (!ret) {
 		for (i = 0; i < np; i++)
 			region_commit_plan(g, &p[i]);
+		/* after the maps: a writable sub-page's stale mask is moot */
+		if (bytes)
+			swap_bytes(g, &nb);
 	} else {
 		/* Undo the slot swaps that went through. */
 		for (i = np; i--;)
@@ -382,6 +432,7 @@ static int update(struct spp_guard *g, uint64_t gfn, uint64_t n,
 	guard_resume(g);
 out:
 	pending_release(p, np);
+	spp_bytemask_release(&nb);
 	return ret;
 }
 
@@ -458,6 +509,7 @@ void spp_guard_destroy(struct spp_guard *g)
 	}
 	free(g->regions);
 	free(g->free_ids);
+	spp_bytemask_release(&g->bytes);
 	spp_access_destroy(g->acc);
 	pthread_mutex_destroy(&g->lock);
 	pthread_mutex_destroy(&g->commit_lock);
@@ -913,7 +965,8 @@ int spp_guard_set_access(struct spp_guard *g, const struct spp_subpage *req)
 	if (!req->npages)
 		return 0;
 	pthread_mutex_lock(&g->lock);
-	ret = update(g, req->gfn_base, req->npages, req->access_map, 0);
+	ret = update(g, req->gfn_base, req->npages, req->access_map, 0, true,
+		     ~0u);
 	pthread_mutex_unlock(&g->lock);
 	return ret ? ret : (int)req->npages;
 }
@@ -938,7 +991,7 @@ int spp_guard_set_range(struct spp_guard *g, uint64_t gfn, uint64_t npages,
 	if (!g)
 		return -EINVAL;
 	pthread_mutex_lock(&g->lock);
-	ret = update(g, gfn, npages, NULL, map);
+	ret = update(g, gfn, npages, NULL, map, true, ~0u);
 	pthread_mutex_unlock(&g->lock);
 	return ret;
 }
@@ -960,6 +1013,7 @@ int spp_guard_translate(struct spp_guard *g, const struct spp_x86_paging *pg,
 
 int spp_guard_protect_add(struct spp_guard *g, uint64_t gfn, uint32_t map)
 {
+	const uint64_t *bits;
 	uint32_t now;
 	int ret;
 
@@ -967,11 +1021,132 @@ int spp_guard_protect_add(struct spp_guard *g, uint64_t gfn, uint32_t map)
 		return -EINVAL;
 	pthread_mutex_lock(&g->lock);
 	now = spp_access_lookup(g->acc, gfn);
-	ret = (now & map) == now ?
-		      (spp_access_is_ram(g->acc, gfn, 1) ? 0 : -EFAULT) :
-		      update(g, gfn, 1, NULL, now & map);
+	bits = spp_bytemask_find(&g->bytes, gfn);
+	/* a byte-protected sub-page asked for whole changes too */
+	if ((now & map) != now ||
+	    (bits && (spp_bytemask_subpages(bits) & ~map)))
+		ret = update(g, gfn, 1, NULL, now & map, true, map);
+	else
+		ret = spp_access_is_ram(g->acc, gfn, 1) ? 0 : -EFAULT;
 	pthread_mutex_unlock(&g->lock);
 	return ret;
+}
+
+/* ---- public: byte masks ------------------------------------------------ */
+
+/* One byte-mask change: the range, and the pages' new maps. */
+struct bytes_change {
+	struct spp_guard *g;
+	uint64_t gpa, end; /* [gpa, end) */
+	uint64_t gfn; /* maps[0]'s page */
+	uint32_t *maps;
+	bool on;
+};
+
+static void bytes_edit(void *ctx, uint64_t gfn, uint64_t *bits)
+{
+	struct bytes_change *c = ctx;
+	uint64_t page = gfn << PAGE_SHIFT;
+	uint64_t lo = c->gpa > page ? c->gpa : page;
+	uint64_t hi = c->end < page + PAGE_SIZE ? c->end : page + PAGE_SIZE;
+	uint32_t map = spp_access_lookup(c->g->acc, gfn);
+	uint32_t fine = spp_bytemask_subpages(bits), bit;
+	unsigned int s;
+
+	for (s = spp_subpage_index(lo); s <= spp_subpage_index(hi - 1); s++) {
+		uint64_t a = page + s * SPP_SUBPAGE_SIZE,
+			 b = a + SPP_SUBPAGE_SIZE;
+
+		a = a > lo ? a : lo;
+		b = b < hi ? b : hi;
+		bit = 1u << s;
+		if (!(fine & bit) && !(map & bit))
+			continue; /* denied whole: SET's, not ours */
+		if (!c->on && !(fine & bit))
+			continue; /* writable: nothing to take out */
+		spp_bytemask_set(bits, (uint32_t)(a - page), (uint32_t)(b - a),
+				 c->on);
+		if (c->on)
+			map &= ~bit;
+		else if (!(bits[2 * s] | bits[2 * s + 1]))
+			map |= bit; /* its last protected byte went */
+	}
+	c->maps[gfn - c->gfn] = map;
+}
+
+static int bytes_change(struct spp_guard *g, uint64_t gpa, uint64_t len,
+			bool on)
+{
+	struct bytes_change c = {
+		g, gpa, gpa + len, gpa >> PAGE_SHIFT, NULL, on
+	};
+	struct spp_bytemask nb;
+	uint64_t n, k;
+	bool maps = false;
+	int ret;
+
+	if (!g || !len || len > SPP_GUARD_BYTES_MAX_LEN ||
+	    gpa >= 1ULL << SPP_GPA_BITS || len > (1ULL << SPP_GPA_BITS) - gpa)
+		return -EINVAL;
+	n = ((gpa + len - 1) >> PAGE_SHIFT) - c.gfn + 1;
+	c.maps = malloc(n * sizeof(*c.maps));
+	if (!c.maps)
+		return -ENOMEM;
+	pthread_mutex_lock(&g->lock);
+	ret = -EFAULT;
+	if (!spp_access_is_ram(g->acc, c.gfn, n))
+		goto out;
+	ret = spp_bytemask_edit(&g->bytes, c.gfn, n, bytes_edit, &c,
+				on ? SPP_GUARD_BYTES_MAX_PAGES : SIZE_MAX, &nb);
+	if (ret)
+		goto out;
+	for (k = 0; k < n; k++)
+		maps |= c.maps[k] != spp_access_lookup(g->acc, c.gfn + k);
+	/*
+	 * Never a moment in which a sub-page is denied whole that should
+	 * not be: masks before a sub-page is denied (a writable sub-page's
+	 * mask is moot), after it is writable again.
+	 */
+	if (on)
+		swap_bytes(g, &nb);
+	if (maps)
+		ret = update(g, c.gfn, n, c.maps, 0, false, 0);
+	if (on == !!ret)
+		swap_bytes(g, &nb); /* on: undo; off: done */
+	spp_bytemask_release(&nb);
+out:
+	pthread_mutex_unlock(&g->lock);
+	free(c.maps);
+	return ret;
+}
+
+int spp_guard_protect_bytes(struct spp_guard *g, uint64_t gpa, uint64_t len)
+{
+	return bytes_change(g, gpa, len, true);
+}
+
+int spp_guard_unprotect_bytes(struct spp_guard *g, uint64_t gpa, uint64_t len)
+{
+	return bytes_change(g, gpa, len, false);
+}
+
+int spp_guard_get_bytes(struct spp_guard *g, uint64_t gfn,
+			uint64_t bits[SPP_PAGE_SIZE / 64])
+{
+	const uint64_t *b;
+	unsigned int i;
+	int n = 0;
+
+	if (!g || !bits)
+		return -EINVAL;
+	pthread_mutex_lock(&g->lock);
+	b = spp_bytemask_find(&g->bytes, gfn);
+	for (i = 0; i < SPP_BYTEMASK_WORDS; i++) {
+		bits[i] = b ? b[i] : 0;
+		n += __builtin_popcountll(bits[i]);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return n;
 }
 
 uint32_t spp_guard_lookup(struct spp_guard *g, uint64_t gfn)
@@ -1034,6 +1209,8 @@ void spp_guard_stats(struct spp_guard *g, struct spp_guard_stats *out)
 		__atomic_load_n(&g->stats.misdirected, __ATOMIC_RELAXED);
 	out->walk_writes =
 		__atomic_load_n(&g->stats.walk_writes, __ATOMIC_RELAXED);
+	out->fine_allowed =
+		__atomic_load_n(&g->stats.fine_allowed, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&g->lock);
 }
 
@@ -1089,7 +1266,7 @@ struct piece {
 };
 
 struct store {
-	struct piece piece[16];
+	struct piece piece[GUARD_MAX_PIECES];
 	unsigned int npieces;
 	uint8_t data[SPP_STORE_MAX];
 	uint32_t len;
@@ -1158,12 +1335,73 @@ bool guard_page_trapped(struct spp_guard *g, uint64_t gfn)
 	return false;
 }
 
+/*
+ * A denied store again, per byte, when every denied sub-page it touches
+ * is byte-protected: fills @f and the event and returns true; false (the
+ * strict verdict stands) as soon as it meets a sub-page denied whole.
+ * Only on denied stores while byte masks exist.
+ */
+static bool judge_fine(struct spp_guard *g, const struct guard_piece *p,
+		       unsigned int n, struct spp_event *ev,
+		       struct guard_fine *f)
+{
+	uint64_t gfn = UINT64_MAX, at = 0;
+	const uint64_t *bits = NULL;
+	uint32_t map = SPP_ACCESS_FULL, fine = 0, k;
+	unsigned int i, s;
+	bool any = false;
+
+	memset(f->prot, 0, sizeof(f->prot));
+	for (i = 0; i < n; at += p[i].len, i++) {
+		if (at + p[i].len > GUARD_STORE_MAX || n > GUARD_MAX_PIECES)
+			return false; /* never: longer than spp's stores */
+		for (k = 0; k < p[i].len; k++) {
+			uint64_t gpa = p[i].gpa + k;
+			uint32_t off = (uint32_t)(gpa & (PAGE_SIZE - 1));
+
+			if (p[i].mask && !p[i].mask[k])
+				continue;
+			if (gpa >> PAGE_SHIFT != gfn) {
+				gfn = gpa >> PAGE_SHIFT;
+				map = spp_access_lookup(g->acc, gfn);
+				bits = spp_bytemask_find(&g->bytes, gfn);
+				fine = bits ? spp_bytemask_subpages(bits) : 0;
+			}
+			s = spp_subpage_index(gpa);
+			if (map & (1u << s))
+				continue;
+			if (!(fine & (1u << s)))
+				return false; /* denied whole */
+			if (!(bits[off / 64] & (1ULL << (off % 64))))
+				continue;
+			f->prot[(at + k) / 64] |= 1ULL << ((at + k) % 64);
+			if (!any) {
+				ev->subpage_gpa = gpa & ~(SPP_SUBPAGE_SIZE - 1);
+				ev->subpage = s;
+				any = true;
+			}
+		}
+	}
+	f->on = true;
+	if (!any) {
+		ev->verdict = SPP_VERDICT_ALLOWED;
+		ev->subpage_gpa = p[0].gpa & ~(SPP_SUBPAGE_SIZE - 1);
+		ev->subpage = spp_subpage_index(p[0].gpa);
+	}
+	ev->protected_bytes = f->prot[0];
+	ev->known |= SPP_EVENT_BYTES;
+	return true;
+}
+
 void guard_judge_pieces(struct spp_guard *g, const struct guard_piece *p,
-			unsigned int n, struct spp_event *ev)
+			unsigned int n, struct spp_event *ev,
+			struct guard_fine *f)
 {
 	unsigned int i;
 	uint32_t k;
 
+	if (f)
+		f->on = false;
 	ev->verdict = SPP_VERDICT_ALLOWED;
 	ev->subpage_gpa = p[0].gpa & ~(SPP_SUBPAGE_SIZE - 1);
 	ev->subpage = spp_subpage_index(p[0].gpa);
@@ -1176,6 +1414,7 @@ void guard_judge_pieces(struct spp_guard *g, const struct guard_piece *p,
 			ev->verdict = SPP_VERDICT_DENIED;
 			ev->subpage_gpa = v.denied_gpa;
 			ev->subpage = v.denied_subpage;
+			goto denied;
 		}
 		return;
 	}
@@ -1198,9 +1437,27 @@ void guard_judge_pieces(struct spp_guard *g, const struct guard_piece *p,
 				ev->verdict = SPP_VERDICT_DENIED;
 				ev->subpage_gpa = v.denied_gpa;
 				ev->subpage = v.denied_subpage;
-				return;
+				goto denied;
 			}
 			k += run - 1;
+		}
+	}
+	return;
+denied:
+	/* finer than the hardware: only where the first denied sub-page
+	 * has a byte mask (one look-up when masks exist elsewhere) */
+	if (f && g->bytes.n) {
+		const uint64_t *bits = spp_bytemask_find(
+			&g->bytes, ev->subpage_gpa >> PAGE_SHIFT);
+		struct spp_event strict;
+
+		if (!bits ||
+		    !(bits[2 * ev->subpage] | bits[2 * ev->subpage + 1]))
+			return;
+		strict = *ev;
+		if (!judge_fine(g, p, n, ev, f)) {
+			*ev = strict;
+			f->on = false;
 		}
 	}
 }
@@ -1347,14 +1604,36 @@ static void event_old(struct spp_guard *g, const struct guard_piece *p,
 	ev->known |= SPP_EVENT_OLD;
 }
 
+/* DENY of a store judged per byte: commit its unprotected bytes (its
+ * pieces fit: judge_fine() said so). */
+static void write_unprotected(struct spp_guard *g, const struct guard_piece *p,
+			      unsigned int n, const struct guard_fine *f)
+{
+	struct guard_piece q[GUARD_MAX_PIECES];
+	uint8_t m[GUARD_STORE_MAX];
+	uint32_t at = 0, k;
+	unsigned int i;
+
+	for (i = 0; i < n; at += p[i].len, i++) {
+		q[i] = p[i];
+		q[i].mask = m + at;
+		for (k = 0; k < p[i].len; k++)
+			m[at + k] = (!p[i].mask || p[i].mask[k]) &&
+				    !(f->prot[(at + k) / 64] &
+				      (1ULL << ((at + k) % 64)));
+	}
+	guard_write_pieces(g, q, n);
+}
+
 int guard_finish_store(struct spp_guard *g, const struct guard_piece *p,
 		       unsigned int n, struct spp_event *ev, bool no_hold,
 		       int vcpu_fd)
 {
 	int ret = SPP_EXIT_HANDLED;
+	struct guard_fine f;
 	bool report;
 
-	guard_judge_pieces(g, p, n, ev);
+	guard_judge_pieces(g, p, n, ev, &f);
 	guard_count(&g->stats.stores, 1);
 	report = (ev->verdict != SPP_VERDICT_ALLOWED || g->report_allowed) &&
 		 g->ops.event;
@@ -1370,6 +1649,8 @@ int guard_finish_store(struct spp_guard *g, const struct guard_piece *p,
 	}
 	if (ev->verdict == SPP_VERDICT_ALLOWED) {
 		guard_count(&g->stats.allowed, 1);
+		if (f.on)
+			guard_count(&g->stats.fine_allowed, 1);
 		guard_write_pieces(g, p, n);
 	} else {
 		guard_count(&g->stats.denied, 1);
@@ -1379,6 +1660,8 @@ int guard_finish_store(struct spp_guard *g, const struct guard_piece *p,
 		} else if (g->policy == SPP_POLICY_STOP && !no_hold) {
 			ev->verdict = SPP_VERDICT_STOPPED;
 			ret = SPP_EXIT_STOP;
+		} else if (f.on) {
+			write_unprotected(g, p, n, &f);
 		}
 	}
 	if (report) {
@@ -1406,7 +1689,7 @@ static unsigned int store_pieces(const struct store *s, struct guard_piece *p)
 int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 			  uint32_t vcpu, struct spp_event *ev_out)
 {
-	struct guard_piece pieces[16];
+	struct guard_piece pieces[GUARD_MAX_PIECES];
 	struct guard_origin org;
 	struct spp_event ev;
 	struct store s;
@@ -1543,6 +1826,7 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 int spp_guard_resolve_stop(struct spp_guard *g, const struct spp_event *ev,
 			   bool commit_anyway)
 {
+	struct guard_fine f;
 	struct guard_piece p;
 	struct spp_event e;
 
@@ -1558,11 +1842,13 @@ int spp_guard_resolve_stop(struct spp_guard *g, const struct spp_event *ev,
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&g->commit_lock);
-	guard_judge_pieces(g, &p, 1, &e);
+	guard_judge_pieces(g, &p, 1, &e, &f);
 	if (e.verdict == SPP_VERDICT_DENIED && commit_anyway)
 		e.verdict = SPP_VERDICT_LOGGED;
 	if (e.verdict != SPP_VERDICT_DENIED)
 		guard_write_pieces(g, &p, 1);
+	else if (f.on)
+		write_unprotected(g, &p, 1, &f);
 	pthread_mutex_unlock(&g->commit_lock);
 	pthread_mutex_unlock(&g->lock);
 	return (int)e.verdict;

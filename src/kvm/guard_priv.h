@@ -18,6 +18,7 @@
 
 struct kvm_run;
 
+#include "bytemask.h"
 #include "slots.h"
 
 #ifndef KVM_X86_QUIRK_SLOT_ZAP_ALL
@@ -70,6 +71,9 @@ struct spp_guard {
 	size_t nfree;
 	uint32_t id_first, id_count;
 	uint32_t nr_memslots;
+	/* Byte masks (spp_guard_protect_bytes()): replaced whole, under
+	 * lock and commit_lock; judges read them under commit_lock. */
+	struct spp_bytemask bytes;
 	enum spp_policy policy;
 	bool report_allowed;
 	bool sync_regs; /* KVM_CAP_SYNC_REGS covers the GPRs */
@@ -119,10 +123,26 @@ bool guard_page_trapped(struct spp_guard *g, uint64_t gfn);
 void guard_write_pieces(struct spp_guard *g, const struct guard_piece *p,
 			unsigned int n);
 
-/* Judge @n pieces under the strict rule; fills ev->verdict, subpage_gpa,
- * subpage (only written bytes count for masked pieces). */
+/* The longest store the guard judges (spp's emulator's longest) and the
+ * most pieces it comes in. */
+#define GUARD_STORE_MAX 1024
+#define GUARD_MAX_PIECES 16
+
+/* A store judged per byte (byte masks, spp_guard_protect_bytes()). */
+struct guard_fine {
+	bool on; /* judged per byte; prot is valid */
+	uint64_t prot[GUARD_STORE_MAX / 64]; /* bit k: byte k of the store
+						(its pieces in order) is
+						protected */
+};
+
+/* Judge @n pieces under the strict rule, or per byte where every denied
+ * sub-page they touch is byte-protected (then @f->on); fills ev->verdict,
+ * subpage_gpa, subpage, and protected_bytes for a per-byte verdict (only
+ * written bytes count for masked pieces). @f may be NULL. */
 void guard_judge_pieces(struct spp_guard *g, const struct guard_piece *p,
-			unsigned int n, struct spp_event *ev);
+			unsigned int n, struct spp_event *ev,
+			struct guard_fine *f);
 
 /* Count, judge, apply the policy (commit under it), report; returns the
  * spp_exit value for the caller. @no_hold: policy STOP cannot hold this

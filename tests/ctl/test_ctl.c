@@ -377,13 +377,13 @@ static void test_access_commands(void **state)
 	/* stats: every counter of the guard, and the ctl's */
 	{
 		static const char *const keys[] = {
-			"exits",	  "stores",	    "allowed",
-			"denied",	  "slot_changes",   "slots",
-			"ro_slots",	  "trapped_pages",  "emulated",
-			"unemulated",	  "string_batches", "string_elements",
-			"rmw_redone",	  "rmw_unsure",	    "misdirected",
-			"walk_writes",	  "clients",	    "events_sent",
-			"events_dropped",
+			"exits",       "stores",	 "allowed",
+			"denied",      "slot_changes",	 "slots",
+			"ro_slots",    "trapped_pages",	 "emulated",
+			"unemulated",  "string_batches", "string_elements",
+			"rmw_redone",  "rmw_unsure",	 "misdirected",
+			"walk_writes", "fine_allowed",	 "clients",
+			"events_sent", "events_dropped",
 		};
 		struct spp_guard_stats st;
 		json_t *r;
@@ -411,6 +411,56 @@ static void test_access_commands(void **state)
 }
 
 /* Every malformed request: an error, nothing changed, still usable. */
+/* protect-bytes / unprotect-bytes: byte masks (spp_guard_protect_bytes()) */
+static void test_bytes_commands(void **state)
+{
+	struct fx *f = *state;
+	struct cl *c = cl_connect(f);
+	uint64_t bits[SPP_PAGE_SIZE / 64];
+	char req[256];
+	json_t *v;
+
+	snprintf(req, sizeof(req),
+		 "{\"execute\":\"protect-bytes\",\"arguments\":{\"gpa\":%llu,"
+		 "\"len\":8}}",
+		 (GFN << 12) + 0x2b0);
+	v = cl_req(c, req);
+	assert_int_equal(json_integer_value(json_object_get(ok(v), "pages")),
+			 1);
+	json_decref(v);
+	assert_int_equal(map_of(f, GFN), ~(1u << 5));
+	assert_int_equal(spp_guard_get_bytes(f->g, GFN, bits), 8);
+	assert_int_equal(bits[0x2b0 / 64], 0xffULL << (0x2b0 % 64));
+	/* bad input: nothing changes */
+	snprintf(req, sizeof(req),
+		 "{\"execute\":\"protect-bytes\",\"arguments\":{\"gpa\":%llu,"
+		 "\"len\":0}}",
+		 GFN << 12);
+	assert_error(cl_req(c, req), "GenericError", "len");
+	snprintf(req, sizeof(req),
+		 "{\"execute\":\"protect-bytes\",\"arguments\":{\"gpa\":%llu,"
+		 "\"len\":8}}",
+		 RAM_GPA + RAM_SIZE - 4);
+	assert_error(cl_req(c, req), "GenericError", "not guest RAM");
+	assert_int_equal(map_of(f, (RAM_GPA + RAM_SIZE) / 4096 - 1),
+			 SPP_ACCESS_FULL);
+	/* the counter of stores judged per byte is there */
+	v = cl_req(c, "{\"execute\":\"query-stats\"}");
+	assert_non_null(json_object_get(ok(v), "fine_allowed"));
+	json_decref(v);
+	/* unprotect-bytes: its last byte out, the sub-page is writable */
+	snprintf(req, sizeof(req),
+		 "{\"execute\":\"unprotect-bytes\",\"arguments\":"
+		 "{\"gpa\":%llu,\"len\":128}}",
+		 (GFN << 12) + 0x280);
+	v = cl_req(c, req);
+	ok(v);
+	json_decref(v);
+	assert_int_equal(map_of(f, GFN), SPP_ACCESS_FULL);
+	assert_int_equal(spp_guard_get_bytes(f->g, GFN, bits), 0);
+	cl_close(c);
+}
+
 static void test_malformed(void **state)
 {
 	static const struct {
@@ -1381,6 +1431,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_greeting_and_negotiation,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_access_commands, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bytes_commands, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup,
 						teardown),

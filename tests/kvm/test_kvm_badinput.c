@@ -127,6 +127,15 @@ static void test_guard_null(void **state)
 	assert_int_equal(spp_guard_get_access(f->g, NULL), -EINVAL);
 	assert_int_equal(spp_guard_set_range(NULL, GFN, 1, 0), -EINVAL);
 	assert_int_equal(spp_guard_protect_add(NULL, GFN, 0), -EINVAL);
+	assert_int_equal(spp_guard_protect_bytes(NULL, GFN << 12, 8), -EINVAL);
+	assert_int_equal(spp_guard_unprotect_bytes(NULL, GFN << 12, 8),
+			 -EINVAL);
+	{
+		uint64_t bits[SPP_PAGE_SIZE / 64];
+
+		assert_int_equal(spp_guard_get_bytes(NULL, GFN, bits), -EINVAL);
+		assert_int_equal(spp_guard_get_bytes(f->g, GFN, NULL), -EINVAL);
+	}
 	assert_int_equal(spp_guard_lookup(NULL, GFN), SPP_ACCESS_FULL);
 	assert_int_equal(spp_guard_set_policy(NULL, SPP_POLICY_LOG), -EINVAL);
 	spp_guard_set_report_allowed(NULL, true);
@@ -249,6 +258,17 @@ static void test_guard_access_bad(void **state)
 	assert_int_equal(spp_guard_protect_add(f->g, 0x10, 0), -EFAULT);
 	assert_int_equal(spp_guard_protect_add(f->g, UINT64_MAX, 0), -EINVAL);
 	assert_true(spp_guard_protect_add(f->g, 1ULL << 52, 0) < 0);
+	assert_int_equal(spp_guard_protect_bytes(f->g, GFN << 12, 0), -EINVAL);
+	assert_int_equal(spp_guard_protect_bytes(f->g, UINT64_MAX - 3, 8),
+			 -EINVAL);
+	assert_int_equal(spp_guard_protect_bytes(f->g, GFN << 12,
+						 SPP_GUARD_BYTES_MAX_LEN + 1),
+			 -EINVAL);
+	assert_int_equal(spp_guard_protect_bytes(f->g, RAM_GPA + RAM_SIZE - 4,
+						 8),
+			 -EFAULT);
+	assert_int_equal(spp_guard_unprotect_bytes(f->g, 0x10 << 12, 8),
+			 -EFAULT);
 	assert_int_equal(spp_guard_lookup(f->g, UINT64_MAX), SPP_ACCESS_FULL);
 	free(req);
 	assert_unchanged(f);

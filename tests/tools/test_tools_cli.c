@@ -111,6 +111,9 @@ static void test_malformed_numbers(void **state)
 	bad_run("'0'", "--protect-range", "0x10000000+0", guest, NULL);
 	bad_run("'0x10000000'", "--protect-range", "0x10000000", guest, NULL);
 	bad_run("'-1'", "--protect-range", "0x10000000+-1", guest, NULL);
+	bad_run("'0'", "--protect-bytes", "0x10000000+0", guest, NULL);
+	bad_run("more than 2M", "--protect-bytes", "0x10000000+3M", guest,
+		NULL);
 	bad_run("'two'", "--vcpus", "two", guest, NULL);
 	bad_run("'0'", "--vcpus", "0", guest, NULL);
 	bad_run("'9'", "--vcpus", "9", guest, NULL);
@@ -148,6 +151,10 @@ static void test_overlapping_rules(void **state)
 		NULL);
 	bad_run("--protect-range '0x10000290+16': overlaps", "--protect",
 		"0x10000000:0x0", "--protect-range", "0x10000290+16", guest,
+		NULL);
+	/* a byte rule overlaps as the sub-pages it touches */
+	bad_run("--protect-bytes '0x10000290+8': overlaps", "--protect-range",
+		"0x10000280+1", "--protect-bytes", "0x10000290+8", guest,
 		NULL);
 	/* both round to sub-page 0 */
 	bad_run("'0x10000070+4': overlaps --protect-range '0x10000010+4'",
@@ -615,7 +622,7 @@ static void test_options_documented(void **state)
 			fail_msg("spp(1) OPTIONS OF RUN lacks --%s", name);
 		nopts++;
 	}
-	assert_int_equal(nopts, 14);
+	assert_int_equal(nopts, 15);
 	/* and the other way: every option spp(1) documents is in --help */
 	for (p = sect; (p = strstr(p, "\n.B")) != NULL; p++) {
 		char *opt = strstr(p, " \\-\\-"), *q;

@@ -61,7 +61,8 @@ static void test_insn_rip_unknown(void **state)
 		"\"old\":null,\"page\":\"0x10000000\",\"subpage\":5,"
 		"\"subpage_gpa\":\"0x10000280\",\"rip\":\"0x400128\","
 		"\"insn_rip\":null,\"cpl\":null,\"cr3\":null,"
-		"\"fragments\":1,\"verdict\":\"denied\"}\n");
+		"\"fragments\":1,\"verdict\":\"denied\","
+		"\"protected_bytes\":null}\n");
 }
 
 static void test_insn_rip_known(void **state)
@@ -76,7 +77,15 @@ static void test_insn_rip_known(void **state)
 	event_line(&ev, line, sizeof(line));
 	assert_non_null(strstr(line, ",\"rip\":\"0x400128\",\"insn_rip\":"
 				     "\"0x400124\",\"cpl\":null,"));
-	assert_non_null(strstr(line, "\"verdict\":\"logged\"}"));
+	assert_non_null(strstr(line, "\"verdict\":\"logged\","));
+	/* judged per byte (spp_guard_protect_bytes()): which were protected */
+	ev.known = SPP_EVENT_BYTES;
+	ev.protected_bytes = 0x2;
+	event_line(&ev, line, sizeof(line));
+	assert_non_null(strstr(line, ",\"protected_bytes\":\"0x2\"}"));
+	ev.protected_bytes = 0;
+	event_line(&ev, line, sizeof(line));
+	assert_non_null(strstr(line, ",\"protected_bytes\":\"0x0\"}"));
 }
 
 /* spp_event_json_ksym(): insn_sym right after insn_rip, the slide
@@ -227,7 +236,7 @@ static void test_fields_documented(void **state)
 		nfields++;
 		p = end + 1;
 	}
-	assert_int_equal(nfields, 17);
+	assert_int_equal(nfields, 18);
 	/* fields are stable from 0.1.0 on: none is "added in" a later one */
 	assert_null(strstr(md, "added in 0."));
 	free(man);

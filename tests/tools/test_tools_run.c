@@ -93,7 +93,7 @@ static void check_event(const char *s, size_t i, uint64_t gpa, unsigned len,
 	WANT("\"data\":\"%s\",", data);
 	WANT("\"page\":\"0x%" PRIx64 "\",", gpa & ~(uint64_t)0xfff);
 	WANT("\"subpage\":%u,", subpage);
-	WANT("\"verdict\":\"%s\"}", verdict);
+	WANT("\"verdict\":\"%s\",", verdict);
 	/* the CPU's state is known for every reported store */
 	if (strstr(line, "\"cpl\":null") || strstr(line, "\"old\":null"))
 		fail_msg("event line %zu lacks cpl or old: %s", i, line);
@@ -216,6 +216,33 @@ static void test_protect_range_rounding(void **state)
 	spp_out_free(&o);
 }
 
+/* --protect-bytes: exactly those bytes, finer than the hardware */
+static void test_protect_bytes(void **state)
+{
+	struct spp_out o;
+	char line[1024];
+
+	(void)state;
+	/* 16 bytes inside sub-page 5: its first and last byte land */
+	RUN(&o, "--protect-bytes", "0x10000290+16", "--events", "-", "--stats",
+	    g_sweep);
+	assert_int_equal(o.status, 1);
+	assert_non_null(strstr(o.err, "sweep: 128 of 128 stores landed"));
+	assert_int_equal(spp_lines(o.out), 0);
+	assert_non_null(strstr(o.err, "\"fine_allowed\":2,"));
+	spp_out_free(&o);
+
+	/* the last byte of sub-page 5 and the first of 6: those two only */
+	RUN(&o, "--protect-bytes", "0x100002ff+2", "--events", "-", g_sweep);
+	assert_non_null(strstr(o.err, "sweep: 126 of 128 stores landed"));
+	assert_int_equal(spp_lines(o.out), 2);
+	check_event(o.out, 0, 0x100002ff, 1, "aa", 5, 0, "denied");
+	check_event(o.out, 1, 0x10000300, 1, "aa", 6, 0, "denied");
+	assert_true(spp_line(o.out, 0, line, sizeof(line)));
+	assert_non_null(strstr(line, "\"protected_bytes\":\"0x1\"}"));
+	spp_out_free(&o);
+}
+
 static void test_policy_file(void **state)
 {
 	char *policy =
@@ -335,7 +362,8 @@ static void test_stats_json(void **state)
 			     "\"other_denied\":0,\"emulated\":0,"
 			     "\"string_batches\":0,\"string_elements\":0,"
 			     "\"rmw_redone\":0,\"misdirected\":0,"
-			     "\"walk_writes\":0,\"pages_truncated\":false,"
+			     "\"walk_writes\":0,\"fine_allowed\":0,"
+			     "\"pages_truncated\":false,"
 			     "\"pages\":[{\"gpa\":\"0x10000000\",\"map\":\"0xffff0000\","
 			     "\"allowed\":32,\"denied\":32,\"source\":\"rules\"}],",
 			     "\"hot_subpages\":[{\"gpa\":\"0x10000000\",\"page\":"
@@ -494,7 +522,7 @@ static void test_demo(void **state)
 	assert_int_equal(spp_count(o.out, ": yes\n"), 10);
 	assert_null(strstr(o.out, "unexpected"));
 	assert_non_null(strstr(o.out, "Every check passed."));
-	assert_int_equal(spp_count(o.out, "\"verdict\":\"denied\"}"), 7);
+	assert_int_equal(spp_count(o.out, "\"verdict\":\"denied\","), 7);
 	spp_out_free(&o);
 }
 
@@ -629,7 +657,8 @@ static void test_control(void **state)
 			",\"vcpu\":0,\"gpa\":\"0x10000000\",\"len\":8,",
 			",\"page\":\"0x10000000\",\"subpage\":0,"
 			"\"subpage_gpa\":\"0x10000000\",\"rip\":\"0x",
-			",\"fragments\":1,\"verdict\":\"denied\"}\n",
+			",\"fragments\":1,\"verdict\":\"denied\","
+			"\"protected_bytes\":null}\n",
 		};
 		size_t k;
 
@@ -766,6 +795,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_events_json),
 		cmocka_unit_test(test_events_file_all),
 		cmocka_unit_test(test_protect_range_rounding),
+		cmocka_unit_test(test_protect_bytes),
 		cmocka_unit_test(test_policy_file),
 		cmocka_unit_test(test_stop),
 		cmocka_unit_test(test_timeout_progress),

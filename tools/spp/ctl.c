@@ -110,6 +110,16 @@ static int sub_unprotect(struct spp_cli_conn *c, char **argv)
 	return sub_range(c, argv, "unprotect", true);
 }
 
+static int sub_protect_bytes(struct spp_cli_conn *c, char **argv)
+{
+	return sub_range(c, argv, "protect-bytes", false);
+}
+
+static int sub_unprotect_bytes(struct spp_cli_conn *c, char **argv)
+{
+	return sub_range(c, argv, "unprotect-bytes", false);
+}
+
 static int sub_get(struct spp_cli_conn *c, char **argv)
 {
 	uint64_t gpa;
@@ -390,6 +400,10 @@ static const struct sub {
 	  "deny the sub-pages LEN bytes at GPA touch" },
 	{ "unprotect", 1, 1, "GPA[+LEN]", sub_unprotect,
 	  "make them (or the page at GPA) writable" },
+	{ "protect-bytes", 1, 1, "GPA+LEN", sub_protect_bytes,
+	  "deny exactly the LEN bytes at GPA" },
+	{ "unprotect-bytes", 1, 1, "GPA+LEN", sub_unprotect_bytes,
+	  "take them out of the byte masks" },
 	{ "get", 1, 1, "GPA", sub_get, "the map of the page at GPA" },
 	{ "stats", 0, 0, "", sub_stats, "the counters as one JSON line" },
 	{ "events", 0, 0, "", sub_events,

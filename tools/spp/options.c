@@ -281,6 +281,21 @@ static int parse_protect_symbol(struct spp_run_opts *o, const char *arg,
 	return 0;
 }
 
+/* GPA+LEN of --protect-bytes: a range the guard protects per byte. */
+static int parse_bytes(struct spp_run_opts *o, const char *arg,
+		       const char *where, bool file)
+{
+	size_t n = o->nrules;
+	int ret = parse_range(o, arg, where, file);
+
+	if (ret || o->nrules == n)
+		return ret;
+	if (o->rules[n].len > SPP_GUARD_BYTES_MAX_LEN)
+		return bad("%s: LEN '%s' is more than 2M", where, arg);
+	o->rules[n].bytes = true;
+	return 0;
+}
+
 /* Seconds: a number as everywhere (spp(1), NUMBERS), or decimal digits
  * with a fraction ("0.5", "2.", ".25"). */
 static int parse_timeout(const char *s, unsigned int *ms)
@@ -614,6 +629,8 @@ static int compute_pages(struct spp_run_opts *o)
 		const struct spp_rule *r = &o->rules[i];
 		uint64_t s, e, page;
 
+		if (r->bytes)
+			continue; /* byte masks: applied after the maps */
 		if (!r->range) {
 			ret = add_page(o, &cap, r->gpa, r->map);
 			if (ret)

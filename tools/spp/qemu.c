@@ -297,6 +297,24 @@ static int apply_pages(struct session *s, struct spp_cli_conn *c)
 		json_decref(r);
 		i += k;
 	}
+	/* --protect-bytes: after the maps */
+	for (i = 0; i < o->nrules; i++) {
+		const struct spp_rule *b = &o->rules[i];
+		json_t *r;
+
+		if (!b->bytes)
+			continue;
+		snprintf(what, sizeof(what), "%s: ", b->origin);
+		c->what = what;
+		r = spp_cli_conn_requestf(c, "protect-bytes",
+					  json_pack("{s:I,s:I}", "gpa",
+						    (json_int_t)b->gpa, "len",
+						    (json_int_t)b->len));
+		c->what = NULL;
+		if (!r)
+			return -1;
+		json_decref(r);
+	}
 	return 0;
 }
 

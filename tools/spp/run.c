@@ -432,6 +432,19 @@ static int apply_pages(struct spp_guard *g, const struct spp_run_opts *o)
 		}
 		i = k;
 	}
+	/* --protect-bytes: after the maps, which would drop byte masks */
+	for (i = 0; i < o->nrules; i++) {
+		const struct spp_rule *r = &o->rules[i];
+		int ret;
+
+		if (!r->bytes)
+			continue;
+		ret = spp_guard_protect_bytes(g, r->gpa, r->len);
+		if (ret < 0) {
+			spp_cli_err("%s: %s", r->origin, strerror(-ret));
+			return SPP_CLI_ERROR;
+		}
+	}
 	return 0;
 }
 
@@ -697,6 +710,7 @@ static void summary_json(const struct run_state *s,
 	spp_cli_json_u64(&j, "rmw_redone", gs->rmw_redone);
 	spp_cli_json_u64(&j, "misdirected", gs->misdirected);
 	spp_cli_json_u64(&j, "walk_writes", gs->walk_writes);
+	spp_cli_json_u64(&j, "fine_allowed", gs->fine_allowed);
 	spp_cli_json_raw(&j, "pages_truncated", "%s", all ? "false" : "true");
 	spp_cli_json_open(&j, "pages", '[');
 	for (i = 0; i < s->npages; i++) {

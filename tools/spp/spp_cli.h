@@ -72,6 +72,8 @@ extern const size_t spp_probe_guest_size;
 /* One protection rule: --protect, --protect-range or a policy line. */
 struct spp_rule {
 	bool range; /* --protect-range: [gpa, gpa + len) rounded outward */
+	bool bytes; /* --protect-bytes: exactly [gpa, gpa + len) (a range
+		       for the checks; byte masks, not maps, when applied) */
 	uint64_t gpa; /* page (--protect) or first byte (range) */
 	uint64_t len; /* range only */
 	uint32_t map; /* --protect only */
@@ -199,10 +201,16 @@ struct spp_cli_opt {
 		     "ROUNDED OUTWARD to whole 128-byte\n"                     \
 		     "sub-pages (0x10000290+16 denies\n"                       \
 		     "0x10000280..0x100002ff)"),                               \
+	SPP_OPT_CALL("protect-bytes", "GPA+LEN", parse_bytes, true,            \
+		     "deny writes to exactly the LEN bytes at\n"                \
+		     "GPA (finer than the hardware: stores to\n"               \
+		     "the rest of their sub-pages land\n"                      \
+		     "unreported; LEN up to 2M)"),                             \
 	SPP_OPT_STRING("policy", "FILE", policy_file,                          \
 		       "rules from FILE: lines 'protect GPA:MAP',\n"           \
-		       "'protect-range GPA+LEN', 'on-violation\n"              \
-		       "deny|log|stop'; '#' comments"),                        \
+		       "'protect-range GPA+LEN', 'protect-bytes\n"             \
+		       "GPA+LEN', 'on-violation deny|log|stop';\n"             \
+		       "'#' comments"),                                        \
 	SPP_OPT_CALL("on-violation", "deny|log|stop", parse_on_violation,     \
 		     true,                                                     \
 		     "a store touching a denied sub-page is\n"                 \
