@@ -33,8 +33,10 @@
 #include <stdint.h>
 
 #include <spp/guard.h>
+#include <spp/gva.h>
 
 struct spp_ctl;
+struct spp_ksym_table;
 
 /* Clients served at once; one more gets an error line and is closed. */
 #define SPP_CTL_MAX_CLIENTS 16
@@ -46,6 +48,25 @@ struct spp_ctl;
 #define SPP_CTL_MAX_PAGES 512
 /* Held stores one query-held lists at most. */
 #define SPP_CTL_MAX_HELD 64
+/* Kernel-address rules (protect-symbol, protect-gva) kept at once. */
+#define SPP_CTL_MAX_RULES 64
+/* 4 KiB virtual pages one such rule may span (256 KiB). */
+#define SPP_CTL_RULE_MAX_PAGES 64
+/* How soon the server retries pending rules, in milliseconds (doubled
+ * after each round in which none took, up to 5 times this). */
+#define SPP_CTL_RETRY_MS 200
+
+/*
+ * What the kernel-address commands need of a vCPU, read while it is
+ * paused (KVM_GET_SREGS, KVM_GET_MSRS). A zero field is "not known".
+ */
+struct spp_ctl_vcpu_state {
+	struct spp_x86_paging paging; /* CR0, CR3, CR4, EFER */
+	uint64_t lstar; /* MSR_LSTAR: Linux sets it to entry_SYSCALL_64 once
+			   it is up; 0 before (or not read) */
+	uint64_t idt_base; /* the IDTR base */
+	uint64_t reserved[4]; /* zero */
+};
 
 /* What the embedder answers for; every member may be NULL. Called on the
  * server thread, one call at a time. */
@@ -73,6 +94,15 @@ struct spp_ctl_ops {
 	/* "start": let the vCPUs run (an embedder that holds them until a
 	 * client has configured protections). 0 or a negative errno. */
 	int (*start)(void *ctx);
+	/*
+	 * The state of vCPU @vcpu (an index: 0 is the first vCPU the VMM
+	 * created) into *@st, read while that vCPU is paused (outside
+	 * KVM_RUN); fields the VMM cannot read stay 0. Returns 0, -ENOENT
+	 * (no such vCPU yet) or a negative errno. NULL: protect-gva and
+	 * protect-symbol answer "not supported by this VMM".
+	 */
+	int (*vcpu_state)(void *ctx, uint32_t vcpu,
+			  struct spp_ctl_vcpu_state *st);
 };
 
 /*
@@ -106,6 +136,18 @@ int spp_ctl_create(struct spp_ctl **out, const char *path, struct spp_guard *g,
  * @c or @ev: nothing.
  */
 void spp_ctl_event(struct spp_ctl *c, const struct spp_event *ev);
+
+/*
+ * spp_ctl_set_symbols() - give the server the kernel symbol table @t
+ * (spp/ksym.h: from spp_ksym_load() of a System.map or /proc/kallsyms, or
+ * any other source of the same table): protect-symbol resolves names in
+ * it, and events then carry "insn_sym". The ctl owns @t from now on
+ * (destroyed with the ctl or the next table) and sets its KASLR slide
+ * itself; the caller must not use it any more. @t NULL drops the table.
+ * Pending symbol rules are tried again with the new table. Safe from any
+ * thread. Returns 0 or -EINVAL (@c NULL; @t is then not taken).
+ */
+int spp_ctl_set_symbols(struct spp_ctl *c, struct spp_ksym_table *t);
 
 /*
  * spp_ctl_destroy() - send subscribers a last {"event": "SHUTDOWN",

@@ -15,6 +15,8 @@
 
 #include <spp/guard.h>
 
+struct spp_ksym_table;
+
 /*
  * spp_event_json() - write @ev into @buf as one JSON object, without a
  * newline: {"type":"write","seq":@seq,"time":@time,"vcpu":...,
@@ -28,6 +30,18 @@
  */
 int spp_event_json(const struct spp_event *ev, uint64_t seq, double time,
 		   char *buf, size_t size);
+
+/*
+ * spp_event_json_ksym() - spp_event_json() plus the fields of kind SYM
+ * (SPP_EVENT_JSON_FIELDS: "insn_sym") resolved in the kernel symbol table
+ * @syms (spp/ksym.h: "name+0xoff", null where the address is unknown or
+ * in no symbol). @syms NULL: exactly spp_event_json(), without those
+ * fields. Reads @syms only: no spp_ksym_set_slide() may run concurrently.
+ * Returns as spp_event_json().
+ */
+int spp_event_json_ksym(const struct spp_event *ev, uint64_t seq, double time,
+			const struct spp_ksym_table *syms, char *buf,
+			size_t size);
 
 /* spp_verdict_name() - "allowed", "denied", "logged", "stopped", or "?"
  * for a value outside enum spp_verdict. Static text. */

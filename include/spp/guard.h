@@ -41,6 +41,7 @@
 #include <stdint.h>
 
 #include <spp/access.h>
+#include <spp/gva.h>
 
 struct kvm_run;
 struct spp_guard;
@@ -124,9 +125,11 @@ struct spp_event {
  * BYTES (the member's first min(@len, SPP_STORE_MAX) bytes, hex), PAGE
  * (the page of a u64 address), VERDICT (its name); CPU_U32, CPU_HEX,
  * OLD_BYTES and BYTES_HEX are U32, HEX, BYTES and HEX that are null
- * unless @known has SPP_EVENT_CPU (SPP_EVENT_OLD, SPP_EVENT_BYTES). The
- * writer adds "type", "seq" and "time"
- * before them. A new event field is a member above and a row here (and
+ * unless @known has SPP_EVENT_CPU (SPP_EVENT_OLD, SPP_EVENT_BYTES); SYM
+ * ("name+0xoff" of a u64 address in a kernel symbol table, null when 0
+ * or not in it) is written only by spp_event_json_ksym() with a table.
+ * The writer adds "type", "seq" and "time" before them. A new event
+ * field is a member above and a row here (and
  * its producer fills it in); docs/events.md documents it.
  */
 #define SPP_EVENT_JSON_FIELDS(X)             \
@@ -140,6 +143,7 @@ struct spp_event {
 	X("subpage_gpa", subpage_gpa, HEX)   \
 	X("rip", rip, HEX)                   \
 	X("insn_rip", insn_rip, HEX_OR_NULL) \
+	X("insn_sym", insn_rip, SYM)         \
 	X("cpl", cpl, CPU_U32)               \
 	X("cr3", cr3, CPU_HEX)               \
 	X("fragments", fragments, U32)       \
@@ -456,6 +460,21 @@ int spp_guard_resolve_stop(struct spp_guard *g, const struct spp_event *ev,
  */
 int spp_guard_get_dirty(struct spp_guard *g, uint64_t gfn, uint64_t npages,
 			uint64_t *bitmap, bool clear);
+
+/*
+ * spp_guard_translate() - spp_gva_translate() on the guard's guest memory
+ * (the regions it was given, address space 0), under its lock so that
+ * memory does not change meanwhile: the guest-virtual range [@gva, +
+ * @len) under the page tables @pg selects, as one guest-physical piece
+ * per 4 KiB page. Every table entry is read through the one checked
+ * gpa -> host path; guest tables are untrusted (spp/gva.h). Arguments,
+ * results and errors as spp_gva_translate() (-EINVAL also for a NULL
+ * @g).
+ */
+int spp_guard_translate(struct spp_guard *g, const struct spp_x86_paging *pg,
+			uint64_t gva, uint64_t len,
+			struct spp_gva_piece *pieces, size_t max, size_t *n,
+			struct spp_gva_fault *fault);
 
 /* spp_guard_stats() - counters; @out filled. */
 void spp_guard_stats(struct spp_guard *g, struct spp_guard_stats *out);

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <spp/ctl.h>
 #include <spp/guard.h>
 #include <spp/guest_abi.h>
 #include <spp/layout.h>
@@ -127,6 +128,17 @@ struct spp_guard *spp_vm_guard(struct spp_vm *vm);
 /* spp_vm_mem() - guest memory, for the one checked translation
  * spp_guest_mem_ptr(). */
 const struct spp_guest_mem *spp_vm_mem(struct spp_vm *vm);
+
+/*
+ * spp_vm_vcpu_state() - vCPU @vcpu's paging registers, MSR_LSTAR (0 for
+ * the built-in VMM's guests, which are no Linux) and IDTR base, read with
+ * every vCPU parked (the guard's pause) - the control socket's
+ * ops->vcpu_state. Safe from any thread but a vCPU's own. Returns 0,
+ * -EINVAL (@vm or @st NULL), -ENOENT (no such vCPU) or the errno of
+ * KVM_GET_SREGS / KVM_GET_MSRS (*@st zeroed then).
+ */
+int spp_vm_vcpu_state(struct spp_vm *vm, unsigned int vcpu,
+		      struct spp_ctl_vcpu_state *st);
 
 /* spp_vm_nvcpus() / spp_vm_ram_size() - as configured. */
 unsigned int spp_vm_nvcpus(const struct spp_vm *vm);

@@ -35,12 +35,14 @@
 
 #include <spp/ctl.h>
 #include <spp/event_json.h>
+#include <spp/ksym.h>
 #include <spp/spp.h>
 #include <spp/vector.h>
+#include <spp/x86.h>
 
 #define RING_SIZE (256u << 10) /* a client's output queue */
 #define REPLY_MAX (64u << 10) /* the longest reply */
-#define EVENT_MAX 1024 /* the longest event line */
+#define EVENT_MAX 1536 /* the longest event line (insn_sym included) */
 #define FLUSH_MS 1000 /* spp_ctl_destroy()'s wait for slow readers */
 #define GPA_LIMIT (1ULL << SPP_GPA_BITS)
 #define SPP_CTL_STR_(x) #x
@@ -74,7 +76,15 @@ struct spp_ctl {
 	unsigned int nclients;
 	uint64_t seq; /* events reported */
 	uint64_t events_sent, events_dropped;
+	struct spp_ksym_table *syms; /* under lock: events read it */
 	atomic_bool stop;
+	atomic_bool retry_now; /* try pending rules at once (new symbols) */
+
+	/* the server thread's own */
+	struct rule *rules[SPP_CTL_MAX_RULES];
+	unsigned int nrules, rule_seq;
+	double next_retry;
+	unsigned int idle_rounds; /* retries since one applied or came */
 };
 
 /* ---- output ---------------------------------------------------------------- */
@@ -185,7 +195,8 @@ void spp_ctl_event(struct spp_ctl *c, const struct spp_event *ev)
 	timestamp(ts, sizeof(ts));
 	pthread_mutex_lock(&c->lock);
 	seq = ++c->seq;
-	n = spp_event_json(ev, seq, now() - c->t0, data, sizeof(data));
+	n = spp_event_json_ksym(ev, seq, now() - c->t0, c->syms, data,
+				sizeof(data));
 	if (n > 0 && (size_t)n < sizeof(data))
 		n = snprintf(line, sizeof(line),
 			     "{\"event\":\"%s\",\"data\":%s,\"timestamp\":%s}",
@@ -274,7 +285,7 @@ static bool protectable(struct spp_ctl *c, uint64_t gfn, uint64_t n,
 	return false;
 }
 
-enum arg_type { A_UINT, A_BOOL, A_STRING, A_MAPS };
+enum arg_type { A_UINT, A_BOOL, A_STRING, A_MAPS, A_ADDR };
 
 struct arg {
 	const char *name;
@@ -725,6 +736,610 @@ static json_t *cmd_start(struct spp_ctl *c, struct request *r, struct err *e)
 	return json_object();
 }
 
+/* ---- kernel-address rules (protect-symbol, protect-gva) ------------------- */
+
+/* One page a rule protects: the sub-pages it denied there. */
+struct rule_page {
+	uint64_t gva; /* the first byte of the rule on this page */
+	uint64_t gpa; /* the page */
+	uint32_t map; /* the map the rule set */
+	uint32_t denied; /* the sub-pages it cleared */
+};
+
+struct rule {
+	unsigned int id;
+	char *symbol; /* protect-symbol's NAME[+OFF][/LEN]; NULL: a gva */
+	uint64_t gva, len; /* protect-gva; a symbol's once it resolved */
+	bool applied;
+	char why[224]; /* pending: why */
+	unsigned int npages;
+	struct rule_page pages[SPP_CTL_RULE_MAX_PAGES];
+};
+
+/* 4 KiB virtual pages [@gva, + @len) spans (@len > 0, no wrap). */
+static uint64_t span_pages(uint64_t gva, uint64_t len)
+{
+	return ((gva + len - 1) >> SPP_PAGE_SHIFT) - (gva >> SPP_PAGE_SHIFT) +
+	       1;
+}
+
+/* Canonical under 5-level paging at least (the widest there is). */
+static bool canonical57(uint64_t a)
+{
+	return (uint64_t)((int64_t)(a << 7) >> 7) == a;
+}
+
+/* A rule as the replies, query-rules and SPP_RULE_APPLIED show it. */
+static json_t *rule_obj(const struct rule *r)
+{
+	json_t *o = json_object(), *pages;
+	char hex[24];
+	unsigned int i;
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "id", json_integer(r->id));
+	json_object_set_new(o, "kind",
+			    json_string(r->symbol ? "symbol" : "gva"));
+	if (r->symbol)
+		json_object_set_new(o, "symbol", json_string(r->symbol));
+	json_object_set_new(o, "state",
+			    json_string(r->applied ? "applied" : "pending"));
+	if (!r->symbol || r->applied) {
+		snprintf(hex, sizeof(hex), "0x%" PRIx64, r->gva);
+		json_object_set_new(o, "gva", json_string(hex));
+		json_object_set_new(o, "len", json_integer((json_int_t)r->len));
+	}
+	if (!r->applied) {
+		json_object_set_new(o, "why", json_string(r->why));
+		return o;
+	}
+	pages = json_array();
+	for (i = 0; pages && i < r->npages; i++) {
+		const struct rule_page *p = &r->pages[i];
+		char g[24], a[24];
+
+		snprintf(g, sizeof(g), "0x%" PRIx64, p->gva);
+		snprintf(a, sizeof(a), "0x%" PRIx64, p->gpa);
+		json_array_append_new(
+			pages, json_pack("{s:s,s:s,s:I,s:I}", "gva", g, "gpa",
+					 a, "map", (json_int_t)p->map, "denied",
+					 (json_int_t)p->denied));
+	}
+	json_object_set_new(o, "pages", pages ? pages : json_null());
+	return o;
+}
+
+/* The event @name with @data (taken) to every subscriber. The server
+ * thread only. */
+static void broadcast(struct spp_ctl *c, const char *name, json_t *data)
+{
+	char ts[80], *d = data ? json_dumps(data, JSON_COMPACT) : NULL, *line;
+	bool any = false;
+	unsigned int i;
+	int n;
+
+	json_decref(data);
+	if (!d)
+		return;
+	timestamp(ts, sizeof(ts));
+	n = asprintf(&line, "{\"event\":\"%s\",\"data\":%s,\"timestamp\":%s}",
+		     name, d, ts);
+	free(d);
+	if (n < 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->nclients; i++) {
+		struct client *cl = c->clients[i];
+
+		if (!cl->events || cl->closing)
+			continue;
+		report_lost(cl);
+		if (!cl->lost && queue_line(cl, line, (size_t)n, REPLY_MAX)) {
+			any = true;
+		} else {
+			cl->lost++;
+			c->events_dropped++;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(line);
+	if (any)
+		wake(c);
+}
+
+__attribute__((format(printf, 2, 3))) static int why(struct rule *r,
+						     const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->why, sizeof(r->why), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+static const char *const fault_kinds[] = {
+	[SPP_GVA_NOT_PRESENT] = "not present",
+	[SPP_GVA_RESERVED] = "a reserved bit set",
+	[SPP_GVA_OUTSIDE_RAM] = "outside guest RAM",
+};
+
+/* The KASLR slide and @r's range from the table: 0, -EAGAIN (pending:
+ * why said) or another errno (why said). Under c->lock. */
+static int resolve_symbol(struct spp_ctl *c, struct rule *r,
+			  const struct spp_ctl_vcpu_state *st)
+{
+	uint64_t slide = 0, gva, len;
+	int ret;
+
+	if (!c->syms) {
+		why(r, "no kernel symbols loaded (set-symbols)");
+		return -EAGAIN;
+	}
+	ret = spp_ksym_find_slide(c->syms, "entry_SYSCALL_64", st->lstar,
+				  &slide);
+	if ((ret == -ENOENT || ret == -ENOTUNIQ) && st->idt_base)
+		ret = spp_ksym_find_slide(c->syms, "idt_table", st->idt_base,
+					  &slide);
+	if (ret) {
+		why(r,
+		    "the symbols do not match this kernel: MSR_LSTAR 0x%" PRIx64
+		    " is not entry_SYSCALL_64 (nor the IDTR base idt_table): "
+		    "%s",
+		    st->lstar,
+		    ret == -EINVAL ? "another offset in its page" :
+		    ret == -ENOENT ? "no such symbol in the table" :
+				     "the name is not unique");
+		return -ENOEXEC;
+	}
+	spp_ksym_set_slide(c->syms, slide);
+	ret = spp_ksym_parse_range(c->syms, r->symbol, &gva, &len);
+	if (ret) {
+		why(r, "'%s': %s", r->symbol, strerror(-ret));
+		return ret;
+	}
+	r->gva = gva;
+	r->len = len;
+	return 0;
+}
+
+/* Translate @r's range with vCPU 0's tables into @p / *@n: 0, -EAGAIN or
+ * another errno, why said. */
+static int rule_translate(struct spp_ctl *c, struct rule *r,
+			  const struct spp_ctl_vcpu_state *st,
+			  struct spp_gva_piece *p, size_t *n)
+{
+	struct spp_x86_paging pg = st->paging;
+	struct spp_gva_fault f = { 0 };
+	int ret;
+
+	if (span_pages(r->gva, r->len) > SPP_CTL_RULE_MAX_PAGES) {
+		why(r, "0x%" PRIx64 " + %" PRIu64 " spans more than %u pages",
+		    r->gva, r->len, SPP_CTL_RULE_MAX_PAGES);
+		return -E2BIG;
+	}
+	ret = spp_guard_translate(c->g, &pg, r->gva, r->len, p,
+				  SPP_CTL_RULE_MAX_PAGES, n, &f);
+	if (ret == -EFAULT && (pg.cr3 & SPP_PAGE_SIZE)) {
+		/* Linux with PTI: a vCPU in user mode runs on the user copy
+		 * of the top table, the kernel's is the 4 KiB below it
+		 * (CR3 bit 12 clear), where the kernel is mapped */
+		struct spp_gva_fault f2;
+
+		pg.cr3 &= ~(uint64_t)SPP_PAGE_SIZE;
+		if (!spp_guard_translate(c->g, &pg, r->gva, r->len, p,
+					 SPP_CTL_RULE_MAX_PAGES, n, &f2))
+			return 0;
+	}
+	switch (ret) {
+	case 0:
+		return 0;
+	case -EINVAL:
+		why(r, "0x%" PRIx64 " + %" PRIu64 " is not canonical", r->gva,
+		    r->len);
+		return ret;
+	case -EOPNOTSUPP:
+		why(r, "vCPU 0 is not in long mode with paging yet");
+		return -EAGAIN;
+	case -EFAULT:
+		if (f.level)
+			why(r,
+			    "0x%" PRIx64 " does not translate (CR3 0x%" PRIx64
+			    "): the level-%u entry at gpa 0x%" PRIx64
+			    " (0x%" PRIx64 ") is %s",
+			    f.gva, st->paging.cr3, f.level, f.entry_gpa,
+			    f.entry,
+			    f.kind <= SPP_GVA_OUTSIDE_RAM ?
+				    fault_kinds[f.kind] :
+				    "bad");
+		else
+			why(r,
+			    "0x%" PRIx64 " translates to a page outside guest "
+			    "RAM (entry at gpa 0x%" PRIx64 ": 0x%" PRIx64 ")",
+			    f.gva, f.entry_gpa, f.entry);
+		return ret;
+	}
+	why(r, "translation failed: %s", strerror(-ret));
+	return ret;
+}
+
+/* Deny what the pieces touch, page by page, all or nothing; fills
+ * @r->pages. 0 or an errno (why said). */
+static int rule_protect(struct spp_ctl *c, struct rule *r,
+			const struct spp_gva_piece *p, size_t n)
+{
+	struct rule_page pg[SPP_CTL_RULE_MAX_PAGES];
+	uint32_t old[SPP_CTL_RULE_MAX_PAGES];
+	unsigned int np = 0, i, k;
+	struct err e = { NULL, "" };
+	int ret = 0;
+
+	for (i = 0; i < n; i++) {
+		uint64_t page = p[i].gpa & SPP_PAGE_MASK;
+		uint32_t t = touched(page, p[i].gpa, p[i].gpa + p[i].len);
+
+		for (k = 0; k < np && pg[k].gpa != page; k++)
+			;
+		if (k == np)
+			pg[np++] = (struct rule_page){ p[i].gva, page, 0, 0 };
+		pg[k].denied |= t; /* two virtual pages on one page */
+	}
+	for (k = 0; k < np; k++) {
+		if (!protectable(c, pg[k].gpa >> SPP_PAGE_SHIFT, 1, &e)) {
+			why(r, "page 0x%" PRIx64 ": %s", pg[k].gpa, e.desc);
+			return -EPERM;
+		}
+		ret = get_maps(c, pg[k].gpa >> SPP_PAGE_SHIFT, 1, &old[k]);
+		if (ret) {
+			guard_fail(&e, ret, pg[k].gpa, SPP_PAGE_SIZE);
+			why(r, "page 0x%" PRIx64 ": %s", pg[k].gpa, e.desc);
+			return ret;
+		}
+		pg[k].map = old[k] & ~pg[k].denied;
+	}
+	for (k = 0; k < np; k++) {
+		ret = set_maps(c, pg[k].gpa >> SPP_PAGE_SHIFT, 1, &pg[k].map);
+		if (!ret)
+			continue;
+		while (k-- > 0) /* all or nothing */
+			set_maps(c, pg[k].gpa >> SPP_PAGE_SHIFT, 1, &old[k]);
+		guard_fail(&e, ret, 0, 0);
+		why(r, "setting the maps: %s", e.desc);
+		return ret;
+	}
+	memcpy(r->pages, pg, np * sizeof(pg[0]));
+	r->npages = np;
+	return 0;
+}
+
+/* vCPU 0's state into *@st (the embedder pauses the vCPUs for it):
+ * 0 or its errno. */
+static int vcpu0(struct spp_ctl *c, struct spp_ctl_vcpu_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!c->ops.vcpu_state)
+		return -EOPNOTSUPP;
+	return c->ops.vcpu_state(c->ctx, 0, st);
+}
+
+/* Try to apply @r now with vCPU 0's state @st as vcpu0() read it (@ret
+ * its result): 0 (applied), -EAGAIN (pending) or another errno; r->why
+ * says why not. The server thread only. */
+static int rule_try(struct spp_ctl *c, struct rule *r,
+		    const struct spp_ctl_vcpu_state *st_in, int ret)
+{
+	struct spp_gva_piece p[SPP_CTL_RULE_MAX_PAGES];
+	struct spp_ctl_vcpu_state st = *st_in;
+	size_t n = 0;
+
+	if (ret == -EOPNOTSUPP) {
+		why(r, "not supported by this VMM (no vCPU state)");
+		return ret;
+	}
+	if (ret == -ENOENT) {
+		why(r, "no vCPU yet");
+		return -EAGAIN;
+	}
+	if (ret) {
+		why(r, "vCPU 0's registers: %s", strerror(-ret));
+		return ret;
+	}
+	if (!(st.paging.cr0 & SPP_X86_CR0_PG) ||
+	    !(st.paging.efer & SPP_X86_EFER_LMA)) {
+		why(r, "vCPU 0 is not in long mode with paging yet");
+		return -EAGAIN;
+	}
+	if (r->symbol) {
+		if (!st.lstar) {
+			why(r, "the guest kernel is not up yet (MSR_LSTAR is "
+			       "0)");
+			return -EAGAIN;
+		}
+		pthread_mutex_lock(&c->lock);
+		ret = resolve_symbol(c, r, &st);
+		pthread_mutex_unlock(&c->lock);
+		if (ret)
+			return ret;
+	}
+	ret = rule_translate(c, r, &st, p, &n);
+	if (!ret)
+		ret = rule_protect(c, r, p, n);
+	if (!ret) {
+		r->applied = true;
+		r->why[0] = 0;
+	}
+	return ret;
+}
+
+static bool any_pending(const struct spp_ctl *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->nrules; i++)
+		if (!c->rules[i]->applied)
+			return true;
+	return false;
+}
+
+/* Every pending rule once more, on one look at vCPU 0 (one pause);
+ * SPP_RULE_APPLIED for those that took. Whether one did. */
+static bool retry_pending(struct spp_ctl *c)
+{
+	struct spp_ctl_vcpu_state st;
+	bool took = false;
+	unsigned int i;
+	int ret;
+
+	if (!any_pending(c))
+		return false;
+	ret = vcpu0(c, &st);
+	for (i = 0; i < c->nrules; i++) {
+		struct rule *r = c->rules[i];
+
+		if (r->applied || rule_try(c, r, &st, ret))
+			continue;
+		took = true;
+		broadcast(c, "SPP_RULE_APPLIED", rule_obj(r));
+	}
+	return took;
+}
+
+/* A new rule @r (taken): tried at once, kept when applied or pending. */
+static json_t *add_rule(struct spp_ctl *c, struct rule *r, struct err *e)
+{
+	struct spp_ctl_vcpu_state st;
+	int ret;
+
+	if (c->nrules == SPP_CTL_MAX_RULES) {
+		free(r->symbol);
+		free(r);
+		return fail(e, "too many rules (at most %u)",
+			    SPP_CTL_MAX_RULES);
+	}
+	ret = vcpu0(c, &st);
+	ret = rule_try(c, r, &st, ret);
+	if (ret && ret != -EAGAIN) {
+		fail(e, "%s", r->why);
+		free(r->symbol);
+		free(r);
+		return NULL;
+	}
+	r->id = ++c->rule_seq;
+	c->rules[c->nrules++] = r;
+	c->idle_rounds = 0; /* a new rule: retry it at the full rate */
+	return rule_obj(r);
+}
+
+/* A_ADDR: a JSON integer >= 0, or a string "0x..." / decimal (addresses
+ * above 2^63 do not fit a JSON integer everywhere). */
+static bool parse_addr(json_t *v, uint64_t *out)
+{
+	const char *s;
+	char *end;
+
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) < 0)
+			return false;
+		*out = (uint64_t)json_integer_value(v);
+		return true;
+	}
+	s = json_string_value(v);
+	if (!s || !*s || !((s[0] >= '0' && s[0] <= '9')))
+		return false;
+	errno = 0;
+	*out = strtoull(s, &end,
+			s[0] == '0' && (s[1] == 'x' || s[1] == 'X') ? 16 : 10);
+	return !errno && !*end && end != s;
+}
+
+static json_t *cmd_protect_gva(struct spp_ctl *c, struct request *r,
+			       struct err *e)
+{
+	uint64_t gva = 0, len = arg_u64(r, "len", 1);
+	struct rule *rule;
+
+	parse_addr(json_object_get(r->args, "gva"), &gva);
+	if (gva + (len - 1) < gva || !canonical57(gva) ||
+	    !canonical57(gva + len - 1) ||
+	    (gva >> 63) != ((gva + len - 1) >> 63))
+		return fail(e,
+			    "gva 0x%" PRIx64 " + len %" PRIu64
+			    ": not a canonical virtual range",
+			    gva, len);
+	if (span_pages(gva, len) > SPP_CTL_RULE_MAX_PAGES)
+		return fail(e,
+			    "gva 0x%" PRIx64 " + len %" PRIu64
+			    " spans more than %u pages",
+			    gva, len, SPP_CTL_RULE_MAX_PAGES);
+	UNSUPPORTED(vcpu_state);
+	rule = calloc(1, sizeof(*rule));
+	if (!rule)
+		return fail(e, "out of memory");
+	rule->gva = gva;
+	rule->len = len;
+	return add_rule(c, rule, e);
+}
+
+static json_t *cmd_protect_symbol(struct spp_ctl *c, struct request *r,
+				  struct err *e)
+{
+	const char *spec =
+		json_string_value(json_object_get(r->args, "symbol"));
+	uint64_t gva, len;
+	struct rule *rule;
+	int ret;
+
+	UNSUPPORTED(vcpu_state);
+	pthread_mutex_lock(&c->lock);
+	ret = c->syms ? spp_ksym_parse_range(c->syms, spec, &gva, &len) :
+			-ENOKEY;
+	pthread_mutex_unlock(&c->lock);
+	switch (ret) {
+	case 0:
+		break;
+	case -ENOKEY:
+		return fail(e, "no kernel symbols loaded (set-symbols first)");
+	case -EINVAL:
+		return fail(e,
+			    "'%s': expected NAME[+OFF][/LEN] (OFF, LEN "
+			    "decimal or 0x hex, LEN > 0)",
+			    spec);
+	case -ENOENT:
+		return fail(e, "'%s': no such symbol", spec);
+	case -ENOTUNIQ:
+		return fail(e,
+			    "'%s': the name is not unique (several "
+			    "symbols at different addresses)",
+			    spec);
+	case -ENODATA:
+		return fail(e, "'%s': the symbol's size is unknown: give /LEN",
+			    spec);
+	case -ERANGE:
+		return fail(e, "'%s': the offset is past the symbol's end",
+			    spec);
+	default:
+		return fail(e, "'%s': %s", spec, strerror(-ret));
+	}
+	if (span_pages(gva, len) > SPP_CTL_RULE_MAX_PAGES)
+		return fail(e,
+			    "'%s': %" PRIu64 " bytes span more than %u pages",
+			    spec, len, SPP_CTL_RULE_MAX_PAGES);
+	rule = calloc(1, sizeof(*rule));
+	if (rule)
+		rule->symbol = strdup(spec);
+	if (!rule || !rule->symbol) {
+		free(rule);
+		return fail(e, "out of memory");
+	}
+	return add_rule(c, rule, e);
+}
+
+static json_t *cmd_unprotect_rule(struct spp_ctl *c, struct request *r,
+				  struct err *e)
+{
+	uint64_t id = arg_u64(r, "id", 0);
+	struct rule *rule = NULL;
+	unsigned int i, k;
+	int ret = 0;
+
+	for (i = 0; i < c->nrules && c->rules[i]->id != id; i++)
+		;
+	if (i == c->nrules)
+		return fail(e, "no rule %" PRIu64, id);
+	rule = c->rules[i];
+	for (k = 0; rule->applied && k < rule->npages && !ret; k++) {
+		const struct rule_page *p = &rule->pages[k];
+		uint32_t m;
+
+		ret = get_maps(c, p->gpa >> SPP_PAGE_SHIFT, 1, &m);
+		if (!ret) {
+			m |= p->denied;
+			ret = set_maps(c, p->gpa >> SPP_PAGE_SHIFT, 1, &m);
+		}
+	}
+	if (ret)
+		return guard_fail(e, ret, 0, 0);
+	c->rules[i] = c->rules[--c->nrules];
+	free(rule->symbol);
+	free(rule);
+	return json_pack("{s:I}", "id", (json_int_t)id);
+}
+
+static json_t *cmd_query_rules(struct spp_ctl *c, struct request *r,
+			       struct err *e)
+{
+	json_t *a = json_array(), *o;
+	unsigned int i;
+	size_t nsyms;
+	uint64_t slide;
+	char hex[24];
+
+	(void)r;
+	(void)e;
+	for (i = 0; a && i < c->nrules; i++)
+		json_array_append_new(a, rule_obj(c->rules[i]));
+	pthread_mutex_lock(&c->lock);
+	nsyms = spp_ksym_count(c->syms);
+	slide = spp_ksym_slide(c->syms);
+	pthread_mutex_unlock(&c->lock);
+	snprintf(hex, sizeof(hex), "0x%" PRIx64, slide);
+	o = json_pack("{s:I,s:s,s:o}", "symbols", (json_int_t)nsyms, "slide",
+		      hex, "rules", a ? a : json_array());
+	return o;
+}
+
+/* Replace the table (taken; NULL drops it); the old one is freed. */
+static void swap_symbols(struct spp_ctl *c, struct spp_ksym_table *t)
+{
+	struct spp_ksym_table *old;
+
+	pthread_mutex_lock(&c->lock);
+	old = c->syms;
+	c->syms = t;
+	pthread_mutex_unlock(&c->lock);
+	spp_ksym_destroy(old);
+	atomic_store(&c->retry_now, true);
+	/* (idle_rounds is the server thread's: the next round resets it
+	 * only if a rule takes; the table change itself retries at once) */
+}
+
+static json_t *cmd_set_symbols(struct spp_ctl *c, struct request *r,
+			       struct err *e)
+{
+	const char *path = json_string_value(json_object_get(r->args, "path"));
+	struct spp_ksym_error ke = { 0, NULL };
+	struct spp_ksym_table *t = NULL;
+	char buf[128];
+	size_t n;
+	int ret;
+
+	ret = spp_ksym_load(path, &t, &ke);
+	if (ret) {
+		if (ke.what && ke.line)
+			return fail(e, "%s:%u: %s", path, ke.line, ke.what);
+		if (ke.what && (ret == -EINVAL || ret == -ENODATA))
+			return fail(e, "%s: %s", path, ke.what);
+		if (ke.what)
+			return fail(e, "%s: %s (%s)", path, ke.what,
+				    strerror_r(-ret, buf, sizeof(buf)));
+		return fail(e, "%s: %s", path,
+			    strerror_r(-ret, buf, sizeof(buf)));
+	}
+	n = spp_ksym_count(t);
+	swap_symbols(c, t);
+	return json_pack("{s:I}", "symbols", (json_int_t)n);
+}
+
+int spp_ctl_set_symbols(struct spp_ctl *c, struct spp_ksym_table *t)
+{
+	if (!c)
+		return -EINVAL;
+	swap_symbols(c, t);
+	wake(c);
+	return 0;
+}
+
 /* The commands: one row each (docs/control.md describes them). */
 #define U32 0, UINT32_MAX
 #define GPA 0, GPA_LIMIT - 1
@@ -775,6 +1390,19 @@ static const struct command {
 	  cmd_resolve,
 	  { { "vcpu", A_UINT, true, U32 }, { "commit", A_BOOL, true, 0, 0 } } },
 	{ "start", cmd_start, { { 0 } } },
+	{ "set-symbols", cmd_set_symbols, { { "path", A_STRING, true, 0, 0 } } },
+	{ "protect-symbol",
+	  cmd_protect_symbol,
+	  { { "symbol", A_STRING, true, 0, 0 } } },
+	{ "protect-gva",
+	  cmd_protect_gva,
+	  { { "gva", A_ADDR, true, 0, 0 },
+	    { "len", A_UINT, true, 1,
+	      (uint64_t)SPP_CTL_RULE_MAX_PAGES *SPP_PAGE_SIZE } } },
+	{ "unprotect-rule",
+	  cmd_unprotect_rule,
+	  { { "id", A_UINT, true, 1, UINT32_MAX } } },
+	{ "query-rules", cmd_query_rules, { { 0 } } },
 };
 #undef U32
 #undef GPA
@@ -806,6 +1434,8 @@ static const char *type_name(enum arg_type t)
 		return "a string";
 	case A_MAPS:
 		return "an array of 32-bit integers";
+	case A_ADDR:
+		return "an address: an integer or a string \"0x...\"";
 	}
 	return "?";
 }
@@ -891,6 +1521,13 @@ static bool check_args(const struct command *cmd, json_t *args, struct err *e)
 			if (ok)
 				continue;
 			break;
+		case A_ADDR: {
+			uint64_t addr;
+
+			if (parse_addr(v, &addr))
+				continue;
+			break;
+		}
 		}
 		fail(e, "%s: '%s' must be %s", cmd->name, a->name,
 		     type_name(a->type));
@@ -1220,6 +1857,18 @@ static bool want_input(const struct client *cl)
 		cl->in_cap < SPP_CTL_LINE_MAX + 8192);
 }
 
+/* Wait forever, or until the next retry while rules are pending. */
+static int poll_timeout(struct spp_ctl *c)
+{
+	double left;
+
+	if (!any_pending(c) && !atomic_load(&c->retry_now))
+		return -1;
+	left = c->next_retry - now();
+	return left <= 0 || atomic_load(&c->retry_now) ? 0 :
+							 (int)(left * 1000) + 1;
+}
+
 static void *server(void *arg)
 {
 	struct spp_ctl *c = arg;
@@ -1241,7 +1890,7 @@ static void *server(void *arg)
 			pfd[i + 2].revents = 0;
 		}
 		pthread_mutex_unlock(&c->lock);
-		if (poll(pfd, n + 2, -1) < 0)
+		if (poll(pfd, n + 2, poll_timeout(c)) < 0)
 			continue;
 		if (pfd[1].revents & POLLIN) {
 			if (read(c->efd, &v, sizeof(v)) < 0) {
@@ -1268,6 +1917,19 @@ static void *server(void *arg)
 		}
 		if (pfd[0].revents & POLLIN)
 			accept_client(c);
+		if (atomic_exchange(&c->retry_now, false) ||
+		    (any_pending(c) && now() >= c->next_retry)) {
+			unsigned int k;
+
+			if (retry_pending(c))
+				c->idle_rounds = 0;
+			k = c->idle_rounds++;
+			/* back off while nothing takes (200, 400, 800 ms,
+			 * then 1 s): every attempt pauses the guest */
+			c->next_retry =
+				now() + (k < 3 ? (double)(1u << k) : 5) *
+						SPP_CTL_RETRY_MS / 1000.0;
+		}
 	}
 	shut_down(c);
 	return NULL;
@@ -1404,6 +2066,13 @@ void spp_ctl_destroy(struct spp_ctl *c)
 	unlink(c->path);
 	close(c->efd);
 	pthread_mutex_destroy(&c->lock);
+	while (c->nrules) {
+		struct rule *r = c->rules[--c->nrules];
+
+		free(r->symbol);
+		free(r);
+	}
+	spp_ksym_destroy(c->syms);
 	free(c->path);
 	free(c);
 }

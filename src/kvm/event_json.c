@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <spp/event_json.h>
+#include <spp/ksym.h>
 #include <spp/vector.h>
 
 const char *spp_verdict_name(enum spp_verdict v)
@@ -64,6 +65,7 @@ enum kind {
 	CPU_HEX,
 	OLD_BYTES,
 	BYTES_HEX,
+	SYM,
 };
 
 static const struct field {
@@ -94,15 +96,18 @@ static uint64_t member(const struct spp_event *ev, const struct field *f)
 }
 
 static void put_field(struct out *o, const struct spp_event *ev,
-		      const struct field *f)
+		      const struct field *f, const struct spp_ksym_table *syms)
 {
 	static const char hex[] = "0123456789abcdef";
 	char data[2 * SPP_STORE_MAX + 1];
 	const uint8_t *bytes = (const uint8_t *)ev + f->off;
 	enum kind kind = f->kind;
+	char sym[160];
 	uint32_t i, len;
 	uint64_t v;
 
+	if (kind == SYM && !syms)
+		return; /* only with a symbol table */
 	put(o, ",\"%s\":", f->name);
 	switch (kind) {
 	case CPU_U32:
@@ -151,6 +156,23 @@ static void put_field(struct out *o, const struct spp_event *ev,
 	case VERDICT:
 		put(o, "\"%s\"", spp_verdict_name((enum spp_verdict)v));
 		break;
+	case SYM:
+		/* names are [A-Za-z0-9_.$] in practice: one a JSON string
+		 * cannot hold as it is becomes null, as an unknown one */
+		if (!v || spp_ksym_format(syms, v, sym, sizeof(sym)) <= 0) {
+			put(o, "null");
+			break;
+		}
+		for (i = 0; sym[i]; i++)
+			if ((unsigned char)sym[i] < 0x20 ||
+			    (unsigned char)sym[i] >= 0x7f || sym[i] == '"' ||
+			    sym[i] == '\\')
+				break;
+		if (sym[i])
+			put(o, "null");
+		else
+			put(o, "\"%s\"", sym);
+		break;
 	case BYTES:
 		len = ev->len < SPP_STORE_MAX ? ev->len : SPP_STORE_MAX;
 		for (i = 0; i < len; i++) {
@@ -168,6 +190,13 @@ static void put_field(struct out *o, const struct spp_event *ev,
 int spp_event_json(const struct spp_event *ev, uint64_t seq, double time,
 		   char *buf, size_t size)
 {
+	return spp_event_json_ksym(ev, seq, time, NULL, buf, size);
+}
+
+int spp_event_json_ksym(const struct spp_event *ev, uint64_t seq, double time,
+			const struct spp_ksym_table *syms, char *buf,
+			size_t size)
+{
 	struct out o = { buf, size, 0 };
 	size_t i;
 
@@ -178,7 +207,7 @@ int spp_event_json(const struct spp_event *ev, uint64_t seq, double time,
 	put(&o, "{\"type\":\"write\",\"seq\":%" PRIu64 ",\"time\":%.6f", seq,
 	    time);
 	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		put_field(&o, ev, &fields[i]);
+		put_field(&o, ev, &fields[i], syms);
 	put(&o, "}");
 	return (int)o.len; /* at most a few hundred bytes */
 }

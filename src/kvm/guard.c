@@ -996,6 +996,21 @@ int spp_guard_set_range(struct spp_guard *g, uint64_t gfn, uint64_t npages,
 	return ret;
 }
 
+int spp_guard_translate(struct spp_guard *g, const struct spp_x86_paging *pg,
+			uint64_t gva, uint64_t len,
+			struct spp_gva_piece *pieces, size_t max, size_t *n,
+			struct spp_gva_fault *fault)
+{
+	int ret;
+
+	if (!g)
+		return -EINVAL;
+	pthread_mutex_lock(&g->lock);
+	ret = spp_gva_translate(&g->mem, pg, gva, len, pieces, max, n, fault);
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
 int spp_guard_protect_add(struct spp_guard *g, uint64_t gfn, uint32_t map)
 {
 	const uint64_t *bits;

@@ -18,6 +18,7 @@
 
 #include "shim.h"
 
+#define MSR_LSTAR 0xc0000082
 #define MSR_KVM_WALL_CLOCK 0x11
 #define MSR_KVM_SYSTEM_TIME 0x12
 #define MSR_KVM_WALL_CLOCK_NEW 0x4b564d00
@@ -140,9 +141,48 @@ static int start(void *ctx)
 	return 0;
 }
 
+/* The kernel-address commands' look at vCPU @vcpu (the @vcpu-th QEMU
+ * created), paused: its fd is then free for KVM_GET_SREGS/MSRS. */
+static int vcpu_state(void *ctx, uint32_t vcpu, struct spp_ctl_vcpu_state *st)
+{
+	struct kvm_sregs sregs;
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[1];
+	} m;
+	int fd = -1, err = 0;
+	long ret;
+
+	(void)ctx;
+	pthread_mutex_lock(&shim.lock);
+	if (vcpu < shim.nvcpus)
+		fd = shim.vcpus[vcpu]->fd;
+	pthread_mutex_unlock(&shim.lock);
+	if (fd < 0)
+		return -ENOENT;
+	memset(&m, 0, sizeof(m));
+	m.hdr.nmsrs = 1;
+	m.e[0].index = MSR_LSTAR;
+	shim_pause(&shim);
+	ret = shim_ioctl(fd, KVM_GET_SREGS, &sregs);
+	if (!ret)
+		ret = shim_ioctl(fd, KVM_GET_MSRS, &m) == 1 ? 0 : -1;
+	if (ret < 0)
+		err = errno ? errno : EIO;
+	shim_resume(&shim);
+	if (err)
+		return -err;
+	st->paging = (struct spp_x86_paging){ sregs.cr0, sregs.cr3, sregs.cr4,
+					      sregs.efer };
+	st->lstar = m.e[0].data;
+	st->idt_base = sregs.idt.base;
+	return 0;
+}
+
 const struct spp_ctl_ops shim_ctl_ops = {
 	.protectable = protectable,
 	.held = held,
 	.resolve = resolve,
 	.start = start,
+	.vcpu_state = vcpu_state,
 };

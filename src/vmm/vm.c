@@ -964,6 +964,43 @@ uint64_t spp_vm_xcr0(struct spp_vm *vm)
 	return vm ? vm->xcr0 : 0;
 }
 
+#define MSR_LSTAR 0xc0000082
+
+int spp_vm_vcpu_state(struct spp_vm *vm, unsigned int vcpu,
+		      struct spp_ctl_vcpu_state *st)
+{
+	struct kvm_sregs sregs;
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[1];
+	} m;
+	int ret;
+
+	if (!vm || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	if (vcpu >= vm->nvcpus)
+		return -ENOENT;
+	memset(&m, 0, sizeof(m));
+	m.hdr.nmsrs = 1;
+	m.e[0].index = MSR_LSTAR;
+	vm_pause(vm);
+	ret = spp_kvm_ioctl(vm->vcpus[vcpu].fd, KVM_GET_SREGS, &sregs);
+	/* KVM_GET_MSRS: the header's size is what the request encodes */
+	if (!ret &&
+	    spp_kvm_ioctl_raw(vm->vcpus[vcpu].fd, KVM_GET_MSRS, &m) == 1)
+		st->lstar = m.e[0].data;
+	vm_resume(vm);
+	if (ret) {
+		st->lstar = 0;
+		return ret;
+	}
+	st->paging = (struct spp_x86_paging){ sregs.cr0, sregs.cr3, sregs.cr4,
+					      sregs.efer };
+	st->idt_base = sregs.idt.base;
+	return 0;
+}
+
 struct spp_guard *spp_vm_guard(struct spp_vm *vm)
 {
 	return vm ? vm->guard : NULL;

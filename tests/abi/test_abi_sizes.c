@@ -48,6 +48,7 @@ static void test_struct_sizes(void **state)
 		ABI(struct spp_exc_report, 80),
 		ABI(struct spp_protect_req, 16),
 		ABI(struct spp_elf_info, 32),
+		ABI(struct spp_ctl_vcpu_state, 80),
 	};
 	size_t i, bad = 0;
 

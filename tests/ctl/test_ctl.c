@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1006,6 +1007,424 @@ static void test_shutdown(void **state)
 	cl_close(a);
 }
 
+/* ---- kernel-address rules ------------------------------------------------ */
+
+/*
+ * The embedder's side of protect-gva / protect-symbol: vCPU 0's registers
+ * as the test sets them (a VMM reads them from a paused vCPU), and guest
+ * page tables the test builds in the guard's RAM, as a guest would.
+ */
+#define KBASE 0xffffffff81000000ULL
+#define SLIDE 0x200000ULL /* a KASLR slide: 2 MiB */
+#define PML4_K 0x104000ULL /* the kernel's top table (CR3 bit 12 clear) */
+#define PML4_U 0x105000ULL /* PTI's user copy: no kernel mapped */
+#define PG_P 1ULL
+#define PG_RW 2ULL
+#define PAGE_A 0x180000ULL /* where KBASE's first page lives */
+#define PAGE_B 0x1c0000ULL /* its second page: not adjacent */
+
+static pthread_mutex_t st_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct spp_ctl_vcpu_state vstate;
+static uint64_t next_table;
+
+static int op_vcpu_state(void *ctx, uint32_t vcpu,
+			 struct spp_ctl_vcpu_state *st)
+{
+	(void)ctx;
+	if (vcpu)
+		return -ENOENT;
+	pthread_mutex_lock(&st_lock);
+	*st = vstate;
+	pthread_mutex_unlock(&st_lock);
+	return 0;
+}
+
+static void set_vstate(uint64_t cr0, uint64_t cr3, uint64_t lstar)
+{
+	pthread_mutex_lock(&st_lock);
+	vstate = (struct spp_ctl_vcpu_state){
+		.paging = { cr0, cr3, 0x20, cr0 ? 0x500 : 0 },
+		.lstar = lstar,
+	};
+	pthread_mutex_unlock(&st_lock);
+}
+
+static uint64_t *pte(struct fx *f, uint64_t table, unsigned int idx)
+{
+	return (uint64_t *)((uint8_t *)f->ram + (table - RAM_GPA) + 8 * idx);
+}
+
+/* 4-level: @gva's 4 KiB page -> @gpa (a raw entry value if @raw). */
+static void map4k(struct fx *f, uint64_t gva, uint64_t entry)
+{
+	uint64_t table = PML4_K;
+	unsigned int level;
+
+	for (level = 4; level > 1; level--) {
+		uint64_t *e =
+			pte(f, table, (gva >> (12 + 9 * (level - 1))) & 511);
+
+		if (!(*e & PG_P)) {
+			*e = next_table | PG_P | PG_RW;
+			next_table += SPP_PAGE_SIZE;
+		}
+		table = *e & 0x000ffffffffff000ULL;
+	}
+	*pte(f, table, (gva >> 12) & 511) = entry;
+}
+
+static const char sysmap[] = "ffffffff81000000 T _text\n"
+			     "ffffffff81000100 T entry_SYSCALL_64\n"
+			     "ffffffff81000f80 D modprobe_path\n"
+			     "ffffffff81001080 D core_pattern\n"
+			     "ffffffff81001100 t dup\n"
+			     "ffffffff81001200 t dup\n"
+			     "ffffffff81001300 D far_away\n"
+			     "ffffffff81002000 D unmapped\n"
+			     "ffffffff81003000 D huge\n"
+			     "ffffffff81100000 D the_end\n";
+
+static char map_path[128];
+
+static int setup_rules(void **state)
+{
+	static const struct spp_ctl_ops ops = { .vcpu_state = op_vcpu_state };
+	struct fx *f = fx_new(&ops);
+	uint64_t s;
+	FILE *fp;
+
+	next_table = 0x106000;
+	/* the image at KBASE and, slid, at KBASE + SLIDE: page 0 on A,
+	 * page 1 on B, page 2's entry outside RAM, page 3 not present */
+	for (s = 0; s <= SLIDE; s += SLIDE) {
+		map4k(f, KBASE + s, PAGE_A | PG_P | PG_RW);
+		map4k(f, KBASE + s + 0x1000, PAGE_B | PG_P | PG_RW);
+		map4k(f, KBASE + s + 0x2000, 0x40000000ULL | PG_P | PG_RW);
+	}
+	/* a top-table entry that points at its own table */
+	*pte(f, PML4_K, 300) = PML4_K | PG_P | PG_RW;
+	snprintf(map_path, sizeof(map_path), "%s/System.map", f->dir);
+	fp = fopen(map_path, "w");
+	assert_non_null(fp);
+	fputs(sysmap, fp);
+	fclose(fp);
+	set_vstate(0x11, 0, 0); /* reset state: protected mode, no paging */
+	*state = f;
+	return 0;
+}
+
+static int teardown_rules(void **state)
+{
+	unlink(map_path);
+	return teardown(state);
+}
+
+static json_t *req_fmt(struct cl *c, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return cl_req(c, buf);
+}
+
+/* Nothing protected, no rule kept. */
+static void assert_untouched(struct fx *f, struct cl *c)
+{
+	json_t *v = cl_req(c, "{\"execute\":\"query-rules\"}");
+
+	assert_int_equal(json_array_size(json_object_get(ok(v), "rules")), 0);
+	json_decref(v);
+	assert_int_equal(spp_access_count(spp_guard_access(f->g)), 0);
+}
+
+/* The next event named @name within 5 s (others skipped). */
+static json_t *next_event(struct cl *c, const char *name)
+{
+	for (;;) {
+		char *s = cl_line_ms(c, 5000);
+		json_t *v;
+
+		if (!s)
+			fail_msg("no %s event", name);
+		v = json_loads(s, 0, NULL);
+		free(s);
+		if (v &&
+		    !strcmp(json_string_value(json_object_get(v, "event")) ?:
+									     "",
+			    name))
+			return v;
+		json_decref(v);
+	}
+}
+
+static const char *str(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	if (!s)
+		fail_msg("no string '%s' in %s", k, json_dumps(o, 0));
+	return s;
+}
+
+/* Bad input: an error reply each, nothing kept, nothing protected. */
+static void test_rules_bad_input(void **state)
+{
+	struct fx *f = *state;
+	struct cl *c = cl_connect(f);
+	char bad[160];
+	FILE *fp;
+	json_t *v;
+
+	set_vstate(0x80000011, PML4_K, 0);
+	assert_error(cl_req(c, "{\"execute\":\"protect-symbol\",\"arguments\":"
+			       "{\"symbol\":\"modprobe_path\"}}"),
+		     "GenericError", "no kernel symbols loaded");
+	assert_error(cl_req(c, "{\"execute\":\"set-symbols\",\"arguments\":"
+			       "{\"path\":\"/nonexistent/System.map\"}}"),
+		     "GenericError", "No such file");
+	snprintf(bad, sizeof(bad), "%s/bad.map", f->dir);
+	fp = fopen(bad, "w");
+	assert_non_null(fp);
+	fputs("ffffffff81000000 T _text\nnot a line\n", fp);
+	fclose(fp);
+	v = req_fmt(c,
+		    "{\"execute\":\"set-symbols\",\"arguments\":{\"path\":"
+		    "\"%s\"}}",
+		    bad);
+	assert_error(v, "GenericError", "bad.map:2:");
+	unlink(bad);
+	v = req_fmt(c,
+		    "{\"execute\":\"set-symbols\",\"arguments\":{\"path\":"
+		    "\"%s\"}}",
+		    map_path);
+	assert_int_equal(json_integer_value(json_object_get(ok(v), "symbols")),
+			 10);
+	json_decref(v);
+	assert_error(cl_req(c, "{\"execute\":\"protect-symbol\",\"arguments\":"
+			       "{\"symbol\":\"no_such_thing\"}}"),
+		     "GenericError", "no such symbol");
+	assert_error(cl_req(c, "{\"execute\":\"protect-symbol\",\"arguments\":"
+			       "{\"symbol\":\"dup/8\"}}"),
+		     "GenericError", "not unique");
+	assert_error(cl_req(c, "{\"execute\":\"protect-symbol\",\"arguments\":"
+			       "{\"symbol\":\"modprobe_path+\"}}"),
+		     "GenericError", "expected NAME[+OFF][/LEN]");
+	assert_error(cl_req(c, "{\"execute\":\"protect-symbol\",\"arguments\":"
+			       "{\"symbol\":\"modprobe_path+0x100\"}}"),
+		     "GenericError", "past the symbol's end");
+	assert_error(cl_req(c, "{\"execute\":\"protect-symbol\",\"arguments\":"
+			       "{\"symbol\":\"the_end\"}}"),
+		     "GenericError", "size is unknown");
+	assert_error(cl_req(c, "{\"execute\":\"protect-symbol\",\"arguments\":"
+			       "{\"symbol\":\"huge\"}}"),
+		     "GenericError", "more than 64 pages");
+	assert_error(cl_req(c, "{\"execute\":\"protect-gva\",\"arguments\":"
+			       "{\"gva\":\"0x8000000000000000\",\"len\":8}}"),
+		     "GenericError", "not a canonical");
+	assert_error(cl_req(c, "{\"execute\":\"protect-gva\",\"arguments\":"
+			       "{\"gva\":\"0xffffffff81000000\",\"len\":"
+			       "1000000}}"),
+		     "GenericError", "'len' must be an integer in 1..262144");
+	assert_error(cl_req(c, "{\"execute\":\"protect-gva\",\"arguments\":"
+			       "{\"gva\":\"0xffffffff8100zz00\",\"len\":8}}"),
+		     "GenericError", "'gva' must be an address");
+	assert_error(cl_req(c, "{\"execute\":\"protect-gva\",\"arguments\":"
+			       "{\"gva\":-5,\"len\":8}}"),
+		     "GenericError", "'gva' must be an address");
+	assert_error(cl_req(c, "{\"execute\":\"unprotect-rule\",\"arguments\":"
+			       "{\"id\":7}}"),
+		     "GenericError", "no rule 7");
+	/* the guest is up (long mode, paging): translation errors are
+	 * errors now, not pending */
+	assert_error(cl_req(c, "{\"execute\":\"protect-gva\",\"arguments\":"
+			       "{\"gva\":\"0xffffffff81002000\",\"len\":8}}"),
+		     "GenericError", "outside guest RAM");
+	assert_error(cl_req(c, "{\"execute\":\"protect-gva\",\"arguments\":"
+			       "{\"gva\":\"0xffffffff81003000\",\"len\":8}}"),
+		     "GenericError", "is not present");
+	/* the second page fails: the first is not protected either */
+	assert_error(cl_req(c, "{\"execute\":\"protect-gva\",\"arguments\":"
+			       "{\"gva\":\"0xffffffff81001ff8\",\"len\":16}}"),
+		     "GenericError", "outside guest RAM");
+	/* non-canonical under 4-level paging (canonical under 5) */
+	assert_error(cl_req(c, "{\"execute\":\"protect-gva\",\"arguments\":"
+			       "{\"gva\":\"0x0080000000000000\",\"len\":8}}"),
+		     "GenericError", "not canonical");
+	assert_untouched(f, c);
+	cl_close(c);
+}
+
+/* Rules given before the kernel is up wait, say why, and are applied
+ * (with the KASLR slide from MSR_LSTAR) once it is; the answer names the
+ * pages and maps; a range across two pages clears exactly the sub-pages
+ * it touches on each; events then carry insn_sym. */
+static void test_rules_pending(void **state)
+{
+	struct fx *f = *state;
+	struct cl *c = cl_connect(f);
+	json_t *v, *r, *d, *pages, *p;
+	struct spp_event ev = crafted;
+	int seen = 0, i;
+
+	v = req_fmt(c,
+		    "{\"execute\":\"set-symbols\",\"arguments\":{\"path\":"
+		    "\"%s\"}}",
+		    map_path);
+	ok(v);
+	json_decref(v);
+	v = cl_req(c, "{\"execute\":\"events\",\"arguments\":{\"enable\":"
+		      "true}}");
+	ok(v);
+	json_decref(v);
+	/* the guest in its firmware: both wait */
+	v = cl_req(c, "{\"execute\":\"protect-symbol\",\"arguments\":"
+		      "{\"symbol\":\"modprobe_path\"}}");
+	r = ok(v);
+	assert_string_equal(str(r, "state"), "pending");
+	assert_non_null(strstr(str(r, "why"), "not in long mode"));
+	assert_int_equal(json_integer_value(json_object_get(r, "id")), 1);
+	json_decref(v);
+	v = cl_req(c, "{\"execute\":\"protect-gva\",\"arguments\":"
+		      "{\"gva\":\"0xffffffff81000010\",\"len\":4}}");
+	r = ok(v);
+	assert_string_equal(str(r, "state"), "pending");
+	json_decref(v);
+	/* long mode with the user CR3 (PTI), the kernel not up yet */
+	set_vstate(0x80000011, PML4_U, 0);
+	/* (read before any request: cl_req() skips events) */
+	v = next_event(c, "SPP_RULE_APPLIED");
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(v, "data"), "id")),
+			 2);
+	json_decref(v);
+	v = cl_req(c, "{\"execute\":\"query-rules\"}");
+	r = json_object_get(ok(v), "rules");
+	assert_int_equal(json_array_size(r), 2);
+	d = json_array_get(r, 0);
+	assert_string_equal(str(d, "state"), "pending");
+	assert_non_null(strstr(str(d, "why"), "MSR_LSTAR is 0"));
+	/* the gva rule went through PML4_U's kernel half: CR3 bit 12 */
+	d = json_array_get(r, 1);
+	assert_string_equal(str(d, "state"), "applied");
+	json_decref(v);
+	assert_int_equal(map_of(f, PAGE_A >> SPP_PAGE_SHIFT), 0xfffffffe);
+	/* the kernel is up, moved by SLIDE */
+	set_vstate(0x80000011, PML4_K, 0xffffffff81000100ULL + SLIDE);
+	v = next_event(c, "SPP_RULE_APPLIED");
+	d = json_object_get(v, "data");
+	assert_int_equal(json_integer_value(json_object_get(d, "id")), 1);
+	assert_string_equal(str(d, "symbol"), "modprobe_path");
+	assert_string_equal(str(d, "gva"), "0xffffffff81200f80");
+	assert_int_equal(json_integer_value(json_object_get(d, "len")), 0x100);
+	pages = json_object_get(d, "pages");
+	assert_int_equal(json_array_size(pages), 2);
+	json_array_foreach(pages, i, p)
+	{
+		const char *gpa = str(p, "gpa");
+
+		if (!strcmp(gpa, "0x180000")) {
+			/* sub-page 31 on A; sub-page 0 was denied already */
+			assert_string_equal(str(p, "gva"),
+					    "0xffffffff81200f80");
+			assert_int_equal(
+				json_integer_value(json_object_get(p, "map")),
+				0x7ffffffe);
+			assert_int_equal(json_integer_value(
+						 json_object_get(p, "denied")),
+					 0x80000000);
+			seen |= 1;
+		} else {
+			assert_string_equal(gpa, "0x1c0000");
+			assert_int_equal(
+				json_integer_value(json_object_get(p, "map")),
+				0xfffffffe);
+			seen |= 2;
+		}
+	}
+	assert_int_equal(seen, 3);
+	json_decref(v);
+	assert_int_equal(map_of(f, PAGE_A >> SPP_PAGE_SHIFT), 0x7ffffffe);
+	assert_int_equal(map_of(f, PAGE_B >> SPP_PAGE_SHIFT), 0xfffffffe);
+	v = cl_req(c, "{\"execute\":\"query-rules\"}");
+	assert_string_equal(str(ok(v), "slide"), "0x200000");
+	json_decref(v);
+
+	/* a rule given now is applied at once */
+	v = cl_req(c, "{\"execute\":\"protect-symbol\",\"arguments\":"
+		      "{\"symbol\":\"core_pattern+8/8\"}}");
+	r = ok(v);
+	assert_string_equal(str(r, "state"), "applied");
+	assert_string_equal(str(json_array_get(json_object_get(r, "pages"), 0),
+				"gpa"),
+			    "0x1c0000");
+	json_decref(v);
+	assert_int_equal(map_of(f, PAGE_B >> SPP_PAGE_SHIFT), 0xfffffffc);
+
+	/* events name the storing instruction */
+	ev.insn_rip = 0xffffffff81000104ULL + SLIDE;
+	spp_ctl_event(f->c, &ev);
+	v = next_event(c, "SPP_VIOLATION");
+	assert_string_equal(str(json_object_get(v, "data"), "insn_sym"),
+			    "entry_SYSCALL_64+0x4");
+	json_decref(v);
+	ev.insn_rip = 0;
+	spp_ctl_event(f->c, &ev);
+	v = next_event(c, "SPP_VIOLATION");
+	assert_true(json_is_null(
+		json_object_get(json_object_get(v, "data"), "insn_sym")));
+	json_decref(v);
+
+	/* unprotect-rule gives back what the rule denied */
+	v = cl_req(c, "{\"execute\":\"unprotect-rule\",\"arguments\":"
+		      "{\"id\":1}}");
+	ok(v);
+	json_decref(v);
+	assert_int_equal(map_of(f, PAGE_A >> SPP_PAGE_SHIFT), 0xfffffffe);
+	assert_int_equal(map_of(f, PAGE_B >> SPP_PAGE_SHIFT), 0xfffffffd);
+	cl_close(c);
+}
+
+/* Tables that point at themselves give some translation, never a loop;
+ * a VMM without vcpu_state says so. */
+static void test_rules_untrusted_tables(void **state)
+{
+	struct fx *f = *state;
+	struct cl *c = cl_connect(f);
+	/* every level's index 300: PML4_K[300] -> PML4_K, four times */
+	uint64_t gva = 0xffff000000000000ULL | (300ULL << 39) | (300ULL << 30) |
+		       (300ULL << 21) | (300ULL << 12) | 0x80;
+	json_t *v, *r;
+
+	set_vstate(0x80000011, PML4_K, 0);
+	v = req_fmt(c,
+		    "{\"execute\":\"protect-gva\",\"arguments\":{\"gva\":"
+		    "\"0x%llx\",\"len\":8}}",
+		    (unsigned long long)gva);
+	r = ok(v);
+	assert_string_equal(str(r, "state"), "applied");
+	assert_string_equal(str(json_array_get(json_object_get(r, "pages"), 0),
+				"gpa"),
+			    "0x104000");
+	json_decref(v);
+	assert_int_equal(map_of(f, PML4_K >> SPP_PAGE_SHIFT), 0xfffffffd);
+	cl_close(c);
+}
+
+static void test_rules_unsupported(void **state)
+{
+	struct fx *f = *state;
+	struct cl *c = cl_connect(f);
+
+	assert_error(cl_req(c, "{\"execute\":\"protect-gva\",\"arguments\":"
+			       "{\"gva\":\"0xffffffff81000000\",\"len\":8}}"),
+		     "GenericError", "not supported by this VMM");
+	assert_untouched(f, c);
+	cl_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1032,6 +1451,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ops_called, setup_ops,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rules_bad_input,
+						setup_rules, teardown_rules),
+		cmocka_unit_test_setup_teardown(test_rules_pending, setup_rules,
+						teardown_rules),
+		cmocka_unit_test_setup_teardown(test_rules_untrusted_tables,
+						setup_rules, teardown_rules),
+		cmocka_unit_test_setup_teardown(test_rules_unsupported, setup,
+						teardown),
 	};
 
 	if (spp_kt_no_kvm("test_ctl"))

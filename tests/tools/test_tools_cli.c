@@ -554,6 +554,27 @@ static void test_ctl_bad_input(void **state)
 	       "/nope/s", "resolve", "0", "later");
 	EXPECT(2, "", "spp ctl: stats: expected stats", "ctl", "/nope/s",
 	       "stats", "extra");
+	EXPECT(2, "", "spp ctl: '0xffffffff81000000': expected GVA/LEN", "ctl",
+	       "/nope/s", "protect-gva", "0xffffffff81000000");
+	EXPECT(2, "", "spp ctl: LEN in '0x1000/0' must be at least 1", "ctl",
+	       "/nope/s", "protect-gva", "0x1000/0");
+	EXPECT(2, "", "spp ctl: 'a b': expected NAME[+OFF][/LEN]", "ctl",
+	       "/nope/s", "protect-symbol", "a b");
+	EXPECT(2, "", "spp ctl: '/nope/System.map': No such file", "ctl",
+	       "/nope/s", "set-symbols", "/nope/System.map");
+	EXPECT(2, "", "spp ctl: ID '0': expected a rule's id", "ctl", "/nope/s",
+	       "unprotect-rule", "0");
+	EXPECT(2, "",
+	       "spp qemu: --protect-symbol 'modprobe_path': needs "
+	       "--system-map FILE",
+	       "qemu", "--protect-symbol", "modprobe_path", "--", "true");
+	EXPECT(2, "",
+	       "spp qemu: --protect-gva '0x8000000000000000/8': not a "
+	       "canonical virtual range",
+	       "qemu", "--protect-gva", "0x8000000000000000/8", "--", "true");
+	EXPECT(2, "", "spp qemu: --system-map '/dev/null': no symbol in it",
+	       "qemu", "--system-map", "/dev/null", "--protect-symbol", "x",
+	       "--", "true");
 	EXPECT(10, "", "spp ctl: /nope/s: No such file or directory", "ctl",
 	       "/nope/s", "stats");
 	EXPECT(0, "usage: spp ctl SOCKET COMMAND", "", "ctl", "--help");
@@ -601,7 +622,7 @@ static void test_options_documented(void **state)
 			fail_msg("spp(1) OPTIONS OF RUN lacks --%s", name);
 		nopts++;
 	}
-	assert_int_equal(nopts, 14);
+	assert_int_equal(nopts, 15);
 	/* and the other way: every option spp(1) documents is in --help */
 	for (p = sect; (p = strstr(p, "\n.B")) != NULL; p++) {
 		char *opt = strstr(p, " \\-\\-"), *q;

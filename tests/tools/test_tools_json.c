@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include <spp/event_json.h>
+#include <spp/ksym.h>
 
 #include "spp_cli.h"
 #include "spp_exec.h"
@@ -85,6 +86,39 @@ static void test_insn_rip_known(void **state)
 	ev.protected_bytes = 0;
 	event_line(&ev, line, sizeof(line));
 	assert_non_null(strstr(line, ",\"protected_bytes\":\"0x0\"}"));
+}
+
+/* spp_event_json_ksym(): insn_sym right after insn_rip, the slide
+ * applied, null when unknown or in no symbol; no table: no field. */
+static void test_insn_sym(void **state)
+{
+	static const char map[] = "ffffffff81000000 T _text\n"
+				  "ffffffff81000100 T entry_SYSCALL_64\n"
+				  "ffffffff81000200 T the_end\n";
+	struct spp_ksym_table *t;
+	struct spp_event ev = store;
+	char obj[1024], plain[1024];
+
+	(void)state;
+	assert_int_equal(spp_ksym_parse(map, sizeof(map) - 1, &t, NULL), 0);
+	assert_int_equal(spp_ksym_set_slide(t, 0x200000), 0);
+	ev.insn_rip = 0xffffffff81200104ULL;
+	assert_true(spp_event_json_ksym(&ev, 7, 0.5, t, obj, sizeof(obj)) > 0);
+	assert_non_null(strstr(obj, ",\"insn_rip\":\"0xffffffff81200104\","
+				    "\"insn_sym\":\"entry_SYSCALL_64+0x4\","
+				    "\"cpl\":"));
+	ev.insn_rip = 0x400124; /* in no symbol */
+	spp_event_json_ksym(&ev, 7, 0.5, t, obj, sizeof(obj));
+	assert_non_null(strstr(obj, "\"insn_sym\":null,"));
+	ev.insn_rip = 0; /* unknown */
+	spp_event_json_ksym(&ev, 7, 0.5, t, obj, sizeof(obj));
+	assert_non_null(strstr(obj, "\"insn_rip\":null,\"insn_sym\":null,"));
+	/* without a table: exactly spp_event_json() */
+	spp_event_json_ksym(&ev, 7, 0.5, NULL, obj, sizeof(obj));
+	spp_event_json(&ev, 7, 0.5, plain, sizeof(plain));
+	assert_string_equal(obj, plain);
+	assert_null(strstr(obj, "insn_sym"));
+	spp_ksym_destroy(t);
 }
 
 /* libspp's spp_event_json(): the object without '\n', snprintf's rules
@@ -214,6 +248,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_insn_rip_unknown),
 		cmocka_unit_test(test_insn_rip_known),
+		cmocka_unit_test(test_insn_sym),
 		cmocka_unit_test(test_event_json_lib),
 		cmocka_unit_test(test_fields_documented),
 		cmocka_unit_test(test_json_writer),

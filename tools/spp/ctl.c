@@ -250,6 +250,70 @@ static int sub_start(struct spp_cli_conn *c, char **argv)
 	return done(spp_cli_conn_requestf(c, "start", NULL));
 }
 
+static int sub_set_symbols(struct spp_cli_conn *c, char **argv)
+{
+	char path[4096];
+
+	/* the server opens it, from its own working directory */
+	if (!realpath(argv[0], path))
+		return bad("'%s': %s", argv[0], strerror(errno));
+	if (!c)
+		return 0;
+	return print_json(spp_cli_conn_requestf(
+		c, "set-symbols", json_pack("{s:s}", "path", path)));
+}
+
+static int sub_protect_symbol(struct spp_cli_conn *c, char **argv)
+{
+	if (!*argv[0] || strpbrk(argv[0], " \t\n\"\\"))
+		return bad("'%s': expected NAME[+OFF][/LEN]", argv[0]);
+	if (!c)
+		return 0;
+	return print_json(spp_cli_conn_requestf(
+		c, "protect-symbol", json_pack("{s:s}", "symbol", argv[0])));
+}
+
+static int sub_protect_gva(struct spp_cli_conn *c, char **argv)
+{
+	uint64_t gva, len;
+	char hex[24];
+	bool has;
+
+	if (pair(argv[0], '/', "GVA", "LEN", SPP_CLI_NUM_SIZE, false, &gva,
+		 &len, &has))
+		return SPP_CLI_USAGE;
+	if (!len || len > INT64_MAX)
+		return bad("LEN in '%s' must be at least 1", argv[0]);
+	if (!c)
+		return 0;
+	snprintf(hex, sizeof(hex), "0x%" PRIx64, gva);
+	return print_json(spp_cli_conn_requestf(
+		c, "protect-gva",
+		json_pack("{s:s,s:I}", "gva", hex, "len", (json_int_t)len)));
+}
+
+static int sub_unprotect_rule(struct spp_cli_conn *c, char **argv)
+{
+	uint64_t id;
+
+	if (number("ID", argv[0], 0, &id))
+		return SPP_CLI_USAGE;
+	if (!id || id > UINT32_MAX)
+		return bad("ID '%s': expected a rule's id", argv[0]);
+	if (!c)
+		return 0;
+	return done(spp_cli_conn_requestf(
+		c, "unprotect-rule", json_pack("{s:I}", "id", (json_int_t)id)));
+}
+
+static int sub_query_rules(struct spp_cli_conn *c, char **argv)
+{
+	(void)argv;
+	if (!c)
+		return 0;
+	return print_json(spp_cli_conn_requestf(c, "query-rules", NULL));
+}
+
 static int sub_raw(struct spp_cli_conn *c, char **argv)
 {
 	char *line = NULL;
@@ -350,6 +414,16 @@ static const struct sub {
 	{ "resolve", 2, 2, "VCPU commit|drop", sub_resolve,
 	  "finish VCPU's held store" },
 	{ "start", 0, 0, "", sub_start, "let the vCPUs run" },
+	{ "set-symbols", 1, 1, "FILE", sub_set_symbols,
+	  "the guest kernel's System.map/kallsyms" },
+	{ "protect-symbol", 1, 1, "NAME[+OFF][/LEN]", sub_protect_symbol,
+	  "deny writes to a kernel symbol" },
+	{ "protect-gva", 1, 1, "GVA/LEN", sub_protect_gva,
+	  "deny writes to LEN bytes at virtual GVA" },
+	{ "unprotect-rule", 1, 1, "ID", sub_unprotect_rule,
+	  "drop a rule, its sub-pages writable" },
+	{ "query-rules", 0, 0, "", sub_query_rules,
+	  "the symbol/GVA rules as one JSON line" },
 	{ "raw", 1, 1, "JSON", sub_raw, "send one request, print the reply" },
 };
 

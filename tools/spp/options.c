@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <spp/ctl.h>
 #include <spp/spp.h>
 #include <spp/layout.h>
 #include <spp/vector.h>
@@ -201,6 +202,83 @@ static int parse_range(struct spp_run_opts *o, const char *arg,
 		    UINT64_MAX - SPP_SUBPAGE_SIZE) /* rounding must fit */
 		return bad("%s: GPA+LEN '%s' overflows", where, arg);
 	return add_rule(o, &r, where);
+}
+
+static int add_kaddr(struct spp_run_opts *o, const struct spp_kaddr *k,
+		     const char *where)
+{
+	struct spp_kaddr *n = realloc(o->kaddrs, (o->nkaddrs + 1) * sizeof(*n));
+
+	if (!n)
+		return bad("out of memory");
+	o->kaddrs = n;
+	n[o->nkaddrs] = *k;
+	n[o->nkaddrs].origin = strdup(where);
+	if (!n[o->nkaddrs].origin)
+		return bad("out of memory");
+	o->nkaddrs++;
+	return 0;
+}
+
+/* GVA/LEN of --protect-gva (the control socket's limits: a canonical
+ * range of at most SPP_CTL_RULE_MAX_PAGES pages). */
+static int parse_protect_gva(struct spp_run_opts *o, const char *arg,
+			     const char *where, bool file)
+{
+	struct spp_kaddr k = { 0 };
+	char buf[64], *slash;
+	uint64_t last;
+
+	(void)file;
+	if (strlen(arg) >= sizeof(buf))
+		return bad("%s: too long (expected GVA/LEN)", where);
+	strcpy(buf, arg);
+	slash = strchr(buf, '/');
+	if (!slash)
+		return bad("%s: expected GVA/LEN, e.g. "
+			   "0xffffffff82a5b1c0/256",
+			   where);
+	*slash = 0;
+	if (spp_cli_parse_number(buf, 0, &k.gva))
+		return bad("%s: bad GVA '%s' (%s)", where, buf,
+			   spp_cli_number_help(buf));
+	if (spp_cli_parse_number(slash + 1, SPP_CLI_NUM_SIZE, &k.len) ||
+	    !k.len || k.len > (uint64_t)SPP_CTL_RULE_MAX_PAGES * SPP_PAGE_SIZE)
+		return bad("%s: bad LEN '%s' (1..256K: decimal, or hex with "
+			   "0x; may end in K)",
+			   where, slash + 1);
+	last = k.gva + k.len - 1;
+	if (last < k.gva || (uint64_t)((int64_t)(k.gva << 7) >> 7) != k.gva ||
+	    (uint64_t)((int64_t)(last << 7) >> 7) != last ||
+	    (k.gva >> 63) != (last >> 63))
+		return bad("%s: not a canonical virtual range", where);
+	if (((last >> SPP_PAGE_SHIFT) - (k.gva >> SPP_PAGE_SHIFT)) >=
+	    SPP_CTL_RULE_MAX_PAGES)
+		return bad("%s: spans more than %u pages", where,
+			   SPP_CTL_RULE_MAX_PAGES);
+	return add_kaddr(o, &k, where);
+}
+
+/* NAME[+OFF][/LEN] of --protect-symbol: its syntax here, the name in
+ * the --system-map table once that is read (spp_cli_check_symbols()). */
+static int parse_protect_symbol(struct spp_run_opts *o, const char *arg,
+				const char *where, bool file)
+{
+	struct spp_kaddr k = { 0 };
+
+	(void)file;
+	if (!*arg || strlen(arg) > 200 || strpbrk(arg, " \t\n\"\\"))
+		return bad("%s: expected NAME[+OFF][/LEN], e.g. "
+			   "modprobe_path or idt_table+0x10/16",
+			   where);
+	k.symbol = strdup(arg);
+	if (!k.symbol)
+		return bad("out of memory");
+	if (add_kaddr(o, &k, where)) {
+		free(k.symbol);
+		return SPP_CLI_USAGE;
+	}
+	return 0;
 }
 
 /* GPA+LEN of --protect-bytes: a range the guard protects per byte. */
@@ -830,6 +908,11 @@ void spp_cli_run_opts_free(struct spp_run_opts *o)
 	for (i = 0; i < o->nrules; i++)
 		free(o->rules[i].origin);
 	free(o->rules);
+	for (i = 0; i < o->nkaddrs; i++) {
+		free(o->kaddrs[i].symbol);
+		free(o->kaddrs[i].origin);
+	}
+	free(o->kaddrs);
 	free(o->pages);
 	memset(o, 0, sizeof(*o));
 }

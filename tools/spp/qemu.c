@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <spp/ctl.h>
+#include <spp/ksym.h>
 #include <spp/vector.h>
 
 #include "spp_cli.h"
@@ -153,6 +154,38 @@ static void qemu_kill(struct session *s)
 	}
 }
 
+/* A rule's state as the socket gives it (docs/control.md), one line on
+ * stderr: "spp qemu: WHAT: applied to page 0x.. (map 0x..), ...". */
+static void say_rule(const char *what, json_t *r)
+{
+	json_t *pages = json_object_get(r, "pages"), *p;
+	size_t i;
+
+	if (strcmp(json_string_value(json_object_get(r, "state")) ?: "",
+		   "applied")) {
+		fprintf(stderr, "spp qemu: %s: pending (%s)\n", what,
+			json_string_value(json_object_get(r, "why")) ?: "?");
+		return;
+	}
+	fprintf(stderr, "spp qemu: %s: applied: %s +%" JSON_INTEGER_FORMAT,
+		what, json_string_value(json_object_get(r, "gva")) ?: "?",
+		json_integer_value(json_object_get(r, "len")));
+	json_array_foreach(pages, i, p)
+		fprintf(stderr, "%s page %s map 0x%08" JSON_INTEGER_FORMAT "x",
+			i ? "," : ";",
+			json_string_value(json_object_get(p, "gpa")) ?: "?",
+			json_integer_value(json_object_get(p, "map")));
+	fputc('\n', stderr);
+}
+
+/* The name a rule has in messages: its option as given. */
+static const char *rule_what(const struct session *s, json_int_t id)
+{
+	if (id >= 1 && (size_t)id <= s->o->nkaddrs)
+		return s->o->kaddrs[id - 1].origin;
+	return "a rule";
+}
+
 /* One event line from the socket: its data to --events, counters kept. */
 static void on_event(void *ctx, const char *line, json_t *v)
 {
@@ -171,6 +204,16 @@ static void on_event(void *ctx, const char *line, json_t *v)
 			json_decref(s->stats);
 			s->stats = json_incref(st);
 		}
+		return;
+	}
+	if (!strcmp(name, "SPP_RULE_APPLIED")) {
+		json_t *d = json_object_get(v, "data");
+
+		if (!s->o->quiet)
+			say_rule(rule_what(s,
+					   json_integer_value(
+						   json_object_get(d, "id"))),
+				 d);
 		return;
 	}
 	if (!strcmp(name, "SPP_EVENTS_LOST")) {
@@ -275,6 +318,114 @@ static int apply_pages(struct session *s, struct spp_cli_conn *c)
 	return 0;
 }
 
+/* --system-map, --protect-symbol, --protect-gva: the table, then the
+ * rules in order (the socket numbers them 1, 2, ... as spp sends them
+ * first); they wait for the guest kernel, which has not run yet. */
+static int apply_kaddrs(struct session *s, struct spp_cli_conn *c)
+{
+	const struct spp_run_opts *o = s->o;
+	char path[PATH_MAX];
+	size_t i;
+	json_t *r;
+
+	if (o->system_map) {
+		if (!realpath(o->system_map, path)) {
+			spp_cli_err("--system-map '%s': %s", o->system_map,
+				    strerror(errno));
+			return -1;
+		}
+		c->what = "--system-map: ";
+		r = spp_cli_conn_requestf(c, "set-symbols",
+					  json_pack("{s:s}", "path", path));
+		c->what = NULL;
+		if (!r)
+			return -1;
+		json_decref(r);
+	}
+	for (i = 0; i < o->nkaddrs; i++) {
+		const struct spp_kaddr *k = &o->kaddrs[i];
+		char what[256], gva[24];
+
+		snprintf(what, sizeof(what), "%s: ", k->origin);
+		snprintf(gva, sizeof(gva), "0x%" PRIx64, k->gva);
+		c->what = what;
+		r = k->symbol ?
+			    spp_cli_conn_requestf(c, "protect-symbol",
+						  json_pack("{s:s}", "symbol",
+							    k->symbol)) :
+			    spp_cli_conn_requestf(
+				    c, "protect-gva",
+				    json_pack("{s:s,s:I}", "gva", gva, "len",
+					      (json_int_t)k->len));
+		c->what = NULL;
+		if (!r)
+			return -1;
+		if (!o->quiet)
+			say_rule(k->origin, r);
+		json_decref(r);
+	}
+	return 0;
+}
+
+/* The --protect-symbol names in the --system-map table, before QEMU
+ * starts: a typo is a usage error, not a rule that waits forever. */
+static int check_symbols(const struct spp_run_opts *o)
+{
+	struct spp_ksym_error ke = { 0, NULL };
+	struct spp_ksym_table *t = NULL;
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < o->nkaddrs && !o->system_map; i++)
+		if (o->kaddrs[i].symbol) {
+			spp_cli_err("%s: needs --system-map FILE",
+				    o->kaddrs[i].origin);
+			return -1;
+		}
+	if (!o->system_map)
+		return 0;
+	ret = spp_ksym_load(o->system_map, &t, &ke);
+	if (ret) {
+		if (ke.line)
+			spp_cli_err("--system-map '%s': line %u: %s",
+				    o->system_map, ke.line, ke.what);
+		else
+			spp_cli_err("--system-map '%s': %s", o->system_map,
+				    ke.what ? ke.what : strerror(-ret));
+		return -1;
+	}
+	for (i = 0; i < o->nkaddrs && !ret; i++) {
+		uint64_t a, n;
+
+		if (!o->kaddrs[i].symbol)
+			continue;
+		ret = spp_ksym_parse_range(t, o->kaddrs[i].symbol, &a, &n);
+		if (ret)
+			spp_cli_err(
+				"%s: %s", o->kaddrs[i].origin,
+				ret == -ENOENT ?
+					"no such symbol in the map" :
+				ret == -ENOTUNIQ ?
+					"the name is not unique in the map" :
+				ret == -ENODATA ?
+					"its size is unknown: give /LEN" :
+				ret == -ERANGE ?
+					"the offset is past the symbol's end" :
+					"expected NAME[+OFF][/LEN]");
+		else if (((a + n - 1) >> SPP_PAGE_SHIFT) -
+				 (a >> SPP_PAGE_SHIFT) >=
+			 SPP_CTL_RULE_MAX_PAGES) {
+			spp_cli_err("%s: %" PRIu64 " bytes span more than %u "
+				    "pages",
+				    o->kaddrs[i].origin, n,
+				    SPP_CTL_RULE_MAX_PAGES);
+			ret = -1;
+		}
+	}
+	spp_ksym_destroy(t);
+	return ret ? -1 : 0;
+}
+
 /* Policy, maps, events, start: the guest's first instruction comes after. */
 static int configure(struct session *s, struct spp_cli_conn *c)
 {
@@ -288,6 +439,7 @@ static int configure(struct session *s, struct spp_cli_conn *c)
 	json_decref(r);
 	if (apply_pages(s, c))
 		return -1;
+	/* events first: SPP_RULE_APPLIED may come as soon as it starts */
 	r = spp_cli_conn_requestf(c, "events",
 				  s->o->events_all ?
 					  json_pack("{s:b,s:b}", "enable", 1,
@@ -296,6 +448,8 @@ static int configure(struct session *s, struct spp_cli_conn *c)
 	if (!r)
 		return -1;
 	json_decref(r);
+	if (apply_kaddrs(s, c))
+		return -1;
 	r = spp_cli_conn_requestf(c, "start", NULL);
 	if (!r)
 		return -1;
@@ -356,6 +510,10 @@ int spp_cli_qemu(int argc, char **argv)
 	if (ret)
 		return ret;
 	s.o = &o;
+	if (check_symbols(&o)) {
+		ret = SPP_CLI_USAGE;
+		goto out;
+	}
 	if (find_shim(shim, sizeof(shim))) {
 		ret = SPP_CLI_ERROR;
 		goto out;

@@ -448,6 +448,66 @@ static int apply_pages(struct spp_guard *g, const struct spp_run_opts *o)
 	return 0;
 }
 
+/* --protect-gva: through vCPU 0's page tables (the VMM's identity map
+ * unless the guest changed them: it has not run yet), the sub-pages each
+ * piece touches denied on its page, checked as rules are first. */
+static int apply_gvas(struct run_state *s)
+{
+	const struct spp_run_opts *o = s->o;
+	struct spp_guard *g = spp_vm_guard(s->vm);
+	size_t i, k, n;
+
+	for (i = 0; i < o->nkaddrs; i++) {
+		struct spp_gva_piece p[SPP_CTL_RULE_MAX_PAGES];
+		struct spp_ctl_vcpu_state st;
+		struct spp_gva_fault f = { 0 };
+		int ret = spp_vm_vcpu_state(s->vm, 0, &st);
+
+		if (!ret)
+			ret = spp_guard_translate(g, &st.paging,
+						  o->kaddrs[i].gva,
+						  o->kaddrs[i].len, p,
+						  SPP_CTL_RULE_MAX_PAGES, &n,
+						  &f);
+		if (ret) {
+			spp_cli_err("%s: 0x%" PRIx64 " does not translate: %s",
+				    o->kaddrs[i].origin,
+				    ret == -EFAULT ? f.gva : o->kaddrs[i].gva,
+				    ret == -EFAULT ? "not mapped to guest RAM" :
+						     strerror(-ret));
+			return SPP_CLI_USAGE;
+		}
+		for (k = 0; k < n; k++)
+			if (spp_layout_protectable(
+				    p[k].gpa, p[k].gpa + p[k].len, o->mem) !=
+			    SPP_LAYOUT_PROTECTABLE) {
+				spp_cli_err("%s: gpa 0x%" PRIx64 " is not "
+					    "protectable (RULES)",
+					    o->kaddrs[i].origin, p[k].gpa);
+				return SPP_CLI_USAGE;
+			}
+		for (k = 0; k < n; k++) {
+			uint64_t page = p[k].gpa & SPP_PAGE_MASK;
+			unsigned int a = (unsigned int)(p[k].gpa - page) /
+					 SPP_SUBPAGE_SIZE,
+				     b = (unsigned int)(p[k].gpa + p[k].len -
+							1 - page) /
+					 SPP_SUBPAGE_SIZE;
+			uint32_t t = (uint32_t)(((2ULL << b) - 1) &
+						~((1ULL << a) - 1));
+
+			ret = spp_guard_protect_add(g, page >> SPP_PAGE_SHIFT,
+						    ~t);
+			if (ret) {
+				spp_cli_err("%s: %s", o->kaddrs[i].origin,
+					    strerror(-ret));
+				return SPP_CLI_ERROR;
+			}
+		}
+	}
+	return 0;
+}
+
 /* The control socket's check of a protection: the rules' check
  * (spp_layout_protectable(), as for --protect and the guest's PROTECT). */
 static int ctl_protectable(void *ctx, uint64_t gfn, uint64_t npages,
@@ -474,11 +534,21 @@ static int ctl_protectable(void *ctx, uint64_t gfn, uint64_t npages,
 	return -EPERM;
 }
 
+/* The control socket's protect-gva: the VM's vCPU registers. */
+static int ctl_vcpu_state(void *ctx, uint32_t vcpu,
+			  struct spp_ctl_vcpu_state *st)
+{
+	const struct run_state *s = ctx;
+
+	return spp_vm_vcpu_state(s->vm, vcpu, st);
+}
+
 /* --control: the server on the guard, before the guest runs. */
 static int open_control(struct run_state *s)
 {
 	static const struct spp_ctl_ops ops = {
 		.protectable = ctl_protectable,
+		.vcpu_state = ctl_vcpu_state,
 	};
 	const char *path = s->o->control;
 	int ret;
@@ -899,6 +969,8 @@ static int run_guest(struct run_state *s, const void *image, size_t size)
 	}
 	spp_guard_set_report_allowed(spp_vm_guard(s->vm), true);
 	ret = apply_pages(spp_vm_guard(s->vm), o);
+	if (!ret)
+		ret = apply_gvas(s);
 	if (!ret)
 		ret = open_control(s);
 	if (!ret)

@@ -81,6 +81,14 @@ struct spp_rule {
 	char *origin; /* for messages: "--protect 0x..." or "FILE:LINE" */
 };
 
+/* A kernel-address rule: --protect-symbol or --protect-gva, applied
+ * through the control socket (protect-symbol, protect-gva). */
+struct spp_kaddr {
+	char *symbol; /* NAME[+OFF][/LEN]; NULL: a GVA range */
+	uint64_t gva, len;
+	char *origin; /* for messages */
+};
+
 /* A protected page with the map all rules give it. */
 struct spp_page {
 	uint64_t gpa;
@@ -98,6 +106,8 @@ struct spp_run_opts {
 	struct spp_page *pages; /* sorted by gpa, from the rules */
 	size_t npages;
 	bool policy_set; /* given by --on-violation (wins over the file) */
+	struct spp_kaddr *kaddrs; /* --protect-symbol, --protect-gva */
+	size_t nkaddrs;
 
 	const char *policy_file;
 	enum spp_policy policy;
@@ -107,6 +117,7 @@ struct spp_run_opts {
 	bool progress; /* progress line even when stderr is no tty */
 	bool quiet; /* no text summary */
 	const char *control; /* --control SOCKET, or NULL */
+	const char *system_map; /* --system-map FILE, or NULL */
 	char **qemu_argv; /* spp qemu: QEMU's command line (NULL-ended) */
 	unsigned int vcpus;
 	uint64_t mem;
@@ -209,6 +220,22 @@ struct spp_cli_opt {
 		     "dropped (deny, default), committed and\n"                \
 		     "reported (log), or held (stop: run ends,\n"              \
 		     "qemu waits for 'spp ctl SOCKET resolve')")
+#define SPP_CLI_GVA_ROW                                                        \
+	SPP_OPT_CALL("protect-gva", "GVA/LEN", parse_protect_gva, false,      \
+		     "deny writes to the LEN bytes at guest-\n"               \
+		     "virtual GVA (sub-pages they touch, on\n"                \
+		     "the pages vCPU 0's page tables map them\n"              \
+		     "to; LEN up to 256K)")
+#define SPP_CLI_KSYM_ROWS                                                      \
+	SPP_OPT_STRING("system-map", "FILE", system_map,                       \
+		       "the guest kernel's symbols: System.map\n"             \
+		       "or a copy of its /proc/kallsyms"),                     \
+	SPP_OPT_CALL("protect-symbol", "NAME[+OFF][/LEN]",                     \
+		     parse_protect_symbol, false,                              \
+		     "deny writes to kernel symbol NAME (LEN:\n"              \
+		     "its size in the map) once the guest\n"                  \
+		     "kernel is up (needs --system-map)"),                     \
+	SPP_CLI_GVA_ROW
 #define SPP_CLI_EVENT_ROWS                                                     \
 	SPP_OPT_STRING("events", "FILE|-", events,                             \
 		       "one JSON object per line per event\n"                  \
@@ -239,6 +266,7 @@ struct spp_cli_opt {
 		      "MiB, below\n"                                           \
 		      "the page tables at the top of RAM):"),                  \
 	SPP_CLI_RULE_ROWS,                                                     \
+	SPP_CLI_GVA_ROW,                                                       \
 	SPP_OPT_GROUP("output:"),                                              \
 	SPP_CLI_EVENT_ROWS,                                                    \
 	SPP_OPT_FLAG("progress", progress,                                     \
@@ -267,6 +295,10 @@ struct spp_cli_opt {
 		      "rules must not overlap and must lie in the guest's "     \
 		      "RAM):"),                                                \
 	SPP_CLI_RULE_ROWS,                                                     \
+	SPP_OPT_GROUP("kernel structures (applied once the guest kernel "     \
+		      "is up;\n"                                               \
+		      "docs/introspection.md):"),                              \
+	SPP_CLI_KSYM_ROWS,                                                     \
 	SPP_OPT_GROUP("output:"),                                              \
 	SPP_CLI_EVENT_ROWS,                                                    \
 	SPP_OPT_FLAG("quiet", quiet, "no text summary"),                      \

@@ -356,6 +356,72 @@ static int command(char *line, bool avx)
 			return reply("ERR ksym %s: not found (or hidden)",
 				     name);
 		reply("OK addr=0x%llx", a);
+	} else if (!strcmp(w, "ksymat")) {
+		/* the symbol holding a kernel address and the next one */
+		char *arg = strtok_r(NULL, " \t", &save), l[256],
+		     best[200] = "";
+		unsigned long long want, a, ba = 0, next = ~0ULL;
+		FILE *f;
+
+		if (!arg || strtok_r(NULL, " \t", &save))
+			return reply("ERR usage: ksymat ADDR");
+		want = strtoull(arg, NULL, 0);
+		f = fopen("/proc/kallsyms", "r");
+		if (!f)
+			return reply("ERR kallsyms: %s", strerror(errno));
+		while (fgets(l, sizeof(l), f)) {
+			char t, sname[200];
+
+			if (sscanf(l, "%llx %c %199s", &a, &t, sname) != 3 ||
+			    t == 'a' || t == 'A' || strchr(l, '['))
+				continue;
+			if (a <= want && a >= ba) {
+				ba = a;
+				snprintf(best, sizeof(best), "%s", sname);
+			} else if (a > want && a < next) {
+				next = a;
+				/* the kernel's own symbols come sorted: the
+				 * rest (modules) is not near it */
+				if (ba)
+					break;
+			}
+		}
+		fclose(f);
+		if (!best[0] || next == ~0ULL)
+			return reply("ERR ksymat 0x%llx: not found", want);
+		reply("OK name=%s addr=0x%llx next=0x%llx", best, ba, next);
+	} else if (!strcmp(w, "putfile")) {
+		/* putfile PATH TEXT: write TEXT (no blanks) into PATH */
+		char *path = strtok_r(NULL, " \t", &save);
+		char *text = strtok_r(NULL, " \t", &save);
+		ssize_t n;
+		int fd;
+
+		if (!path || !text || strtok_r(NULL, " \t", &save))
+			return reply("ERR usage: putfile PATH TEXT");
+		fd = open(path, O_WRONLY);
+		if (fd < 0)
+			return reply("ERR %s: %s", path, strerror(errno));
+		n = write(fd, text, strlen(text));
+		close(fd);
+		if (n < 0)
+			return reply("ERR write %s: %s", path, strerror(errno));
+		reply("OK n=%zd", n);
+	} else if (!strcmp(w, "getfile")) {
+		/* getfile PATH: its first line */
+		char *path = strtok_r(NULL, " \t", &save), l[256] = "";
+		FILE *f;
+
+		if (!path || strtok_r(NULL, " \t", &save))
+			return reply("ERR usage: getfile PATH");
+		f = fopen(path, "r");
+		if (!f)
+			return reply("ERR %s: %s", path, strerror(errno));
+		if (!fgets(l, sizeof(l), f))
+			l[0] = 0;
+		fclose(f);
+		l[strcspn(l, "\n")] = 0;
+		reply("OK text=%s", l);
 	} else if (!strcmp(w, "page")) {
 		reply("OK page=0x%llx", (unsigned long long)page_gpa);
 	} else {

@@ -29,6 +29,10 @@
  *                           of its CPU                      OK hammer cpu0=<ran on>:<count> ...
  *   ksym NAME               a kernel symbol's address from
  *                           /proc/kallsyms (root: not hidden) OK addr=0x<va>
+ *   ksymat ADDR             the symbol holding kernel address
+ *                           ADDR, and the next one's address  OK name=<n> addr=0x<a> next=0x<b>
+ *   putfile PATH TEXT       write TEXT (no blanks) to PATH   OK n=<written>
+ *   getfile PATH            PATH's first line               OK text=<line>
  *   quit                    exit (init powers off)          OK bye
  *
  * Numbers are C literals (strtoull base 0: 0x.. hex, else decimal); HEX
