@@ -154,8 +154,7 @@ static void test_overlapping_rules(void **state)
 		NULL);
 	/* a byte rule overlaps as the sub-pages it touches */
 	bad_run("--protect-bytes '0x10000290+8': overlaps", "--protect-range",
-		"0x10000280+1", "--protect-bytes", "0x10000290+8", guest,
-		NULL);
+		"0x10000280+1", "--protect-bytes", "0x10000290+8", guest, NULL);
 	/* both round to sub-page 0 */
 	bad_run("'0x10000070+4': overlaps --protect-range '0x10000010+4'",
 		"--protect-range", "0x10000010+4", "--protect-range",
