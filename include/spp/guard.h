@@ -174,7 +174,15 @@ struct spp_guard_stats {
 				 entry's address, judged at their own */
 	uint64_t walk_writes; /* accessed/dirty flags spp set in guest page
 				 tables for walks KVM could not update */
-	uint64_t reserved[8]; /* zero: room for later counters (the rule of
+	/* 0.3: */
+	uint64_t mmio_stores; /* stores KVM's emulator completed, collected
+				 from KVM_EXIT_MMIO exits (stores =
+				 mmio_stores + emulated + string_elements) */
+	uint64_t mmio_rmw; /* of those, read-modify-writes by their
+			      decoded instruction (lock add/xadd/cmpxchg,
+			      inc, or, ...); 0 where the decode was
+			      ambiguous */
+	uint64_t reserved[6]; /* zero: room for later counters (the rule of
 				 struct spp_event) */
 };
 
