@@ -445,10 +445,11 @@ static void read_phys(struct torture *t, uint64_t gpa, size_t len, void *out)
 	unlink(path);
 }
 
-static uint64_t guest_cr3(struct torture *t)
+/* The vCPU's CR3 (page-aligned) and RSP. */
+static uint64_t guest_cr3(struct torture *t, uint64_t *rsp)
 {
 	static char reply[8192];
-	unsigned long long cr3;
+	unsigned long long cr3, sp;
 	const char *p;
 
 	assert_int_equal(qemu_test_qmp(t->q,
@@ -460,6 +461,10 @@ static uint64_t guest_cr3(struct torture *t)
 	p = strstr(reply, "CR3=");
 	assert_non_null(p);
 	assert_int_equal(sscanf(p, "CR3=%llx", &cr3), 1);
+	p = strstr(reply, "RSP=");
+	assert_non_null(p);
+	assert_int_equal(sscanf(p, "RSP=%llx", &sp), 1);
+	*rsp = sp;
 	return cr3 & PTE_ADDR;
 }
 
@@ -473,12 +478,51 @@ static size_t mark_table(uint64_t gpa)
 	return 1;
 }
 
-/* Mark the kernel pages that are page tables of the kernel half. */
+/* The guest-physical address of @va through the tables at @cr3, or 0. */
+static uint64_t translate(struct torture *t, uint64_t cr3, uint64_t va)
+{
+	uint64_t table = cr3, e = 0;
+
+	for (int level = 3; level >= 0; level--) {
+		unsigned int i = (va >> (12 + 9 * level)) & 511;
+
+		read_phys(t, table + 8 * i, 8, &e);
+		if (!(e & PTE_P))
+			return 0;
+		if (level && level < 3 && (e & PTE_PS))
+			return (e & PTE_ADDR &
+				~((1ull << (12 + 9 * level)) - 1)) |
+			       (va & ((1ull << (12 + 9 * level)) - 1));
+		table = e & PTE_ADDR;
+	}
+	return table | (va & 4095);
+}
+
+/*
+ * Mark the kernel pages that are page tables of the kernel half, and the
+ * idle task's stack (init_stack, in the image's data): the CPU pushes
+ * interrupt frames there itself, and a fault in that delivery makes KVM
+ * emulate the instruction at RIP instead (the first version of this
+ * test: an emulation failure on an lfence in the idle loop).
+ */
 static size_t find_tables(struct torture *t)
 {
 	static uint64_t l4[512], l3[512], l2[512];
-	uint64_t cr3 = guest_cr3(t);
-	size_t n = 0, walked = 1;
+	uint64_t rsp, cr3 = guest_cr3(t, &rsp);
+	size_t n = 0, walked = 1, stack = 0;
+
+	/* the idle vCPU's stack: 16 KiB (THREAD_SIZE), sampled a few
+	 * times while the guest waits for a command */
+	for (int k = 0; k < 5; k++) {
+		uint64_t sp = translate(t, cr3, rsp);
+
+		if (sp)
+			for (uint64_t a = sp & ~0x3fffull;
+			     a < (sp & ~0x3fffull) + 0x4000; a += 4096)
+				stack += mark_table(a);
+		usleep(100000);
+		cr3 = guest_cr3(t, &rsp);
+	}
 
 	read_phys(t, cr3, 4096, l4);
 	n += mark_table(cr3);
@@ -517,8 +561,9 @@ static size_t find_tables(struct torture *t)
 		free(img);
 	}
 	printf("# page tables: CR3 0x%" PRIx64 ", %zu tables walked, %zu "
-	       "in the kernel image (never trapped)\n",
-	       cr3, walked, n);
+	       "in the kernel image; %zu pages of the idle stack (never "
+	       "trapped)\n",
+	       cr3, walked, n, stack);
 	return n;
 }
 
