@@ -511,10 +511,18 @@ static size_t find_tables(struct torture *t)
 	uint64_t rsp, cr3 = guest_cr3(t, &rsp);
 	size_t n = 0, walked = 1, stack = 0;
 
-	/* the idle vCPU's stack: 16 KiB (THREAD_SIZE), sampled a few
-	 * times while the guest waits for a command */
+	/* the idle task's stack: x86-64's linker script puts init_stack
+	 * (THREAD_SIZE, 16 KiB) first in .data */
+	for (uint64_t a = kp[0].gfn << 12; a < (kp[0].gfn << 12) + 0x4000;
+	     a += 4096)
+		stack += mark_table(a);
+	/* and wherever the waiting vCPU's RSP is, sampled a few times */
 	for (int k = 0; k < 5; k++) {
 		uint64_t sp = translate(t, cr3, rsp);
+
+		if (!k || !sp)
+			printf("# RSP 0x%" PRIx64 " -> 0x%" PRIx64 "\n", rsp,
+			       sp);
 
 		if (sp)
 			for (uint64_t a = sp & ~0x3fffull;
