@@ -191,7 +191,14 @@ struct spp_guard_stats {
 	/* 0.3: */
 	uint64_t fine_allowed; /* of allowed: stores into byte-protected
 				  sub-pages that wrote no protected byte */
-	uint64_t reserved[7]; /* zero: room for later counters (the rule of
+	uint64_t mmio_stores; /* stores KVM's emulator completed, collected
+				 from KVM_EXIT_MMIO exits (stores =
+				 mmio_stores + emulated + string_elements) */
+	uint64_t mmio_rmw; /* of those, read-modify-writes by their
+			      decoded instruction (lock add/xadd/cmpxchg,
+			      inc, or, ...); 0 where the decode was
+			      ambiguous */
+	uint64_t reserved[5]; /* zero: room for later counters (the rule of
 				 struct spp_event) */
 };
 

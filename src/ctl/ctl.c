@@ -643,7 +643,7 @@ static json_t *stats_obj(struct spp_ctl *c)
 #define I(x) (json_int_t)(x)
 	return json_pack(
 		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-		"s:I,s:I,s:I,s:I,s:I,s:I}",
+		"s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		"exits", I(s.exits), "stores", I(s.stores), "allowed",
 		I(s.allowed), "denied", I(s.denied), "slot_changes",
 		I(s.slot_changes), "slots", I(s.slots), "ro_slots",
@@ -652,8 +652,9 @@ static json_t *stats_obj(struct spp_ctl *c)
 		I(s.string_batches), "string_elements", I(s.string_elements),
 		"rmw_redone", I(s.rmw_redone), "rmw_unsure", I(s.rmw_unsure),
 		"misdirected", I(s.misdirected), "walk_writes",
-		I(s.walk_writes), "fine_allowed", I(s.fine_allowed), "clients",
-		I(clients), "events_sent", I(sent), "events_dropped",
+		I(s.walk_writes), "fine_allowed", I(s.fine_allowed),
+		"mmio_stores", I(s.mmio_stores), "mmio_rmw", I(s.mmio_rmw),
+		"clients", I(clients), "events_sent", I(sent), "events_dropped",
 		I(dropped));
 #undef I
 }

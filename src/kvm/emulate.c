@@ -713,6 +713,7 @@ static int origin_try(struct spp_guard *g, const struct spp_x86_paging *pg,
 		return -ENOENT;
 	o->found = true;
 	o->insn_rip = rip - L;
+	o->rmw = ins->flags & SPP_X86_EMU_RMW;
 	o->gpa = o->walk.gpa;
 	return 0;
 }
@@ -790,12 +791,14 @@ int guard_store_origin(struct spp_guard *g, int vcpu_fd,
 			o->gpa = w.gpa;
 			o->misdirected = misdirected;
 			o->walk = w;
+			o->rmw = cand.flags & SPP_X86_EMU_RMW;
 			oc.ins = cand;
 			continue;
 		}
 		if (o->gpa != w.gpa || o->misdirected != misdirected)
 			return -EAGAIN; /* two readings disagree */
 		o->insn_rip = 0; /* same store, but which instruction? */
+		o->rmw = false;
 	}
 	if (o->found && o->insn_rip) {
 		oc.valid = true;

@@ -1211,6 +1211,9 @@ void spp_guard_stats(struct spp_guard *g, struct spp_guard_stats *out)
 		__atomic_load_n(&g->stats.walk_writes, __ATOMIC_RELAXED);
 	out->fine_allowed =
 		__atomic_load_n(&g->stats.fine_allowed, __ATOMIC_RELAXED);
+	out->mmio_stores =
+		__atomic_load_n(&g->stats.mmio_stores, __ATOMIC_RELAXED);
+	out->mmio_rmw = __atomic_load_n(&g->stats.mmio_rmw, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&g->lock);
 }
 
@@ -1795,6 +1798,9 @@ int spp_guard_handle_exit(struct spp_guard *g, int vcpu_fd, struct kvm_run *run,
 			guard_fetch_rip(vcpu_fd, run, &ev);
 		fin = guard_finish_store(g, pieces, np, &ev, ret < 0 || np != 1,
 					 vcpu_fd);
+		guard_count(&g->stats.mmio_stores, 1);
+		if (have_origin && org.rmw)
+			guard_count(&g->stats.mmio_rmw, 1);
 	}
 	pthread_mutex_unlock(&g->commit_lock);
 	if (fin == SPP_EXIT_STOP && ret != SPP_EXIT_AGAIN)

@@ -255,6 +255,8 @@ struct guard_origin {
 	bool found;
 	bool misdirected; /* KVM wrote it to a paging-structure entry */
 	uint64_t insn_rip; /* 0: several instructions fit */
+	bool rmw; /* that one instruction reads, modifies, writes (only
+		     with insn_rip) */
 	uint64_t gpa; /* where the instruction stores */
 	struct spp_x86_walk walk; /* its translation, entries top first */
 };

@@ -377,13 +377,14 @@ static void test_access_commands(void **state)
 	/* stats: every counter of the guard, and the ctl's */
 	{
 		static const char *const keys[] = {
-			"exits",       "stores",	 "allowed",
-			"denied",      "slot_changes",	 "slots",
-			"ro_slots",    "trapped_pages",	 "emulated",
-			"unemulated",  "string_batches", "string_elements",
-			"rmw_redone",  "rmw_unsure",	 "misdirected",
-			"walk_writes", "fine_allowed",	 "clients",
-			"events_sent", "events_dropped",
+			"exits",	  "stores",	    "allowed",
+			"denied",	  "slot_changes",   "slots",
+			"ro_slots",	  "trapped_pages",  "emulated",
+			"unemulated",	  "string_batches", "string_elements",
+			"rmw_redone",	  "rmw_unsure",	    "misdirected",
+			"walk_writes",	  "fine_allowed",   "mmio_stores",
+			"mmio_rmw",	  "clients",	    "events_sent",
+			"events_dropped",
 		};
 		struct spp_guard_stats st;
 		json_t *r;

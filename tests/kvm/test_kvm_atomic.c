@@ -59,11 +59,14 @@ static void run_counters(unsigned int nvcpus)
 			 spp_vm_reason_name(res.reason), res.detail);
 	spp_guard_stats(spp_vm_guard(vm), &st);
 	print_message("# %u vCPUs x %llu rounds: %llu trapped stores, %llu "
-		      "read-modify-writes redone, %llu unsure\n",
+		      "read-modify-writes redone, %llu unsure; %llu completed "
+		      "by KVM, %llu of them read-modify-writes\n",
 		      nvcpus, (unsigned long long)iters,
 		      (unsigned long long)st.stores,
 		      (unsigned long long)st.rmw_redone,
-		      (unsigned long long)st.rmw_unsure);
+		      (unsigned long long)st.rmw_unsure,
+		      (unsigned long long)st.mmio_stores,
+		      (unsigned long long)st.mmio_rmw);
 	for (i = 0; i < nvcpus; i++)
 		sum += box->xadd_sum[i];
 	assert_int_equal(c->xadd_ctr, total);
@@ -75,6 +78,12 @@ static void run_counters(unsigned int nvcpus)
 	/* each old value 0 .. total-1 returned exactly once */
 	assert_int_equal(sum, total * (total - 1) / 2);
 	assert_int_equal(st.rmw_unsure, 0);
+	/* the classes add up; the counters are read-modify-writes KVM
+	 * completed, and the guard decoded them as such */
+	assert_int_equal(st.stores,
+			 st.mmio_stores + st.emulated + st.string_elements);
+	assert_true(st.mmio_rmw >= total);
+	assert_true(st.mmio_rmw <= st.mmio_stores);
 	spp_vm_destroy(vm);
 }
 

@@ -1,0 +1,830 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_qemu_torture - a real Linux kernel through the guard (issue 12
+ * item 4; docs/reliability.md, "A real kernel through the guard").
+ *
+ * One nested guest with the QEMU shim preloaded runs the torture workload
+ * (tests/qemu/guest/torture: forks, pipes, files on a tmpfs, sort,
+ * md5sum, gzip, find) three times:
+ *
+ *  0. unprotected: the reference output;
+ *  1. profile: every page of the kernel image's data and bss (physical
+ *     ranges from /proc/iomem, printed by the guest) trapped under policy
+ *     log, sub-page 31 denied and allowed stores reported: per page and
+ *     per sub-page the stores that landed there, from the events;
+ *  2. torture: the N pages with the most stores in the profile, each with
+ *     one sub-page that had no store denied (pages without a free one are
+ *     skipped), policy log: every kernel store to them goes through spp.
+ *
+ * Runs 1 and 2 must print exactly what run 0 printed; no Oops, BUG,
+ * panic or warning may appear on the console; every run ends in bounded
+ * time; run 2's stores by class (mmio_stores, of them mmio_rmw, emulated,
+ * string elements, rmw_redone) are printed, they add up to the stores,
+ * and the N pages saw stores. A guest that stops answering is shown
+ * (query-stats a second apart, the vCPU's registers, QEMU's threads, the
+ * console tail) and the whole run starts once more, counted like a hung
+ * boot.
+ *
+ * Runs only with SPP_TORTURE=1 (open: the profile run ends in a KVM
+ * emulation failure, docs/reliability.md).
+ *
+ * Environment (the long version, docs/reliability.md): SPP_TORTURE_PAGES
+ * (N, default 24), SPP_TORTURE_ROUNDS (workload rounds of runs 0 and 2,
+ * default 2), SPP_TORTURE_PROFILE_ROUNDS (of run 1, default the same),
+ * SPP_TORTURE_TIMEOUT (seconds per run, default 300).
+ *
+ * Argument: libspp-qemu.so.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <regex.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "qemu_ctl.h"
+#include "qemu_test.h"
+
+#define PROFILE_MAP 0x7fffffffu /* sub-page 31 denied: the page traps */
+#define MAX_OUT 65536
+#define BAD_RE "Oops|BUG:|Kernel panic|general protection|WARNING:|Call Trace"
+
+static const char *shim_lib;
+static unsigned int n_pages, rounds, profile_rounds, timeout_s;
+
+/* The kernel's data and bss pages and what the profile saw on them. */
+struct kpage {
+	uint64_t gfn;
+	uint64_t stores;
+	uint32_t touched; /* sub-pages a store touched */
+	bool refused; /* not protectable (KVM writes it) */
+	bool table; /* a live page table of the kernel: never trapped */
+};
+
+static struct kpage *kp;
+static size_t nkp;
+
+struct figures {
+	double ms;
+	json_t *stats; /* query-stats after the run minus before */
+};
+
+struct torture {
+	struct qemu_test *q;
+	struct ctl *c;
+	char sock[128];
+	uint64_t range[2][2]; /* data, bss: [first byte, last byte] */
+	uint64_t violations; /* SPP_VIOLATION events in the current run */
+	bool profiling;
+	uint64_t bad_lines;
+};
+
+static unsigned int env_uint(const char *name, unsigned int def)
+{
+	const char *v = getenv(name);
+
+	return v && atoi(v) > 0 ? (unsigned int)atoi(v) : def;
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static struct kpage *kpage_of(uint64_t gfn)
+{
+	size_t lo = 0, hi = nkp;
+
+	while (lo < hi) {
+		size_t m = (lo + hi) / 2;
+
+		if (kp[m].gfn == gfn)
+			return &kp[m];
+		if (kp[m].gfn < gfn)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return NULL;
+}
+
+/* One event object (the ctl's "event" line). */
+static void take_event(struct torture *t, json_t *e)
+{
+	const char *name = json_string_value(json_object_get(e, "event"));
+	json_t *d = json_object_get(e, "data");
+	uint64_t gpa, len, end;
+
+	if (!name || strncmp(name, "SPP_", 4) || !d)
+		return;
+	if (!strcmp(name, "SPP_EVENTS_LOST")) {
+		printf("# events lost: %" PRIu64 "\n",
+		       (uint64_t)json_integer_value(
+			       json_object_get(d, "count")));
+		return;
+	}
+	if (!strcmp(name, "SPP_VIOLATION"))
+		t->violations++;
+	if (!t->profiling)
+		return;
+	gpa = hexstr(json_object_get(d, "gpa"));
+	len = (uint64_t)json_integer_value(json_object_get(d, "len"));
+	if (!len)
+		return;
+	end = gpa + len - 1;
+	for (uint64_t a = gpa & ~127ull; a <= end; a += 128) {
+		struct kpage *p = kpage_of(a >> 12);
+
+		if (p)
+			p->touched |= 1u << ((a >> 7) & 31);
+	}
+	{
+		struct kpage *p = kpage_of(gpa >> 12);
+
+		if (p)
+			p->stores++;
+	}
+}
+
+static void take_queued(struct torture *t)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(t->c->events, i, e) take_event(t, e);
+	json_array_clear(t->c->events);
+}
+
+/* Read the events waiting on the socket, for at most @ms. */
+static void drain(struct torture *t, int ms)
+{
+	double end = now_ms() + ms;
+	char *l;
+
+	while ((l = ctl_line(t->c, 1))) {
+		json_t *e = json_loads(l, 0, NULL);
+
+		free(l);
+		if (e) {
+			take_event(t, e);
+			json_decref(e);
+		}
+		if (now_ms() > end)
+			break;
+	}
+}
+
+static json_t *stats(struct torture *t)
+{
+	json_t *s = ctl_ok(t->c, "{\"execute\":\"query-stats\"}");
+
+	take_queued(t);
+	return s;
+}
+
+static uint64_t sget(json_t *s, const char *k)
+{
+	return (uint64_t)json_integer_value(json_object_get(s, k));
+}
+
+/* @b - @a, per counter. */
+static json_t *stats_diff(json_t *a, json_t *b)
+{
+	json_t *d = json_object(), *v;
+	const char *k;
+
+	json_object_foreach(b, k, v) json_object_set_new(
+		d, k, json_integer((json_int_t)(sget(b, k) - sget(a, k))));
+	return d;
+}
+
+/* ---- a stuck guest --------------------------------------------------- */
+
+/* What a guest that stopped answering was doing: is the guard still
+ * busy, where is the vCPU, what do QEMU's threads wait in. */
+static void evidence(struct torture *t, const char *what)
+{
+	char reply[8192], cmd[512];
+	json_t *s0, *s1;
+
+	printf("# %s: evidence\n", what);
+	s0 = stats(t);
+	sleep(1);
+	s1 = stats(t);
+	printf("# exits %" PRIu64 " -> %" PRIu64 ", stores %" PRIu64
+	       " -> %" PRIu64 " a second later\n",
+	       sget(s0, "exits"), sget(s1, "exits"), sget(s0, "stores"),
+	       sget(s1, "stores"));
+	json_decref(s0);
+	json_decref(s1);
+	if (!qemu_test_qmp(t->q, "query-cpus-fast", reply, sizeof(reply)))
+		printf("# query-cpus-fast: %s\n", reply);
+	if (!qemu_test_qmp(t->q,
+			   "{\"execute\":\"human-monitor-command\","
+			   "\"arguments\":{\"command-line\":"
+			   "\"info registers\"}}",
+			   reply, sizeof(reply)))
+		printf("# info registers: %s\n", reply);
+	fflush(stdout);
+	snprintf(cmd, sizeof(cmd),
+		 "for p in $(pgrep -g %d); do for t in /proc/$p/task/*; do "
+		 "echo \"# $p $t $(cat $t/comm) $(cat $t/wchan) "
+		 "$(cut -d' ' -f3 $t/stat)\"; done; done",
+		 (int)qemu_test_pid(t->q));
+	if (system(cmd) < 0)
+		printf("# (no thread list)\n");
+	snprintf(cmd, sizeof(cmd),
+		 "head -n 5 '%s/qemu.log' | sed 's/^/# qemu: /'",
+		 qemu_test_dir(t->q));
+	if (system(cmd) < 0)
+		printf("# (no QEMU stderr)\n");
+	qemu_test_print_tail(t->q, 30);
+}
+
+static jmp_buf stuck;
+
+static void guest_stuck(struct torture *t, const char *what)
+{
+	evidence(t, what);
+	qemu_test_hung(t->q, what);
+	longjmp(stuck, 1);
+}
+
+/* ---- the workload ------------------------------------------------------ */
+
+/*
+ * "run @r" in the guest: its W lines into @out (NUL-separated lines,
+ * '\n' ended), events read meanwhile, every console line checked for a
+ * kernel complaint. Fails on ERR; a run that does not end within
+ * timeout_s is a stuck guest.
+ */
+static void run_workload(struct torture *t, unsigned int r, char *out,
+			 struct figures *f)
+{
+	char cmd[32];
+	double t0, end;
+	size_t n = 0;
+	bool begun = false, ended = false;
+	regex_t bad;
+	json_t *s0, *s1;
+
+	assert_int_equal(regcomp(&bad, BAD_RE, REG_EXTENDED | REG_NOSUB), 0);
+	t->violations = 0;
+	s0 = stats(t);
+	snprintf(cmd, sizeof(cmd), "run %u", r);
+	t0 = now_ms();
+	end = t0 + timeout_s * 1e3;
+	assert_int_equal(qemu_test_send(t->q, cmd), 0);
+	for (;;) {
+		const char *l;
+		int e = qemu_test_expect(t->q, "^", 100, &l);
+
+		if (e == -ETIMEDOUT) {
+			drain(t, 200);
+			if (now_ms() > end) {
+				char what[96];
+
+				snprintf(what, sizeof(what),
+					 "'run %u' did not end within %u s", r,
+					 timeout_s);
+				regfree(&bad);
+				json_decref(s0);
+				guest_stuck(t, what);
+			}
+			continue;
+		}
+		if (e)
+			fail_msg("the guest's console: %s", strerror(-e));
+		if (!regexec(&bad, l, 0, NULL, 0)) {
+			printf("# KERNEL: %s\n", l);
+			t->bad_lines++;
+		}
+		if (!strcmp(l, "TORTURE-BEGIN")) {
+			begun = true;
+		} else if (!strcmp(l, "TORTURE-END")) {
+			ended = true;
+		} else if (!strncmp(l, "W ", 2) && begun && !ended) {
+			size_t k = strlen(l);
+
+			assert_true(n + k + 2 < MAX_OUT);
+			memcpy(out + n, l, k);
+			out[n + k] = '\n';
+			n += k + 1;
+		} else if (!strncmp(l, "OK run", 6)) {
+			break;
+		} else if (!strncmp(l, "ERR", 3)) {
+			fail_msg("guest: %s -> %s", cmd, l);
+		}
+		if (now_ms() - t0 > 2000)
+			drain(t, 50);
+	}
+	out[n] = 0;
+	f->ms = now_ms() - t0;
+	drain(t, 100);
+	s1 = stats(t);
+	f->stats = stats_diff(s0, s1);
+	json_decref(s0);
+	json_decref(s1);
+	regfree(&bad);
+	assert_true(begun && ended);
+	{
+		size_t lines = 0;
+
+		for (const char *p = out; *p; p++)
+			lines += *p == '\n';
+		printf("# run %u rounds: %.1f s, %zu output lines, %" PRIu64
+		       " stores trapped\n",
+		       r, f->ms / 1e3, lines, sget(f->stats, "stores"));
+	}
+}
+
+/* ---- protection ------------------------------------------------------ */
+
+/* set-access of kp[i..i+n) to @map; halves a refused batch down to the
+ * single page it marks refused. */
+static void set_batch(struct torture *t, size_t i, size_t n, uint32_t map)
+{
+	char req[8192];
+	size_t w;
+	json_t *v;
+
+	while (n > 1 && kp[i + n - 1].gfn - kp[i].gfn != n - 1) {
+		/* not contiguous: split at the gap */
+		size_t k = 1;
+
+		while (kp[i + k].gfn == kp[i].gfn + k)
+			k++;
+		set_batch(t, i, k, map);
+		i += k;
+		n -= k;
+	}
+	w = (size_t)snprintf(req, sizeof(req),
+			     "{\"execute\":\"set-access\",\"arguments\":"
+			     "{\"gfn\":%" PRIu64 ",\"maps\":[",
+			     kp[i].gfn);
+	for (size_t k = 0; k < n; k++)
+		w += (size_t)snprintf(req + w, sizeof(req) - w, "%s%" PRIu32,
+				      k ? "," : "",
+				      kp[i + k].refused || kp[i + k].table ?
+					      0xffffffffu :
+					      map);
+	snprintf(req + w, sizeof(req) - w, "]}}");
+	v = ctl_raw(t->c, req);
+	take_queued(t);
+	if (json_object_get(v, "return")) {
+		json_decref(v);
+		return;
+	}
+	{
+		const char *d = json_string_value(
+			json_object_get(json_object_get(v, "error"), "desc"));
+
+		if (!d || !strstr(d, "not protectable"))
+			fail_msg("set-access %zu pages at 0x%" PRIx64 ": %s", n,
+				 kp[i].gfn << 12, d ? d : "?");
+		if (n == 1) {
+			printf("# page 0x%" PRIx64 " not protectable: %s\n",
+			       kp[i].gfn << 12, d);
+			kp[i].refused = true;
+			json_decref(v);
+			return;
+		}
+	}
+	json_decref(v);
+	set_batch(t, i, n / 2, map);
+	set_batch(t, i + n / 2, n - n / 2, map);
+}
+
+/* Every kernel data and bss page to @map (512 a request). */
+static void set_all(struct torture *t, uint32_t map)
+{
+	for (size_t i = 0; i < nkp; i += 512)
+		set_batch(t, i, nkp - i < 512 ? nkp - i : 512, map);
+}
+
+static int by_stores(const void *a, const void *b)
+{
+	const struct kpage *x = *(struct kpage *const *)a;
+	const struct kpage *y = *(struct kpage *const *)b;
+
+	return x->stores < y->stores ? 1 : x->stores > y->stores ? -1 : 0;
+}
+
+/* ---- the kernel's page tables ----------------------------------------- */
+
+/*
+ * Guest page tables must not be trapped (docs/kvm.md, "guest page tables
+ * on trapped pages": the CPU's walk through a read-only page makes KVM
+ * emulate whatever instruction was running, and loads may read the
+ * entry). The kernel image holds some (init_top_pgt, the kernel
+ * mapping's tables, early tables from brk): find them by walking the
+ * kernel half of the live tables from CR3, read through QMP pmemsave.
+ */
+#define PTE_P 1ull
+#define PTE_PS (1ull << 7)
+#define PTE_ADDR 0x000ffffffffff000ull
+
+static void read_phys(struct torture *t, uint64_t gpa, size_t len, void *out)
+{
+	char path[300], cmd[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/phys.bin", qemu_test_dir(t->q));
+	snprintf(cmd, sizeof(cmd),
+		 "{\"execute\":\"pmemsave\",\"arguments\":{\"val\":%" PRIu64
+		 ",\"size\":%zu,\"filename\":\"%s\"}}",
+		 gpa, len, path);
+	assert_int_equal(qemu_test_qmp(t->q, cmd, NULL, 0), 0);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(out, 1, len, f), len);
+	fclose(f);
+	unlink(path);
+}
+
+/* The vCPU's CR3 (page-aligned) and RSP. */
+static uint64_t guest_cr3(struct torture *t, uint64_t *rsp)
+{
+	static char reply[8192];
+	unsigned long long cr3, sp;
+	const char *p;
+
+	assert_int_equal(qemu_test_qmp(t->q,
+				       "{\"execute\":\"human-monitor-command\","
+				       "\"arguments\":{\"command-line\":"
+				       "\"info registers\"}}",
+				       reply, sizeof(reply)),
+			 0);
+	p = strstr(reply, "CR3=");
+	assert_non_null(p);
+	assert_int_equal(sscanf(p, "CR3=%llx", &cr3), 1);
+	p = strstr(reply, "RSP=");
+	assert_non_null(p);
+	assert_int_equal(sscanf(p, "RSP=%llx", &sp), 1);
+	*rsp = sp;
+	return cr3 & PTE_ADDR;
+}
+
+static size_t mark_table(uint64_t gpa)
+{
+	struct kpage *p = kpage_of(gpa >> 12);
+
+	if (!p || p->table)
+		return 0;
+	p->table = true;
+	return 1;
+}
+
+/* The guest-physical address of @va through the tables at @cr3, or 0. */
+static uint64_t translate(struct torture *t, uint64_t cr3, uint64_t va)
+{
+	uint64_t table = cr3, e = 0;
+
+	for (int level = 3; level >= 0; level--) {
+		unsigned int i = (va >> (12 + 9 * level)) & 511;
+
+		read_phys(t, table + 8 * i, 8, &e);
+		if (!(e & PTE_P))
+			return 0;
+		if (level && level < 3 && (e & PTE_PS))
+			return (e & PTE_ADDR &
+				~((1ull << (12 + 9 * level)) - 1)) |
+			       (va & ((1ull << (12 + 9 * level)) - 1));
+		table = e & PTE_ADDR;
+	}
+	return table | (va & 4095);
+}
+
+/*
+ * Mark the kernel pages that are page tables of the kernel half, and the
+ * idle task's stack (init_stack, in the image's data): the CPU pushes
+ * interrupt frames there itself, and a fault in that delivery makes KVM
+ * emulate the instruction at RIP instead (the first version of this
+ * test: an emulation failure on an lfence in the idle loop).
+ */
+static size_t find_tables(struct torture *t)
+{
+	static uint64_t l4[512], l3[512], l2[512];
+	uint64_t rsp, cr3 = guest_cr3(t, &rsp);
+	size_t n = 0, walked = 1, stack = 0;
+
+	/* the idle task's stack: x86-64's linker script puts init_stack
+	 * (THREAD_SIZE, 16 KiB) first in .data */
+	for (uint64_t a = kp[0].gfn << 12; a < (kp[0].gfn << 12) + 0x4000;
+	     a += 4096)
+		stack += mark_table(a);
+	/* and wherever the waiting vCPU's RSP is, sampled a few times */
+	for (int k = 0; k < 5; k++) {
+		uint64_t sp = translate(t, cr3, rsp);
+
+		if (!k || !sp)
+			printf("# RSP 0x%" PRIx64 " -> 0x%" PRIx64 "\n", rsp,
+			       sp);
+
+		if (sp)
+			for (uint64_t a = sp & ~0x3fffull;
+			     a < (sp & ~0x3fffull) + 0x4000; a += 4096)
+				stack += mark_table(a);
+		usleep(100000);
+		cr3 = guest_cr3(t, &rsp);
+	}
+
+	read_phys(t, cr3, 4096, l4);
+	n += mark_table(cr3);
+	for (int i = 256; i < 512; i++) {
+		if (!(l4[i] & PTE_P))
+			continue;
+		n += mark_table(l4[i] & PTE_ADDR);
+		read_phys(t, l4[i] & PTE_ADDR, 4096, l3);
+		walked++;
+		for (int j = 0; j < 512; j++) {
+			if (!(l3[j] & PTE_P) || (l3[j] & PTE_PS))
+				continue;
+			n += mark_table(l3[j] & PTE_ADDR);
+			read_phys(t, l3[j] & PTE_ADDR, 4096, l2);
+			walked++;
+			for (int k = 0; k < 512; k++)
+				if ((l2[k] & PTE_P) && !(l2[k] & PTE_PS))
+					n += mark_table(l2[k] & PTE_ADDR);
+		}
+	}
+	/* Other top-level tables in the image (init_top_pgt, which the
+	 * idle task and kernel threads use): the same kernel half. */
+	for (size_t i = 0, j; i < nkp; i = j) {
+		uint64_t *img;
+
+		for (j = i + 1; j < nkp && kp[j].gfn == kp[i].gfn + (j - i);
+		     j++)
+			;
+		img = malloc((j - i) * 4096);
+		assert_non_null(img);
+		read_phys(t, kp[i].gfn << 12, (j - i) * 4096, img);
+		for (size_t k = i; k < j; k++)
+			if (!memcmp(img + (k - i) * 512 + 256, l4 + 256,
+				    256 * sizeof(*img)))
+				n += mark_table(kp[k].gfn << 12);
+		free(img);
+	}
+	printf("# page tables: CR3 0x%" PRIx64 ", %zu tables walked, %zu "
+	       "in the kernel image; %zu pages of the idle stack (never "
+	       "trapped)\n",
+	       cr3, walked, n, stack);
+	return n;
+}
+
+/* ---- one whole run ----------------------------------------------------- */
+
+static void print_figures(const char *what, const struct figures *f,
+			  const struct figures *ref)
+{
+	json_t *s = f->stats;
+	double secs = f->ms / 1e3;
+
+	printf("# %s: %.1f s (%.2fx run 0), exits %" PRIu64 " (%.0f/s), "
+	       "stores %" PRIu64 ": mmio %" PRIu64 " (rmw %" PRIu64
+	       "), string elements %" PRIu64 " (batches %" PRIu64
+	       "), emulated %" PRIu64 " (refused %" PRIu64
+	       "), rmw redone %" PRIu64 "; allowed %" PRIu64 ", denied %" PRIu64
+	       ", misdirected %" PRIu64 ", walk writes %" PRIu64
+	       ", events dropped %" PRIu64 "\n",
+	       what, secs, f->ms / ref->ms, sget(s, "exits"),
+	       sget(s, "exits") / secs, sget(s, "stores"),
+	       sget(s, "mmio_stores"), sget(s, "mmio_rmw"),
+	       sget(s, "string_elements"), sget(s, "string_batches"),
+	       sget(s, "emulated"), sget(s, "unemulated"),
+	       sget(s, "rmw_redone"), sget(s, "allowed"), sget(s, "denied"),
+	       sget(s, "misdirected"), sget(s, "walk_writes"),
+	       sget(s, "events_dropped"));
+}
+
+static void torture_once(struct torture *t)
+{
+	static char out0[MAX_OUT], out1[MAX_OUT], out2[MAX_OUT];
+	char dir[64] = "/tmp/spp-torture.XXXXXX", pre[512], ctlenv[200];
+	const char *env[] = { pre, ctlenv, NULL };
+	const struct qemu_test_opts o = { .prog = "torture",
+					  .marker = "^SPP-TORTURE ",
+					  .env = env,
+					  .name = "torture" };
+	unsigned long long r[4];
+	struct figures f0, f1, f2;
+	struct kpage **order;
+	size_t chosen = 0, skipped = 0;
+	unsigned int *sp;
+	json_t *s;
+	int st = -1;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(t->sock, sizeof(t->sock), "%s/control", dir);
+	snprintf(pre, sizeof(pre), "LD_PRELOAD=%s", shim_lib);
+	snprintf(ctlenv, sizeof(ctlenv), "SPP_QEMU_CONTROL=%s", t->sock);
+	t->q = qemu_test_start(&o);
+	assert_non_null(t->q);
+	printf("# guest up in %.1f s (retried %d): %s\n",
+	       qemu_test_elapsed_ms(t->q) / 1e3, qemu_test_retries(t->q),
+	       qemu_test_marker_line(t->q));
+	assert_int_equal(sscanf(qemu_test_marker_line(t->q),
+				"SPP-TORTURE data=0x%llx-0x%llx "
+				"bss=0x%llx-0x%llx",
+				&r[0], &r[1], &r[2], &r[3]),
+			 4);
+	/* the kernel's pages, data then bss, ascending */
+	free(kp);
+	nkp = 0;
+	kp = calloc(((r[1] >> 12) - (r[0] >> 12)) +
+			    ((r[3] >> 12) - (r[2] >> 12)) + 2,
+		    sizeof(*kp));
+	assert_non_null(kp);
+	assert_true(r[0] <= r[1] && r[1] < r[2] && r[2] <= r[3]);
+	for (int k = 0; k < 2; k++)
+		for (uint64_t g = r[2 * k] >> 12; g <= r[2 * k + 1] >> 12; g++)
+			kp[nkp++].gfn = g;
+	printf("# kernel data 0x%llx-0x%llx, bss 0x%llx-0x%llx: %zu pages\n",
+	       r[0], r[1], r[2], r[3], nkp);
+	find_tables(t);
+	t->c = ctl_open(t->sock);
+	json_decref(ctl_ok(t->c, "{\"execute\":\"set-policy\",\"arguments\":"
+				 "{\"policy\":\"log\"}}"));
+
+	/* 0: unprotected */
+	run_workload(t, rounds, out0, &f0);
+	assert_true(strlen(out0) > 0);
+	printf("# run 0 (unprotected) output:\n");
+	for (char *l = out0; *l;) {
+		char *nl = strchr(l, '\n');
+
+		printf("#   %.*s\n", (int)(nl - l), l);
+		l = nl + 1;
+	}
+
+	/* 1: profile */
+	json_decref(ctl_ok(t->c, "{\"execute\":\"events\",\"arguments\":"
+				 "{\"enable\":true,\"allowed\":true}}"));
+	t->profiling = true;
+	set_all(t, PROFILE_MAP);
+	s = stats(t);
+	printf("# profile: %" PRIu64 " pages trapped, %" PRIu64 " slots\n",
+	       sget(s, "trapped_pages"), sget(s, "slots"));
+	json_decref(s);
+	run_workload(t, profile_rounds, out1, &f1);
+	set_all(t, 0xffffffffu);
+	json_decref(ctl_ok(t->c, "{\"execute\":\"events\",\"arguments\":"
+				 "{\"enable\":true,\"allowed\":false}}"));
+	drain(t, 500);
+	t->profiling = false;
+	print_figures("run 1 (profile, every data and bss page)", &f1, &f0);
+	assert_int_equal(sget(f1.stats, "events_dropped"), 0);
+	if (profile_rounds == rounds)
+		assert_string_equal(out1, out0);
+
+	/* 2: the N busiest pages, one unused sub-page denied on each */
+	order = calloc(nkp, sizeof(*order));
+	sp = calloc(n_pages, sizeof(*sp));
+	assert_non_null(order);
+	assert_non_null(sp);
+	for (size_t i = 0; i < nkp; i++)
+		order[i] = &kp[i];
+	qsort(order, nkp, sizeof(*order), by_stores);
+	for (size_t i = 0; i < nkp && chosen < n_pages; i++) {
+		struct kpage *p = order[i];
+
+		if (!p->stores || p->refused || p->table)
+			break;
+		if (p->touched == 0xffffffffu) {
+			skipped++;
+			continue;
+		}
+		sp[chosen] = (unsigned int)__builtin_ctz(~p->touched);
+		order[chosen++] = p;
+	}
+	printf("# chosen %zu pages (%zu busy ones skipped: every sub-page "
+	       "stored to):\n",
+	       chosen, skipped);
+	for (size_t i = 0; i < chosen; i++) {
+		printf("#   0x%" PRIx64 ": %" PRIu64
+		       " stores in the profile, sub-pages 0x%08" PRIx32
+		       ", deny %u\n",
+		       order[i]->gfn << 12, order[i]->stores, order[i]->touched,
+		       sp[i]);
+		json_decref(ctl_ok(t->c,
+				   "{\"execute\":\"protect\",\"arguments\":"
+				   "{\"gpa\":%" PRIu64 ",\"map\":%" PRIu32 "}}",
+				   order[i]->gfn << 12, ~(1u << sp[i])));
+	}
+	assert_true(chosen > 0);
+	s = stats(t);
+	printf("# torture: %" PRIu64 " pages trapped\n",
+	       sget(s, "trapped_pages"));
+	assert_true(sget(s, "trapped_pages") >= chosen);
+	json_decref(s);
+	run_workload(t, rounds, out2, &f2);
+	print_figures("run 2 (torture)", &f2, &f0);
+	printf("# run 2: %" PRIu64 " stores touched a denied sub-page "
+	       "(logged)\n",
+	       t->violations);
+
+	/* the classes add up (the guest stopped: no store in between) */
+	assert_int_equal(qemu_test_qmp(t->q, "stop", NULL, 0), 0);
+	s = stats(t);
+	assert_int_equal(qemu_test_qmp(t->q, "cont", NULL, 0), 0);
+	printf("# since the start: stores %" PRIu64 " = mmio %" PRIu64
+	       " + emulated %" PRIu64 " + string elements %" PRIu64 "\n",
+	       sget(s, "stores"), sget(s, "mmio_stores"), sget(s, "emulated"),
+	       sget(s, "string_elements"));
+	assert_int_equal(sget(s, "stores"), sget(s, "mmio_stores") +
+						    sget(s, "emulated") +
+						    sget(s, "string_elements"));
+	json_decref(s);
+
+	/* the verdicts */
+	assert_string_equal(out2, out0);
+	assert_int_equal(t->bad_lines, 0);
+	assert_true(sget(f2.stats, "stores") > 0);
+	assert_true(sget(f2.stats, "mmio_stores") > 0);
+	assert_int_equal(sget(f2.stats, "unemulated"), 0);
+
+	/* the end: pages back, the guest powers off, QEMU exits 0 */
+	for (size_t i = 0; i < chosen; i++)
+		json_decref(ctl_ok(t->c,
+				   "{\"execute\":\"unprotect\",\"arguments\":"
+				   "{\"gpa\":%" PRIu64 "}}",
+				   order[i]->gfn << 12));
+	assert_int_equal(ctl_stat(t->c, "trapped_pages"), 0);
+	assert_int_equal(qemu_test_cmd(t->q, "quit", NULL, 0), 0);
+	assert_int_equal(qemu_test_expect(t->q, "^SPP-EXIT rc=0$", 30000, NULL),
+			 0);
+	assert_int_equal(qemu_test_wait_exit(t->q, 30000, &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	printf("# torture: N=%zu pages, %u rounds: run 0 %.1f s, run 2 %.1f s "
+	       "(%.2fx), %" PRIu64 " trapped stores (%.0f/s)\n",
+	       chosen, rounds, f0.ms / 1e3, f2.ms / 1e3, f2.ms / f0.ms,
+	       sget(f2.stats, "stores"),
+	       sget(f2.stats, "stores") / (f2.ms / 1e3));
+	free(order);
+	free(sp);
+	json_decref(f0.stats);
+	json_decref(f1.stats);
+	json_decref(f2.stats);
+	ctl_close(t->c);
+	t->c = NULL;
+	qemu_test_stop(t->q);
+	t->q = NULL;
+	unlink(t->sock);
+	rmdir(dir);
+}
+
+static void test_torture(void **state)
+{
+	static struct torture t;
+	static volatile int attempt;
+
+	(void)state;
+	attempt = 0;
+	if (setjmp(stuck)) {
+		ctl_close(t.c);
+		t.c = NULL;
+		qemu_test_stop(t.q);
+		t.q = NULL;
+		if (++attempt > 1)
+			fail_msg("the torture guest stopped answering twice");
+		printf("# starting the whole run once more\n");
+	}
+	memset(&t, 0, sizeof(t));
+	torture_once(&t);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_torture),
+	};
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s LIBSPP-QEMU.SO\n", argv[0]);
+		return 2;
+	}
+	shim_lib = argv[1];
+	n_pages = env_uint("SPP_TORTURE_PAGES", 24);
+	rounds = env_uint("SPP_TORTURE_ROUNDS", 2);
+	profile_rounds = env_uint("SPP_TORTURE_PROFILE_ROUNDS", rounds);
+	timeout_s = env_uint("SPP_TORTURE_TIMEOUT", 300);
+	/* Not yet passing (docs/reliability.md, "A real kernel through the
+	 * guard"): the profile run stops the guest with a KVM emulation
+	 * failure. On request only, like the store-class matrix. */
+	if (!getenv("SPP_TORTURE") || strcmp(getenv("SPP_TORTURE"), "1")) {
+		printf("1..0 # SKIP the torture run is on request "
+		       "(SPP_TORTURE=1): its profile run still ends in a KVM "
+		       "emulation failure\n");
+		fprintf(stderr, "qemu/torture: SKIPPED, set SPP_TORTURE=1\n");
+		return 0;
+	}
+	if (qemu_test_unavailable("qemu/torture", NULL))
+		return 0;
+	return cmocka_run_group_tests_name("qemu_torture", tests, NULL, NULL);
+}
