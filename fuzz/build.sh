@@ -25,3 +25,5 @@ build() { # TARGET SOURCES...
 build fuzz_access fuzz/fuzz_access.c $core
 build fuzz_elf fuzz/fuzz_elf.c src/vmm/elf_load.c src/kvm/guest_mem.c
 build fuzz_policy fuzz/fuzz_policy.c tools/spp/options.c -Itools/spp
+build fuzz_kallsyms fuzz/fuzz_kallsyms.c src/core/kallsyms.c src/core/ksym.c \
+	-llzma -lzstd -lz

@@ -33,6 +33,15 @@
  * returns -ENOTUNIQ unless its copies all have one address or exactly one
  * of them is global (upper-case type), the one a link would pick.
  *
+ * A third source is the kernel image itself (spp_ksym_parse_image()): a
+ * kernel built with CONFIG_KALLSYMS carries its symbol table, compressed,
+ * in tables the running kernel reads /proc/kallsyms from. spp decodes
+ * them from the bzImage a guest boots (or an uncompressed vmlinux), so
+ * no System.map and no -dbg package is needed (docs/introspection.md,
+ * "Where the symbols come from"). Addresses are the link-time ones, as in
+ * System.map; per-cpu symbols are absolute (type A), as /proc/kallsyms
+ * shows them.
+ *
  * A table does not change after loading except for its slide; lookups may
  * run concurrently, spp_ksym_set_slide() needs exclusive access.
  */
@@ -74,6 +83,58 @@ int spp_ksym_parse(const char *buf, size_t len, struct spp_ksym_table **out,
  */
 int spp_ksym_load(const char *path, struct spp_ksym_table **out,
 		  struct spp_ksym_error *err);
+
+/*
+ * spp_ksym_parse_image() - build a table from the kallsyms tables inside
+ * a kernel image: @buf of @len bytes is an x86 bzImage (boot protocol
+ * 2.08 or later; payload compressed with xz, zstd or gzip) or an
+ * uncompressed kernel (vmlinux, or any blob holding the tables). Every
+ * byte is untrusted: offsets are bounds-checked, the decompressed size is
+ * capped at 512 MiB. The tables are found by their structure, not by
+ * their order (which changed between kernels): the 256-entry token index
+ * whose steps are the lengths of the token strings, the markers of every
+ * 256th name in the compressed names just before them, the symbol count,
+ * and the sorted offsets from the relative base (CONFIG_KALLSYMS_BASE_
+ * RELATIVE, with or without absolute per-cpu symbols). A kernel with
+ * fewer than 513 symbols is not recognised. Returns 0 with the table in
+ * *@out, or:
+ *  -EINVAL     a malformed image: a bzImage whose payload lies outside
+ *              it, a corrupt compressed stream, decoded names that run
+ *              out of the table or hold control characters;
+ *  -ENODATA    no kallsyms tables found (a kernel without
+ *              CONFIG_KALLSYMS, not a kernel at all);
+ *  -EOPNOTSUPP a payload compressed otherwise (bzip2, lzma, lzo, lz4),
+ *              or a kernel without CONFIG_KALLSYMS_BASE_RELATIVE;
+ *  -EFBIG      a payload that would decompress beyond 512 MiB;
+ *  -ENOMEM.
+ * @err (may be NULL) says why (line 0) on failure only; *@out is
+ * untouched then. Decompressing takes about a second and as much memory
+ * as the uncompressed kernel (60-70 MB for Debian's), freed on return.
+ */
+int spp_ksym_parse_image(const void *buf, size_t len,
+			 struct spp_ksym_table **out,
+			 struct spp_ksym_error *err);
+
+/*
+ * spp_ksym_load_image() - spp_ksym_parse_image() of the file at @path
+ * (e.g. /boot/vmlinuz-VERSION, what "qemu -kernel" boots), mapped
+ * read-only. Errors as spp_ksym_parse_image(), plus -errno of
+ * open()/fstat()/mmap() and -EFBIG for a file over 1 GiB.
+ */
+int spp_ksym_load_image(const char *path, struct spp_ksym_table **out,
+			struct spp_ksym_error *err);
+
+/*
+ * spp_ksym_at() - symbol @i of the table in address order (0 <= @i <
+ * spp_ksym_count(); aliases at one address globals first), to list a
+ * table, e.g. as a System.map: its address with the slide added, its
+ * type letter, its name and its module (NULL for the kernel itself);
+ * pointers into the table, valid until it is destroyed. Any output may
+ * be NULL. Returns 0, -EINVAL (@t NULL) or -ENOENT (@i out of range;
+ * nothing written).
+ */
+int spp_ksym_at(const struct spp_ksym_table *t, size_t i, uint64_t *addr,
+		char *type, const char **name, const char **module);
 
 /* spp_ksym_destroy() - free the table; NULL is fine. */
 void spp_ksym_destroy(struct spp_ksym_table *t);

@@ -19,6 +19,8 @@
 
 #include <spp/ksym.h>
 
+#include "ksym_internal.h"
+
 #define KSYM_FILE_MAX (256u << 20)
 /* Sizes: a kernel image is at most 1 GiB (x86's KERNEL_IMAGE_SIZE), so a
  * gap this wide lies between two address ranges (per-cpu offsets and the
@@ -319,6 +321,59 @@ out:
 	return ret;
 }
 
+int spp_ksymtab_new(char *pool, size_t pool_len,
+		    const struct spp_ksymtab_entry *e, size_t n,
+		    struct spp_ksym_table **out, struct spp_ksym_error *err)
+{
+	struct spp_ksym_table *t;
+	size_t i;
+	int ret;
+
+	if (!pool || !out || (n && !e)) {
+		free(pool);
+		return fail(err, 0, "no input", -EINVAL);
+	}
+	if (!n) {
+		free(pool);
+		return fail(err, 0, "no symbol in it", -ENODATA);
+	}
+	for (i = 0; i < n; i++)
+		if (e[i].name >= pool_len ||
+		    !memchr(pool + e[i].name, '\0', pool_len - e[i].name)) {
+			free(pool);
+			return fail(err, 0, "a name outside the pool", -EINVAL);
+		}
+	t = calloc(1, sizeof(*t));
+	if (!t || n > SIZE_MAX / sizeof(*t->sym)) {
+		free(t);
+		free(pool);
+		return fail(err, 0, "out of memory", -ENOMEM);
+	}
+	t->pool = pool;
+	t->sym = malloc(n * sizeof(*t->sym));
+	if (!t->sym) {
+		ret = fail(err, 0, "out of memory", -ENOMEM);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		t->sym[i].addr = e[i].addr;
+		t->sym[i].size = 0;
+		t->sym[i].name = pool + e[i].name;
+		t->sym[i].module = NULL;
+		t->sym[i].line = i + 1;
+		t->sym[i].type = e[i].type;
+	}
+	t->nsym = n;
+	ret = build(t, err);
+	if (ret)
+		goto out;
+	*out = t;
+	return 0;
+out:
+	table_free(t);
+	return ret;
+}
+
 int spp_ksym_load(const char *path, struct spp_ksym_table **out,
 		  struct spp_ksym_error *err)
 {
@@ -381,6 +436,27 @@ void spp_ksym_destroy(struct spp_ksym_table *t)
 size_t spp_ksym_count(const struct spp_ksym_table *t)
 {
 	return t ? t->nsym : 0;
+}
+
+int spp_ksym_at(const struct spp_ksym_table *t, size_t i, uint64_t *addr,
+		char *type, const char **name, const char **module)
+{
+	const struct ksym *s;
+
+	if (!t)
+		return -EINVAL;
+	if (i >= t->nsym)
+		return -ENOENT;
+	s = &t->sym[i];
+	if (addr)
+		*addr = s->addr + t->slide;
+	if (type)
+		*type = s->type;
+	if (name)
+		*name = s->name;
+	if (module)
+		*module = s->module;
+	return 0;
 }
 
 /* The symbol a name means (spp/ksym.h's rule), or an error. */

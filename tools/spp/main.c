@@ -2,7 +2,7 @@
 /*
  * spp - run guests under sub-page write protection.
  *
- * Commands: "run" (run.c), "ctl" (ctl.c), "demo" (demo.c on KVM; the core-model demo
+ * Commands: "run" (run.c), "ctl" (ctl.c), "ksym" (ksym.c), "demo" (demo.c on KVM; the core-model demo
  * below without KVM), "info" (info.c), "check", which answers one
  * write-check question with the core model, and "help". The command
  * table at the end is the one place that names them: handler, usage,
@@ -295,9 +295,13 @@ static const struct command {
 	  "otherwise decimal; LEN (1..4096) may end in K.\n"
 	  "  spp check 0x10000290 4 0xffffffdf   ->  denied: sub-page 5 ...\n",
 	  NULL },
+	{ "ksym", SPP_CLI_KSYM_ARGS,
+	  "a kernel's symbols from its image (no -dbg\n"
+	  "package) or System.map: list, look up",
+	  spp_cli_ksym, -1, NULL, spp_cli_ksym_help },
 	{ "help", "[COMMAND]", "this text, or the help of COMMAND", cmd_help, 1,
 	  "Print the help of spp, or of COMMAND (run, qemu, ctl, demo,\n"
-	  "info, check, help) as COMMAND --help does.\n",
+	  "info, check, ksym, help) as COMMAND --help does.\n",
 	  NULL },
 };
 

@@ -344,6 +344,7 @@ static int parse_on_violation(struct spp_run_opts *o, const char *arg,
 
 static const struct spp_cli_opt run_options[] = { SPP_CLI_RUN_OPTIONS };
 static const struct spp_cli_opt qemu_options[] = { SPP_CLI_QEMU_OPTIONS };
+static const struct spp_cli_opt ksym_options[] = { SPP_CLI_KSYM_OPTIONS };
 
 #define NOPTS (sizeof(run_options) / sizeof(run_options[0]))
 #define ROWS(t) (t), sizeof(t) / sizeof((t)[0])
@@ -358,6 +359,7 @@ struct optset {
 static const struct optset run_set = { ":h", ROWS(run_options) };
 /* "+": options end at the first operand, QEMU's command */
 static const struct optset qemu_set = { "+:h", ROWS(qemu_options) };
+static const struct optset ksym_set = { ":h", ROWS(ksym_options) };
 
 /* Row @opt with argument @arg (NULL for a flag) into @o. */
 static int apply(struct spp_run_opts *o, const struct spp_cli_opt *opt,
@@ -736,6 +738,24 @@ void spp_cli_qemu_help(FILE *f)
 	      f);
 }
 
+void spp_cli_ksym_help(FILE *f)
+{
+	fputs("A Linux kernel's symbol table, from the kernel image itself\n"
+	      "(the kallsyms tables a bzImage carries: no System.map, no -dbg\n"
+	      "package) or from a System.map or /proc/kallsyms. Without NAME:\n"
+	      "the table in System.map format on stdout (link-time addresses;\n"
+	      "keep it as a cache). With NAMEs: one line 'NAME ADDR SIZE' each;\n"
+	      "NAME may be NAME[+OFF][/LEN] (spp/ksym.h), SIZE the distance to\n"
+	      "the next symbol (0: unknown).\n",
+	      f);
+	help_rows(f, &ksym_set);
+	fputs("\n"
+	      "exit status: 0; 2 bad input; 10 a file that cannot be read or\n"
+	      "holds no symbols, or a NAME not found (the others still\n"
+	      "printed). See spp(1) and docs/introspection.md.\n",
+	      f);
+}
+
 /* The values of number rows without their option (zero for the rest). */
 static void defaults(struct spp_run_opts *o, const struct optset *set)
 {
@@ -837,6 +857,18 @@ static int finish_rules(struct spp_run_opts *o, bool vmm)
 	if (!ret)
 		ret = compute_pages(o);
 	return ret;
+}
+
+int spp_cli_ksym_opts(int argc, char **argv, struct spp_run_opts *o, int *first)
+{
+	int ret = parse_options(argc, argv, o, &ksym_set);
+
+	if (ret)
+		return ret;
+	if (!o->ksym_image == !o->ksym_map)
+		return bad("give one of --image VMLINUZ and --system-map FILE");
+	*first = optind;
+	return 0;
 }
 
 int spp_cli_qemu_opts(int argc, char **argv, struct spp_run_opts *o)

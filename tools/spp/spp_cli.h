@@ -13,6 +13,7 @@
  *   ctl.c      "ctl": one request to a control socket (spp/ctl.h)
  *   demo.c     "demo" on real KVM (the built-in demo guest)
  *   info.c     "info": what KVM offers, CPL0 speed probe
+ *   ksym.c     "ksym": a kernel's symbols from its image or map
  *   vmexec.c   re-running the build-tree spp inside scripts/kvm-vm
  *
  * Only this command prints and exits; the library never does.
@@ -121,6 +122,8 @@ struct spp_run_opts {
 	unsigned int vcpus;
 	uint64_t mem;
 	unsigned int timeout_ms; /* 0: none */
+	const char *ksym_image; /* spp ksym --image */
+	const char *ksym_map; /* spp ksym --system-map */
 };
 
 /*
@@ -301,6 +304,16 @@ struct spp_cli_opt {
 	SPP_OPT_FLAG("quiet", quiet, "no text summary"),                      \
 	SPP_CLI_CONTROL_ROW("QEMU runs; default: a\n"                          \
 			    "private directory, named on stderr")
+
+/* The options of "spp ksym" (ksym.c): where the symbols come from. */
+#define SPP_CLI_KSYM_OPTIONS                                                   \
+	SPP_OPT_GROUP("symbols from (one of):"),                               \
+	SPP_OPT_STRING("image", "VMLINUZ", ksym_image,                         \
+		       "the kernel image (bzImage: xz, zstd,\n"                \
+		       "gzip; or a vmlinux): its kallsyms\n"                   \
+		       "tables, no -dbg package needed"),                      \
+	SPP_OPT_STRING("system-map", "FILE", ksym_map,                         \
+		       "a System.map or /proc/kallsyms")
 /* clang-format on */
 
 /*
@@ -338,6 +351,23 @@ int spp_cli_qemu_opts(int argc, char **argv, struct spp_run_opts *o);
 
 /* The help of "spp qemu" after its usage line. */
 void spp_cli_qemu_help(FILE *f);
+
+/* After "usage: spp ksym" (main.c's command table). */
+#define SPP_CLI_KSYM_ARGS "(--image VMLINUZ | --system-map FILE) [NAME...]"
+
+/*
+ * spp_cli_ksym_opts() - parse "spp ksym" arguments (argv[0] is "ksym"):
+ * the options, then the NAMEs from *@first on. Prints the one-line error
+ * itself. Returns 0, SPP_CLI_HELP or SPP_CLI_USAGE.
+ */
+int spp_cli_ksym_opts(int argc, char **argv, struct spp_run_opts *o,
+		      int *first);
+
+/* The help of "spp ksym" after its usage line. */
+void spp_cli_ksym_help(FILE *f);
+
+/* "spp ksym" (ksym.c). */
+int spp_cli_ksym(int argc, char **argv);
 
 /* "spp qemu" (qemu.c). */
 int spp_cli_qemu(int argc, char **argv);
