@@ -228,13 +228,16 @@ struct spp_cli_opt {
 		     "to; LEN up to 256K)")
 #define SPP_CLI_KSYM_ROWS                                                      \
 	SPP_OPT_STRING("system-map", "FILE", system_map,                       \
-		       "the guest kernel's symbols: System.map\n"             \
-		       "or a copy of its /proc/kallsyms"),                     \
+		       "the guest kernel's symbols: System.map,\n"            \
+		       "a copy of its /proc/kallsyms, or the\n"               \
+		       "kernel image (bzImage, vmlinux; default:\n"          \
+		       "QEMU's -kernel FILE)"),                               \
 	SPP_OPT_CALL("protect-symbol", "NAME[+OFF][/LEN]",                     \
 		     parse_protect_symbol, false,                              \
 		     "deny writes to kernel symbol NAME (LEN:\n"              \
 		     "its size in the map) once the guest\n"                  \
-		     "kernel is up (needs --system-map)"),                     \
+		     "kernel is up (symbols: --system-map or\n"              \
+		     "-kernel)"),                                              \
 	SPP_CLI_GVA_ROW
 #define SPP_CLI_EVENT_ROWS                                                     \
 	SPP_OPT_STRING("events", "FILE|-", events,                             \
