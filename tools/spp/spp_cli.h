@@ -12,6 +12,7 @@
  *   run.c      "run": the VM, signals, progress, summary, exit status
  *   ctl.c      "ctl": one request to a control socket (spp/ctl.h)
  *   demo.c     "demo" on real KVM (the built-in demo guest)
+ *   demo_linux.c "demo --linux": the kernel-structure scene
  *   info.c     "info": what KVM offers, CPL0 speed probe
  *   ksym.c     "ksym": a kernel's symbols from its image or map
  *   vmexec.c   re-running the build-tree spp inside scripts/kvm-vm
@@ -495,6 +496,9 @@ bool spp_cli_event_data(const char *line, const char **p, size_t *n);
 int spp_cli_ctl(int argc, char **argv);
 void spp_cli_ctl_help(FILE *f);
 int spp_cli_demo_kvm(void);
+/* "spp demo --linux" (demo_linux.c): the kernel-structure scene on a
+ * Linux guest under spp qemu; needs /dev/kvm. Exit status as demo. */
+int spp_cli_demo_linux(void);
 int spp_cli_info(void);
 
 /* The core-model demo of main.c. */
