@@ -107,8 +107,11 @@ static int guest(struct scene *s, const char *cmd, char *reply, size_t size)
 	while (!(r = console_expect(s, "", l, sizeof(l), CMD_TIMEOUT_MS)))
 		if (!strncmp(l, "OK", 2) || !strncmp(l, "ERR", 3)) {
 			if (size) {
-				strncpy(reply, l, size - 1);
-				reply[size - 1] = 0;
+				size_t m = strlen(l) < size - 1 ? strlen(l) :
+								  size - 1;
+
+				memcpy(reply, l, m);
+				reply[m] = 0;
 			}
 			return 0;
 		}
