@@ -252,8 +252,23 @@ static int scene_once(struct qemu_test *q, const char *sock,
 			uint32_t map = (uint32_t)json_integer_value(
 				json_object_get(p, "map"));
 
+			uint64_t gva = hexstr(json_object_get(p, "gva"));
+			uint64_t base = gva & ~0xfffULL;
+			uint64_t last = t[i].addr + t[i].size - 1;
+			uint32_t bits = 0;
+			unsigned int b;
+
+			if (last > base + 0xfff)
+				last = base + 0xfff;
+			for (b = (gva - base) / 128; b <= (last - base) / 128;
+			     b++)
+				bits |= 1u << b;
+			/* the sub-pages the symbol touches on this page */
 			assert_int_equal(gpa & 0xfff, 0);
-			assert_int_not_equal(map, 0xffffffffu);
+			assert_int_equal(json_integer_value(
+						 json_object_get(p, "denied")),
+					 bits);
+			assert_int_equal(map & bits, 0);
 			assert_int_equal(ctl_map(c, gpa), map);
 			t[i].gpa[t[i].npages++] = gpa;
 		}
