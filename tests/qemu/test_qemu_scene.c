@@ -342,8 +342,8 @@ static int scene_once(struct qemu_test *q, const char *sock,
 		snprintf(cmd, sizeof(cmd), "put %s %s", t[i].sysctl,
 			 t[i].orig + strlen("OK text="));
 		G(q, cmd, reply, 30000);
+		drain(c, 1500, NULL, NULL, 0); /* that write's events */
 	}
-	drain(c, 1000, NULL, NULL, 0);
 
 	/* the same workload without the rules: the same output */
 	json_decref(ctl_ok(c, "{\"execute\":\"unprotect-rule\",\"arguments\":"
