@@ -4,8 +4,14 @@
  * "The scene"): a nested Debian kernel under spp qemu and the shim, on
  * real QEMU and KVM, its two best-known write targets protected by name.
  *
- *   spp qemu --control S --protect-symbol modprobe_path
- *            --protect-symbol core_pattern -- QEMU ... -kernel VMLINUZ
+ *   spp qemu --control S --protect-symbol modprobe_path/96
+ *            --protect-symbol core_pattern/96 -- QEMU ... -kernel VMLINUZ
+ *
+ * Each string's first sub-page (LEN: the rest of the sub-page its first
+ * byte is in, 96 for both on Debian's 6.1): no path can change without
+ * its first byte. The whole symbols would reach sub-pages the kernel
+ * writes itself (modprobe_path's last one holds trace events registered
+ * at boot and kmod_concurrent_max): denying those stops the boot.
  *
  * No --system-map: spp takes the symbols from the image QEMU boots
  * (-kernel: kallsyms decoded from the bzImage), not from the guest. The
@@ -70,6 +76,8 @@ static const char *const store_fns[] = {
 struct target {
 	const char *sym, *sysctl;
 	uint64_t addr, size; /* from the kernel image */
+	uint64_t len; /* protected: the rest of the first sub-page */
+	char spec[64]; /* NAME/LEN */
 	uint64_t gpa[4]; /* the rule's pages */
 	size_t npages;
 	char orig[256];
@@ -236,12 +244,12 @@ static int scene_once(struct qemu_test *q, const char *sock,
 		rule = json_array_get(json_object_get(r, "rules"), i);
 		assert_string_equal(
 			json_string_value(json_object_get(rule, "symbol")),
-			t[i].sym);
+			t[i].spec);
 		assert_int_equal(hexstr(json_object_get(rule, "gva")),
 				 t[i].addr);
 		assert_int_equal(
 			json_integer_value(json_object_get(rule, "len")),
-			t[i].size);
+			t[i].len);
 		pages = json_object_get(rule, "pages");
 		assert_true(json_array_size(pages) >= 1 &&
 			    json_array_size(pages) <= 4);
@@ -254,7 +262,7 @@ static int scene_once(struct qemu_test *q, const char *sock,
 
 			uint64_t gva = hexstr(json_object_get(p, "gva"));
 			uint64_t base = gva & ~0xfffULL;
-			uint64_t last = t[i].addr + t[i].size - 1;
+			uint64_t last = t[i].addr + t[i].len - 1;
 			uint32_t bits = 0;
 			unsigned int b;
 
@@ -364,26 +372,26 @@ static int scene_once(struct qemu_test *q, const char *sock,
 static void test_scene(void **state)
 {
 	char dir[64] = "/tmp/spp-scene.XXXXXX", sock[128];
-	const char *prefix[] = { spp_bin,
-				 "qemu",
-				 "--control",
-				 sock,
-				 "--protect-symbol",
-				 "modprobe_path",
-				 "--protect-symbol",
-				 "core_pattern",
-				 "--",
-				 NULL };
-	const struct qemu_test_opts o = { .prog = "scene",
-					  .marker = "^SPP-SCENE ready",
-					  .prefix = prefix,
-					  .name = "spp-qemu-scene" };
 	struct target t[2] = {
 		{ .sym = "modprobe_path",
 		  .sysctl = "/proc/sys/kernel/modprobe" },
 		{ .sym = "core_pattern",
 		  .sysctl = "/proc/sys/kernel/core_pattern" },
 	};
+	const char *prefix[] = { spp_bin,
+				 "qemu",
+				 "--control",
+				 sock,
+				 "--protect-symbol",
+				 t[0].spec,
+				 "--protect-symbol",
+				 t[1].spec,
+				 "--",
+				 NULL };
+	const struct qemu_test_opts o = { .prog = "scene",
+					  .marker = "^SPP-SCENE ready",
+					  .prefix = prefix,
+					  .name = "spp-qemu-scene" };
 	struct spp_ksym_error ke = { 0, NULL };
 	struct spp_ksym_table *image = NULL;
 	int attempt, ret = STALLED, status = -1;
@@ -400,6 +408,9 @@ static void test_scene(void **state)
 		printf("# %s: 0x%" PRIx64 " +%" PRIu64 " (from %s)\n", t[i].sym,
 		       t[i].addr, t[i].size, qemu_test_kernel());
 		assert_true(t[i].addr >= KERNEL_MIN && t[i].size > 0);
+		t[i].len = 128 - (t[i].addr & 127);
+		snprintf(t[i].spec, sizeof(t[i].spec), "%s/%" PRIu64, t[i].sym,
+			 t[i].len);
 	}
 	assert_non_null(mkdtemp(dir));
 	snprintf(sock, sizeof(sock), "%s/control", dir);

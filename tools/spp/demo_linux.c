@@ -270,6 +270,7 @@ int spp_cli_demo_linux(void)
 	struct spp_ksym_error ke = { 0, NULL };
 	struct spp_ksym_table *t = NULL;
 	struct scene s = { .c = { .fd = -1 } };
+	char spec[2][64];
 	int to[2], from[2], status = 0, ret;
 	struct utsname u;
 	ssize_t n;
@@ -307,14 +308,24 @@ int spp_cli_demo_linux(void)
 	for (i = 0; i < 2; i++) {
 		uint64_t a = 0, size = 0;
 
-		spp_ksym_lookup(t, targets[i][0], &a, &size);
-		printf("  %s at 0x%" PRIx64 ", %" PRIu64 " bytes\n",
-		       targets[i][0], a, size);
+		if (spp_ksym_lookup(t, targets[i][0], &a, &size)) {
+			spp_cli_err("demo --linux: %s: no %s", kernel,
+				    targets[i][0]);
+			spp_ksym_destroy(t);
+			return SPP_CLI_ERROR;
+		}
+		/* the string's first sub-page: its path cannot change
+		 * without it; the rest of the symbol may share a sub-page
+		 * with data the kernel writes (docs/introspection.md) */
+		snprintf(spec[i], sizeof(spec[i]), "%s/%u", targets[i][0],
+			 (unsigned int)(128 - (a & 127)));
+		printf("  %s at 0x%" PRIx64 ", %" PRIu64 " bytes: protect %s "
+		       "(its first sub-page)\n",
+		       targets[i][0], a, size, spec[i]);
 	}
-	printf("  spp qemu --protect-symbol modprobe_path --protect-symbol "
-	       "core_pattern -- qemu-system-x86_64 -kernel %s -append "
-	       "nokaslr ...\n",
-	       kernel);
+	printf("  spp qemu --protect-symbol %s --protect-symbol %s -- "
+	       "qemu-system-x86_64 -kernel %s -append nokaslr ...\n",
+	       spec[0], spec[1], kernel);
 	spp_ksym_destroy(t);
 	if (!mkdtemp(dir) || pipe(to) || pipe(from))
 		return SPP_CLI_ERROR;
@@ -330,9 +341,9 @@ int spp_cli_demo_linux(void)
 			"--control",
 			sock,
 			"--protect-symbol",
-			"modprobe_path",
+			spec[0],
 			"--protect-symbol",
-			"core_pattern",
+			spec[1],
 			"--",
 			"qemu-system-x86_64",
 			"-enable-kvm",
