@@ -125,6 +125,18 @@ int spp_ksym_load_image(const char *path, struct spp_ksym_table **out,
 			struct spp_ksym_error *err);
 
 /*
+ * spp_ksym_load_any() - a table from the file at @path, whichever of the
+ * three sources it is: a kernel image (an ELF file, an x86 bzImage, or
+ * any file with a NUL byte in its first KiB) as spp_ksym_load_image(),
+ * anything else (System.map, a copy of /proc/kallsyms, /proc/kallsyms
+ * itself) as spp_ksym_load(). For a user who has "the kernel" and should
+ * not have to say which kind of file it is. Errors as those two, plus
+ * -errno of open()/read() of the first KiB.
+ */
+int spp_ksym_load_any(const char *path, struct spp_ksym_table **out,
+		      struct spp_ksym_error *err);
+
+/*
  * spp_ksym_at() - symbol @i of the table in address order (0 <= @i <
  * spp_ksym_count(); aliases at one address globals first), to list a
  * table, e.g. as a System.map: its address with the slide added, its

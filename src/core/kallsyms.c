@@ -858,3 +858,41 @@ int spp_ksym_load_image(const char *path, struct spp_ksym_table **out,
 	munmap(map, (size_t)st.st_size);
 	return ret;
 }
+
+/* A kernel image rather than text: an ELF file, a bzImage ("HdrS" at
+ * 0x202), or a NUL byte in its first bytes (no text map has one). */
+static bool looks_like_image(const unsigned char *b, size_t n)
+{
+	if (n >= 4 && !memcmp(b, "\177ELF", 4))
+		return true;
+	if (n >= 0x206 && !memcmp(b + 0x202, "HdrS", 4))
+		return true;
+	return memchr(b, 0, n) != NULL;
+}
+
+int spp_ksym_load_any(const char *path, struct spp_ksym_table **out,
+		      struct spp_ksym_error *err)
+{
+	unsigned char head[1024];
+	ssize_t n;
+	int fd;
+
+	if (!path || !out)
+		return fail(err, "no file", -EINVAL);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(err, "cannot open it", -errno);
+	do
+		n = read(fd, head, sizeof(head));
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return fail(err, "cannot read it", ret);
+	}
+	close(fd);
+	if (looks_like_image(head, (size_t)n))
+		return spp_ksym_load_image(path, out, err);
+	return spp_ksym_load(path, out, err);
+}

@@ -1315,7 +1315,7 @@ static json_t *cmd_set_symbols(struct spp_ctl *c, struct request *r,
 	size_t n;
 	int ret;
 
-	ret = spp_ksym_load(path, &t, &ke);
+	ret = spp_ksym_load_any(path, &t, &ke);
 	if (ret) {
 		if (ke.what && ke.line)
 			return fail(e, "%s:%u: %s", path, ke.line, ke.what);

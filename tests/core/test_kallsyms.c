@@ -591,6 +591,60 @@ static void test_load_image(void **state)
 	free(s);
 }
 
+/* spp_ksym_load_any(): the blob and a bzImage of it as images, a text map
+ * as text; a missing file fails and leaves *out alone. */
+static void test_load_any(void **state)
+{
+	char path[] = "/tmp/spp-kallsyms-XXXXXX";
+	static const char map[] = "ffffffff81000000 T _text\n"
+				  "ffffffff82000000 D modprobe_path\n";
+	struct spp_ksym_table *t = (void *)0x1;
+	struct spp_ksym_error err = { 0, NULL };
+	struct sym *s;
+	size_t n;
+	struct buf b = make_blob(L61, 1, &s, &n), z = compress_xz(&b),
+		   img = bzimage(z.p, z.n);
+	const struct buf *as_image[] = { &b, &img };
+	uint64_t a;
+	unsigned int i;
+	int fd;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		fd = mkstemp(path);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, as_image[i]->p, as_image[i]->n),
+				 (ssize_t)as_image[i]->n);
+		close(fd);
+		t = NULL;
+		assert_int_equal(spp_ksym_load_any(path, &t, &err), 0);
+		check_table(t, s, n);
+		spp_ksym_destroy(t);
+		unlink(path);
+		strcpy(path, "/tmp/spp-kallsyms-XXXXXX");
+	}
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, map, sizeof(map) - 1),
+			 (ssize_t)sizeof(map) - 1);
+	close(fd);
+	t = NULL;
+	assert_int_equal(spp_ksym_load_any(path, &t, &err), 0);
+	assert_int_equal(spp_ksym_count(t), 2);
+	assert_int_equal(spp_ksym_lookup(t, "modprobe_path", &a, NULL), 0);
+	assert_int_equal(a, 0xffffffff82000000ULL);
+	spp_ksym_destroy(t);
+	unlink(path);
+	t = (void *)0x1;
+	assert_int_equal(spp_ksym_load_any(path, &t, &err), -ENOENT);
+	assert_ptr_equal(t, (void *)0x1);
+	assert_int_equal(spp_ksym_load_any(NULL, &t, &err), -EINVAL);
+	free(img.p);
+	free(z.p);
+	free(b.p);
+	free(s);
+}
+
 /* The cache scripts/kvm-vm keeps its guest kernels in (lib.sh's
  * kvm_vm_cache()). */
 static const char *vm_cache(char *buf, size_t len)
@@ -684,6 +738,7 @@ int main(void)
 		cmocka_unit_test(test_bzimage),
 		cmocka_unit_test(test_bad_images),
 		cmocka_unit_test(test_load_image),
+		cmocka_unit_test(test_load_any),
 		cmocka_unit_test(test_real_61),
 		cmocka_unit_test(test_real_612),
 	};

@@ -188,11 +188,37 @@ int spp_cli_demo_model(void)
 static int cmd_demo(int argc, char **argv)
 {
 	static const char *const args[] = { "demo", NULL };
+	static const char *const args_linux[] = { "demo", "--linux", NULL };
 	char why[512], why_vm[200];
-	int ret;
+	bool linux_scene = false;
+	int ret, i;
 
-	(void)argc;
-	(void)argv;
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return SPP_CLI_HELP;
+		if (strcmp(argv[i], "--linux")) {
+			spp_cli_err(
+				"unknown argument '%s' (spp demo [--linux])",
+				argv[i]);
+			return SPP_CLI_USAGE;
+		}
+		linux_scene = true;
+	}
+	if (linux_scene) {
+		if (spp_cli_kvm_usable(why, sizeof(why)))
+			return spp_cli_demo_linux();
+		ret = spp_cli_rerun_in_vm(
+			args_linux,
+			"spp: no /dev/kvm here: running the demo inside the "
+			"KVM test VM (scripts/kvm-vm, ~15 s to boot)",
+			why_vm, sizeof(why_vm));
+		if (ret >= 0)
+			return ret;
+		spp_cli_err("%s, and no KVM test VM (%s): demo --linux needs "
+			    "KVM",
+			    why, why_vm);
+		return SPP_CLI_ERROR;
+	}
 	if (spp_cli_kvm_usable(why, sizeof(why))) {
 		ret = spp_cli_demo_kvm();
 		if (ret >= 0)
@@ -269,15 +295,20 @@ static const struct command {
 	  "control a running spp run or spp qemu\n"
 	  "(protect, unprotect, get, stats, events ...)",
 	  spp_cli_ctl, -1, NULL, spp_cli_ctl_help },
-	{ "demo", "",
+	{ "demo", "[--linux]",
 	  "the KVM SPP selftest scene and a guarded\n"
 	  "128-byte structure, on a built-in guest",
-	  cmd_demo, 0,
+	  cmd_demo, -1,
 	  "Run a built-in guest and play two scenes, checking each step:\n"
 	  "the KVM SPP selftest (a page with map 0, 32 stores denied,\n"
 	  "then unprotected) and a guarded 128-byte structure beside hot\n"
-	  "data. Without KVM the scenes play on the core model. Exit\n"
-	  "status 0 when every check passed, 10 otherwise.\n",
+	  "data. Without KVM the scenes play on the core model.\n"
+	  "--linux: the kernel-structure scene instead: this machine's\n"
+	  "kernel and the build tree's initramfs under spp qemu,\n"
+	  "modprobe_path and core_pattern protected by name (symbols\n"
+	  "from the kernel image), root's sysctl writes denied, then\n"
+	  "logged (needs KVM or the KVM test VM). Exit status 0 when\n"
+	  "every check passed, 10 otherwise.\n",
 	  NULL },
 	{ "info", "", "what this host's KVM offers spp", cmd_info, 0,
 	  "What this host's KVM offers spp: /dev/kvm, the API version,\n"

@@ -318,28 +318,73 @@ static int apply_pages(struct session *s, struct spp_cli_conn *c)
 	return 0;
 }
 
-/* --system-map, --protect-symbol, --protect-gva: the table, then the
- * rules in order (the socket numbers them 1, 2, ... as spp sends them
- * first); they wait for the guest kernel, which has not run yet. */
+/* The kernel's symbols: --system-map FILE (a map or the kernel image),
+ * else the image QEMU boots (-kernel FILE) when a --protect-symbol needs
+ * them; NULL: none. *@from_kernel says it is the latter. */
+static const char *symbols_file(const struct spp_run_opts *o, bool *from_kernel)
+{
+	size_t i;
+	bool need = false;
+
+	*from_kernel = false;
+	if (o->system_map)
+		return o->system_map;
+	for (i = 0; i < o->nkaddrs; i++)
+		need |= o->kaddrs[i].symbol != NULL;
+	if (!need || !o->qemu_argv)
+		return NULL;
+	for (i = 0; o->qemu_argv[i]; i++) {
+		const char *a = o->qemu_argv[i];
+
+		if (a[0] == '-' && a[1] == '-')
+			a++;
+		if (!strcmp(a, "-kernel") && o->qemu_argv[i + 1]) {
+			*from_kernel = true;
+			return o->qemu_argv[i + 1];
+		}
+		if (!strncmp(a, "-kernel=", 8)) {
+			*from_kernel = true;
+			return a + 8;
+		}
+	}
+	return NULL;
+}
+
+/* --system-map (or -kernel), --protect-symbol, --protect-gva: the table,
+ * then the rules in order (the socket numbers them 1, 2, ... as spp sends
+ * them first); they wait for the guest kernel, which has not run yet. */
 static int apply_kaddrs(struct session *s, struct spp_cli_conn *c)
 {
 	const struct spp_run_opts *o = s->o;
 	char path[PATH_MAX];
+	bool from_kernel;
+	const char *file = symbols_file(o, &from_kernel);
+	const char *opt = from_kernel ? "-kernel" : "--system-map";
 	size_t i;
 	json_t *r;
 
-	if (o->system_map) {
-		if (!realpath(o->system_map, path)) {
-			spp_cli_err("--system-map '%s': %s", o->system_map,
-				    strerror(errno));
+	if (file) {
+		char what[64];
+
+		if (!realpath(file, path)) {
+			spp_cli_err("%s '%s': %s", opt, file, strerror(errno));
 			return -1;
 		}
-		c->what = "--system-map: ";
+		snprintf(what, sizeof(what), "%s: ", opt);
+		c->what = what;
 		r = spp_cli_conn_requestf(c, "set-symbols",
 					  json_pack("{s:s}", "path", path));
 		c->what = NULL;
 		if (!r)
 			return -1;
+		if (from_kernel && !o->quiet)
+			fprintf(stderr,
+				"spp qemu: kernel symbols from -kernel %s "
+				"(its kallsyms: %" JSON_INTEGER_FORMAT
+				" symbols)\n",
+				file,
+				json_integer_value(
+					json_object_get(r, "symbols")));
 		json_decref(r);
 	}
 	for (i = 0; i < o->nkaddrs; i++) {
@@ -367,30 +412,35 @@ static int apply_kaddrs(struct session *s, struct spp_cli_conn *c)
 	return 0;
 }
 
-/* The --protect-symbol names in the --system-map table, before QEMU
- * starts: a typo is a usage error, not a rule that waits forever. */
+/* The --protect-symbol names in the --system-map table (or the -kernel
+ * image's), before QEMU starts: a typo is a usage error, not a rule that
+ * waits forever. */
 static int check_symbols(const struct spp_run_opts *o)
 {
 	struct spp_ksym_error ke = { 0, NULL };
 	struct spp_ksym_table *t = NULL;
+	bool from_kernel;
+	const char *file = symbols_file(o, &from_kernel);
+	const char *opt = from_kernel ? "-kernel" : "--system-map";
 	size_t i;
 	int ret = 0;
 
-	for (i = 0; i < o->nkaddrs && !o->system_map; i++)
+	for (i = 0; i < o->nkaddrs && !file; i++)
 		if (o->kaddrs[i].symbol) {
-			spp_cli_err("%s: needs --system-map FILE",
+			spp_cli_err("%s: needs --system-map FILE (or QEMU's "
+				    "-kernel FILE)",
 				    o->kaddrs[i].origin);
 			return -1;
 		}
-	if (!o->system_map)
+	if (!file)
 		return 0;
-	ret = spp_ksym_load(o->system_map, &t, &ke);
+	ret = spp_ksym_load_any(file, &t, &ke);
 	if (ret) {
 		if (ke.line)
-			spp_cli_err("--system-map '%s': line %u: %s",
-				    o->system_map, ke.line, ke.what);
+			spp_cli_err("%s '%s': line %u: %s", opt, file, ke.line,
+				    ke.what);
 		else
-			spp_cli_err("--system-map '%s': %s", o->system_map,
+			spp_cli_err("%s '%s': %s", opt, file,
 				    ke.what ? ke.what : strerror(-ret));
 		return -1;
 	}

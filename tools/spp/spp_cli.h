@@ -12,6 +12,7 @@
  *   run.c      "run": the VM, signals, progress, summary, exit status
  *   ctl.c      "ctl": one request to a control socket (spp/ctl.h)
  *   demo.c     "demo" on real KVM (the built-in demo guest)
+ *   demo_linux.c "demo --linux": the kernel-structure scene
  *   info.c     "info": what KVM offers, CPL0 speed probe
  *   ksym.c     "ksym": a kernel's symbols from its image or map
  *   vmexec.c   re-running the build-tree spp inside scripts/kvm-vm
@@ -228,13 +229,16 @@ struct spp_cli_opt {
 		     "to; LEN up to 256K)")
 #define SPP_CLI_KSYM_ROWS                                                      \
 	SPP_OPT_STRING("system-map", "FILE", system_map,                       \
-		       "the guest kernel's symbols: System.map\n"             \
-		       "or a copy of its /proc/kallsyms"),                     \
+		       "the guest kernel's symbols: System.map,\n"            \
+		       "a copy of its /proc/kallsyms, or the\n"               \
+		       "kernel image (bzImage, vmlinux; default:\n"          \
+		       "QEMU's -kernel FILE)"),                               \
 	SPP_OPT_CALL("protect-symbol", "NAME[+OFF][/LEN]",                     \
 		     parse_protect_symbol, false,                              \
 		     "deny writes to kernel symbol NAME (LEN:\n"              \
 		     "its size in the map) once the guest\n"                  \
-		     "kernel is up (needs --system-map)"),                     \
+		     "kernel is up (symbols: --system-map or\n"              \
+		     "-kernel)"),                                              \
 	SPP_CLI_GVA_ROW
 #define SPP_CLI_EVENT_ROWS                                                     \
 	SPP_OPT_STRING("events", "FILE|-", events,                             \
@@ -492,6 +496,9 @@ bool spp_cli_event_data(const char *line, const char **p, size_t *n);
 int spp_cli_ctl(int argc, char **argv);
 void spp_cli_ctl_help(FILE *f);
 int spp_cli_demo_kvm(void);
+/* "spp demo --linux" (demo_linux.c): the kernel-structure scene on a
+ * Linux guest under spp qemu; needs /dev/kvm. Exit status as demo. */
+int spp_cli_demo_linux(void);
 int spp_cli_info(void);
 
 /* The core-model demo of main.c. */
