@@ -101,7 +101,8 @@ int spp_bytemask_edit(const struct spp_bytemask *m, uint64_t gfn, uint64_t n,
 	if (!out->pages)
 		return -ENOMEM;
 	i = lower_bound(m, gfn);
-	memcpy(out->pages, m->pages, i * sizeof(*out->pages));
+	if (i) /* m->pages is NULL while the set is empty */
+		memcpy(out->pages, m->pages, i * sizeof(*out->pages));
 	k = i;
 	for (j = 0; j < n; j++) {
 		struct spp_bytemask_page *p = &out->pages[k];
@@ -114,7 +115,9 @@ int spp_bytemask_edit(const struct spp_bytemask *m, uint64_t gfn, uint64_t n,
 		if (!all_clear(p->bits))
 			k++;
 	}
-	memcpy(out->pages + k, m->pages + i, (m->n - i) * sizeof(*out->pages));
+	if (i < m->n)
+		memcpy(out->pages + k, m->pages + i,
+		       (m->n - i) * sizeof(*out->pages));
 	k += m->n - i;
 	if (k > max) {
 		free(out->pages);
