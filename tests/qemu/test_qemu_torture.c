@@ -583,8 +583,14 @@ static size_t find_tables(struct torture *t)
 		for (size_t k = i; k < j; k++) {
 			uint64_t top = kp[k].gfn << 12;
 
-			if (top == cr3 || !(l4[511] & PTE_P) ||
-			    img[(k - i) * 512 + 511] != l4[511])
+			const uint64_t *e = img + (k - i) * 512;
+
+			/* the kernel mapping (511) or cpu_entry_area (508,
+			 * the IDT: the walk that faulted was through 508 of
+			 * a table whose 511 did not match) */
+			if (top == cr3 ||
+			    !((l4[511] & PTE_P && e[511] == l4[511]) ||
+			      (l4[508] & PTE_P && e[508] == l4[508])))
 				continue;
 			printf("# a top-level table at 0x%" PRIx64 "\n", top);
 			n += walk_half(t, top, l3, &walked);
