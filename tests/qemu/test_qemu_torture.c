@@ -501,6 +501,35 @@ static uint64_t translate(struct torture *t, uint64_t cr3, uint64_t va)
 	return table | (va & 4095);
 }
 
+/* Mark the top-level table @top and the kernel half's tables below it
+ * (read into @l4); returns how many are image pages. */
+static size_t walk_half(struct torture *t, uint64_t top, uint64_t *l4,
+			size_t *walked)
+{
+	static uint64_t l3[512], l2[512];
+	size_t n = mark_table(top);
+
+	read_phys(t, top, 4096, l4);
+	for (int i = 256; i < 512; i++) {
+		if (!(l4[i] & PTE_P))
+			continue;
+		n += mark_table(l4[i] & PTE_ADDR);
+		read_phys(t, l4[i] & PTE_ADDR, 4096, l3);
+		(*walked)++;
+		for (int j = 0; j < 512; j++) {
+			if (!(l3[j] & PTE_P) || (l3[j] & PTE_PS))
+				continue;
+			n += mark_table(l3[j] & PTE_ADDR);
+			read_phys(t, l3[j] & PTE_ADDR, 4096, l2);
+			(*walked)++;
+			for (int k = 0; k < 512; k++)
+				if ((l2[k] & PTE_P) && !(l2[k] & PTE_PS))
+					n += mark_table(l2[k] & PTE_ADDR);
+		}
+	}
+	return n;
+}
+
 /*
  * Mark the kernel pages that are page tables of the kernel half, and the
  * idle task's stack (init_stack, in the image's data): the CPU pushes
@@ -510,7 +539,7 @@ static uint64_t translate(struct torture *t, uint64_t cr3, uint64_t va)
  */
 static size_t find_tables(struct torture *t)
 {
-	static uint64_t l4[512], l3[512], l2[512];
+	static uint64_t l4[512], l3[512];
 	uint64_t rsp, cr3 = guest_cr3(t, &rsp);
 	size_t n = 0, walked = 1, stack = 0;
 
@@ -535,27 +564,13 @@ static size_t find_tables(struct torture *t)
 		cr3 = guest_cr3(t, &rsp);
 	}
 
-	read_phys(t, cr3, 4096, l4);
-	n += mark_table(cr3);
-	for (int i = 256; i < 512; i++) {
-		if (!(l4[i] & PTE_P))
-			continue;
-		n += mark_table(l4[i] & PTE_ADDR);
-		read_phys(t, l4[i] & PTE_ADDR, 4096, l3);
-		walked++;
-		for (int j = 0; j < 512; j++) {
-			if (!(l3[j] & PTE_P) || (l3[j] & PTE_PS))
-				continue;
-			n += mark_table(l3[j] & PTE_ADDR);
-			read_phys(t, l3[j] & PTE_ADDR, 4096, l2);
-			walked++;
-			for (int k = 0; k < 512; k++)
-				if ((l2[k] & PTE_P) && !(l2[k] & PTE_PS))
-					n += mark_table(l2[k] & PTE_ADDR);
-		}
-	}
+	n += walk_half(t, cr3, l4, &walked);
 	/* Other top-level tables in the image (init_top_pgt, which the
-	 * idle task and kernel threads use): the same kernel half. */
+	 * idle task and kernel threads use): the same entry for the
+	 * kernel's own mapping (511); their kernel half is walked too
+	 * (entries may differ from the live table's: the first version
+	 * compared all of them and missed init_top_pgt, whose walk for the
+	 * IDT in cpu_entry_area then faulted on a trapped page) */
 	for (size_t i = 0, j; i < nkp; i = j) {
 		uint64_t *img;
 
@@ -565,10 +580,21 @@ static size_t find_tables(struct torture *t)
 		img = malloc((j - i) * 4096);
 		assert_non_null(img);
 		read_phys(t, kp[i].gfn << 12, (j - i) * 4096, img);
-		for (size_t k = i; k < j; k++)
-			if (!memcmp(img + (k - i) * 512 + 256, l4 + 256,
-				    256 * sizeof(*img)))
-				n += mark_table(kp[k].gfn << 12);
+		for (size_t k = i; k < j; k++) {
+			uint64_t top = kp[k].gfn << 12;
+
+			const uint64_t *e = img + (k - i) * 512;
+
+			/* the kernel mapping (511) or cpu_entry_area (508,
+			 * the IDT: the walk that faulted was through 508 of
+			 * a table whose 511 did not match) */
+			if (top == cr3 ||
+			    !((l4[511] & PTE_P && e[511] == l4[511]) ||
+			      (l4[508] & PTE_P && e[508] == l4[508])))
+				continue;
+			printf("# a top-level table at 0x%" PRIx64 "\n", top);
+			n += walk_half(t, top, l3, &walked);
+		}
 		free(img);
 	}
 	printf("# page tables: CR3 0x%" PRIx64 ", %zu tables walked, %zu "
