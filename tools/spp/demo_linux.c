@@ -211,11 +211,16 @@ static int play(struct scene *s, const char *sock)
 		       json_string_value(json_object_get(rule, "state")) ?: "?",
 		       json_string_value(json_object_get(rule, "gva")) ?: "?",
 		       json_integer_value(json_object_get(rule, "len")));
-		json_array_foreach(json_object_get(rule, "pages"), k, p) printf(
-			"%s page %s map 0x%08" JSON_INTEGER_FORMAT "x",
-			k ? "," : ";",
-			json_string_value(json_object_get(p, "gpa")) ?: "?",
-			json_integer_value(json_object_get(p, "map")));
+		json_array_foreach(json_object_get(rule, "pages"), k, p)
+		{
+			uint64_t map = (uint64_t)json_integer_value(
+				json_object_get(p, "map"));
+
+			printf("%s page %s map 0x%08" PRIx64, k ? "," : ";",
+			       json_string_value(json_object_get(p, "gpa")) ?:
+									      "?",
+			       map);
+		}
 		printf("\n");
 	}
 	json_decref(r);
@@ -256,6 +261,7 @@ static int play(struct scene *s, const char *sock)
 			 orig[i] + strlen("OK text="));
 		if (guest(s, cmd, reply, sizeof(reply)))
 			return -1;
+		events(s, "logged"); /* the restoring write's, not shown */
 	}
 	spp_cli_conn_close(&s->c);
 	guest(s, "quit", reply, sizeof(reply));

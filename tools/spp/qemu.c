@@ -170,11 +170,10 @@ static void say_rule(const char *what, json_t *r)
 	fprintf(stderr, "spp qemu: %s: applied: %s +%" JSON_INTEGER_FORMAT,
 		what, json_string_value(json_object_get(r, "gva")) ?: "?",
 		json_integer_value(json_object_get(r, "len")));
-	json_array_foreach(pages, i, p)
-		fprintf(stderr, "%s page %s map 0x%08" JSON_INTEGER_FORMAT "x",
-			i ? "," : ";",
-			json_string_value(json_object_get(p, "gpa")) ?: "?",
-			json_integer_value(json_object_get(p, "map")));
+	json_array_foreach(pages, i, p) fprintf(
+		stderr, "%s page %s map 0x%08" PRIx64, i ? "," : ";",
+		json_string_value(json_object_get(p, "gpa")) ?: "?",
+		(uint64_t)json_integer_value(json_object_get(p, "map")));
 	fputc('\n', stderr);
 }
 
