@@ -33,8 +33,10 @@
 
 #include <linux/kvm.h>
 
+#include <spp/event_json.h>
 #include <spp/guard.h>
 #include <spp/guest_mem.h>
+#include <spp/ksym.h>
 #include <spp/x86.h>
 
 #include "bench_fig.h"
@@ -106,16 +108,62 @@ static void die(const char *what, int err)
 }
 
 static unsigned long events;
+static struct spp_event last_event; /* of a denied store, for the JSON rows */
 
 static void on_event(void *ctx, const struct spp_event *ev)
 {
 	(void)ctx;
-	(void)ev;
+	if (ev->verdict != SPP_VERDICT_ALLOWED)
+		last_event = *ev;
 	events++;
 }
 
-/* Mean ns per call of spp_guard_handle_exit() on a store to @gpa. */
-static double handle(struct spp_guard *g, struct kvm_run *run, uint64_t gpa)
+/*
+ * A symbol table of 6.12's size (162 756 symbols, docs/introspection.md),
+ * 64 bytes apart from 0xffffffff81000000, for the insn_sym row; the
+ * event's insn_rip is moved into its middle.
+ */
+#define KSYMS 162756
+#define KSYM_BASE 0xffffffff81000000ULL
+
+static struct spp_ksym_table *fake_ksyms(void)
+{
+	struct spp_ksym_table *t = NULL;
+	size_t size = (size_t)KSYMS * 40, n = 0;
+	char *buf = malloc(size);
+	int i;
+
+	if (!buf)
+		die("symbols", ENOMEM);
+	for (i = 0; i < KSYMS; i++)
+		n += (size_t)snprintf(buf + n, size - n,
+				      "%016llx T bench_fn_%06d\n",
+				      KSYM_BASE + 64ULL * i, i);
+	if (spp_ksym_parse(buf, n, &t, NULL))
+		die("spp_ksym_parse", EINVAL);
+	free(buf);
+	return t;
+}
+
+/* Total ns of @calls spp_event_json_ksym() of @ev (@syms NULL: no
+ * table). */
+static double json_ns(const struct spp_event *ev,
+		      const struct spp_ksym_table *syms, int calls)
+{
+	char buf[1024];
+	double t0 = now_ns();
+	int i;
+
+	for (i = 0; i < calls; i++)
+		if (spp_event_json_ksym(ev, (uint64_t)i, 1.5, syms, buf,
+					sizeof(buf)) >= (int)sizeof(buf))
+			die("spp_event_json_ksym", ENOSPC);
+	return now_ns() - t0;
+}
+
+/* Total ns of @calls calls of spp_guard_handle_exit() on a store to @gpa. */
+static double handle_n(struct spp_guard *g, struct kvm_run *run, uint64_t gpa,
+		       int calls)
 {
 	struct spp_event ev;
 	double t0;
@@ -124,17 +172,49 @@ static double handle(struct spp_guard *g, struct kvm_run *run, uint64_t gpa)
 	run->mmio.phys_addr = gpa;
 	run->s.regs.regs.rdi = gpa; /* identity mapped: mov [rdi], eax */
 	t0 = now_ns();
-	for (i = 0; i < CALLS; i++)
+	for (i = 0; i < calls; i++)
 		if (spp_guard_handle_exit(g, -1, run, 0, &ev) !=
 		    SPP_EXIT_HANDLED)
 			die("spp_guard_handle_exit", EINVAL);
-	return (now_ns() - t0) / CALLS;
+	return now_ns() - t0;
+}
+
+/* Mean ns per call of spp_guard_handle_exit() on a store to @gpa. */
+static double handle(struct spp_guard *g, struct kvm_run *run, uint64_t gpa)
+{
+	return handle_n(g, run, gpa, CALLS) / CALLS;
+}
+
+/*
+ * Mean ns per call on a store to @gpa in @g (*@a) and in @h (*@b), in
+ * alternating chunks of CALLS / CHUNKS calls, so that both see the same
+ * load: their difference is what the two guards' handling differs by.
+ */
+#define CHUNKS 50
+
+static void handle_pair(struct spp_guard *g, struct spp_guard *h,
+			struct kvm_run *run, uint64_t gpa, double *a, double *b)
+{
+	int k;
+
+	*a = *b = 0;
+	for (k = 0; k < CHUNKS; k++) {
+		*a += handle_n(g, run, gpa, CALLS / CHUNKS);
+		*b += handle_n(h, run, gpa, CALLS / CHUNKS);
+	}
+	*a /= CALLS;
+	*b /= CALLS;
 }
 
 int main(int argc, char **argv)
 {
 	const struct spp_guard_ops ops = { .event = on_event };
+	const struct spp_guard_ops quiet = { 0 }; /* nobody takes events */
 	struct fig fa = { 0 }, fd = { 0 }, ff = { 0 }, fb = { 0 }, fr = { 0 };
+	struct fig fn = { 0 }, fe = { 0 }, fj = { 0 }, fk = { 0 }, fs = { 0 };
+	struct spp_ksym_table *syms;
+	struct spp_event jev;
+	struct spp_guard *gq;
 	unsigned int trials = 7, k;
 	struct spp_guard *g;
 	struct kvm_run *run;
@@ -162,6 +242,15 @@ int main(int argc, char **argv)
 					  ~(1u << DENIED_SUBPAGE));
 	if (!ret)
 		ret = spp_guard_protect_bytes(g, FINE_PTR, 8);
+	/* the same page in a guard without an event consumer: a denied
+	 * store there reads none of the fields an event carries */
+	if (!ret)
+		ret = spp_guard_create(&gq, fake_vm_fd, &quiet, NULL);
+	if (!ret)
+		ret = spp_guard_add_memory(gq, 0, 0, RAM_SIZE, ram);
+	if (!ret)
+		ret = spp_guard_set_range(gq, PROT_PAGE >> 12, 1,
+					  ~(1u << DENIED_SUBPAGE));
 	if (ret < 0)
 		die("guard", ret);
 	/*
@@ -205,7 +294,13 @@ int main(int argc, char **argv)
 		fig_add(&fa, a);
 		fig_add(&fb, b);
 		fig_add(&fr, b / a);
-		fig_add(&fd, handle(g, run, DENIED_ADDR));
+		double d, q;
+
+		handle_pair(g, gq, run, DENIED_ADDR, &d, &q);
+
+		fig_add(&fd, d);
+		fig_add(&fn, q);
+		fig_add(&fe, d - q);
 		t0 = now_ns();
 		for (i = 0; i < CALLS; i++) {
 			volatile uint64_t gpa = PLAIN_ADDR;
@@ -219,6 +314,33 @@ int main(int argc, char **argv)
 	    ram[DENIED_ADDR] || events != (unsigned long)trials * CALLS)
 		die("wrong bytes or events", EIO);
 	spp_guard_destroy(g);
+	spp_guard_destroy(gq);
+
+	/* the JSON object of that denied store's event (what the control
+	 * socket sends), without and with a kernel symbol table for
+	 * insn_sym; insn_rip moved into the table's middle */
+	syms = fake_ksyms();
+	jev = last_event;
+	if (!jev.insn_rip || !(jev.known & SPP_EVENT_CPU) ||
+	    !(jev.known & SPP_EVENT_OLD))
+		die("the denied store's event lacks its fields", EIO);
+	jev.insn_rip = KSYM_BASE + 64ULL * (KSYMS / 2) + 0x11;
+	json_ns(&jev, syms, CALLS / CHUNKS); /* warm */
+	for (k = 0; k < trials; k++) {
+		double j = 0, s = 0;
+
+		for (i = 0; i < CHUNKS / 5; i++) { /* JSON is 10x slower */
+			j += json_ns(&jev, NULL, CALLS / CHUNKS);
+			s += json_ns(&jev, syms, CALLS / CHUNKS);
+		}
+		j /= CALLS / 5;
+		s /= CALLS / 5;
+
+		fig_add(&fj, j);
+		fig_add(&fk, s);
+		fig_add(&fs, s - j);
+	}
+	spp_ksym_destroy(syms);
 
 	cpu_model(model, sizeof(model));
 	uname(&u);
@@ -237,5 +359,22 @@ int main(int argc, char **argv)
 	    "(allowed, --protect-bytes)",
 	    &fb, "ns");
 	row("  ratio to allowed in a writable sub-page", &fr, "x");
+	printf("\n### (u) native: what a reported store's event costs\n\n"
+	       "The fields an engine acts on (old, cpl, cr3, insn_rip; "
+	       "docs/events.md) are read for reported stores only: a denied "
+	       "store with an event consumer against the same store in a "
+	       "guard without one (difference per trial: reading the fields "
+	       "and the callback). Then the event's JSON object as the "
+	       "control socket writes it, without and with a kernel symbol "
+	       "table of %d symbols for insn_sym.\n",
+	       KSYMS);
+	printf("\n| per reported store, native | median | min | max | unit "
+	       "|\n|---|---|---|---|---|\n");
+	row("denied, no event consumer (no fields read)", &fn, "ns");
+	row("denied, event with its fields", &fd, "ns");
+	row("  the fields and the callback (difference)", &fe, "ns");
+	row("spp_event_json, no symbol table", &fj, "ns");
+	row("spp_event_json_ksym, insn_sym resolved", &fk, "ns");
+	row("  insn_sym (difference)", &fs, "ns");
 	return 0;
 }
