@@ -51,6 +51,8 @@
 
 #include <cmocka.h>
 
+#include <spp/ksym.h>
+
 #include "qemu_ctl.h"
 #include "qemu_test.h"
 
@@ -59,6 +61,7 @@
 #define BAD_RE "Oops|BUG:|Kernel panic|general protection|WARNING:|Call Trace"
 
 static const char *shim_lib;
+static struct spp_ksym_table *syms; /* of the guest kernel's image */
 static unsigned int n_pages, rounds, profile_rounds, timeout_s;
 
 /* The kernel's data and bss pages and what the profile saw on them. */
@@ -67,7 +70,8 @@ struct kpage {
 	uint64_t stores;
 	uint32_t touched; /* sub-pages a store touched */
 	bool refused; /* not protectable (KVM writes it) */
-	bool table; /* a live page table of the kernel: never trapped */
+	bool table; /* the CPU writes it (a page table, a stack): never
+		     * trapped */
 };
 
 static struct kpage *kp;
@@ -83,6 +87,7 @@ struct torture {
 	struct ctl *c;
 	char sock[128];
 	uint64_t range[2][2]; /* data, bss: [first byte, last byte] */
+	uint64_t sdata; /* _sdata's link-time address */
 	uint64_t violations; /* SPP_VIOLATION events in the current run */
 	bool profiling;
 	uint64_t bad_lines;
@@ -419,16 +424,23 @@ static int by_stores(const void *a, const void *b)
 /* ---- the kernel's page tables ----------------------------------------- */
 
 /*
- * Guest page tables must not be trapped (docs/kvm.md, "guest page tables
- * on trapped pages": the CPU's walk through a read-only page makes KVM
- * emulate whatever instruction was running, and loads may read the
- * entry). The kernel image holds some (init_top_pgt, the kernel
- * mapping's tables, early tables from brk): find them by walking the
- * kernel half of the live tables from CR3, read through QMP pmemsave.
+ * Pages the CPU writes by itself must not be trapped (docs/qemu.md,
+ * "pages the CPU writes by itself"): a fault in its page walk (accessed
+ * and dirty bits) or in an interrupt delivery (the frame it pushes) on a
+ * read-only page makes KVM emulate the instruction at RIP, which is not
+ * the access that faulted: the first versions of this test ended in an
+ * emulation failure on an lfence in the idle loop, the walk for the IDT
+ * through the top-level table of the kernel image. Those pages are
+ * found two ways: by name in the image's symbols (the tables the image
+ * itself holds, the idle task's stack), and by walking the kernel half
+ * of the live tables from the vCPU's CR3, read through QMP pmemsave,
+ * with 5 levels when CR4.LA57 is set (the nested guest has LA57 where
+ * the test VM's CPU offers it).
  */
 #define PTE_P 1ull
 #define PTE_PS (1ull << 7)
 #define PTE_ADDR 0x000ffffffffff000ull
+#define CR4_LA57 (1ull << 12)
 
 static void read_phys(struct torture *t, uint64_t gpa, size_t len, void *out)
 {
@@ -448,12 +460,26 @@ static void read_phys(struct torture *t, uint64_t gpa, size_t len, void *out)
 	unlink(path);
 }
 
-/* The vCPU's CR3 (page-aligned) and RSP. */
-static uint64_t guest_cr3(struct torture *t, uint64_t *rsp)
+struct guest_regs {
+	uint64_t cr3; /* page-aligned */
+	uint64_t rsp;
+	unsigned int levels; /* of paging: 4, or 5 with LA57 */
+};
+
+static uint64_t reg_of(const char *reply, const char *name)
+{
+	const char *p = strstr(reply, name);
+	unsigned long long v;
+
+	assert_non_null(p);
+	assert_int_equal(sscanf(p + strlen(name), "%llx", &v), 1);
+	return v;
+}
+
+/* The vCPU's CR3, RSP and paging levels ("info registers"). */
+static void guest_regs(struct torture *t, struct guest_regs *r)
 {
 	static char reply[8192];
-	unsigned long long cr3, sp;
-	const char *p;
 
 	assert_int_equal(qemu_test_qmp(t->q,
 				       "{\"execute\":\"human-monitor-command\","
@@ -461,14 +487,9 @@ static uint64_t guest_cr3(struct torture *t, uint64_t *rsp)
 				       "\"info registers\"}}",
 				       reply, sizeof(reply)),
 			 0);
-	p = strstr(reply, "CR3=");
-	assert_non_null(p);
-	assert_int_equal(sscanf(p, "CR3=%llx", &cr3), 1);
-	p = strstr(reply, "RSP=");
-	assert_non_null(p);
-	assert_int_equal(sscanf(p, "RSP=%llx", &sp), 1);
-	*rsp = sp;
-	return cr3 & PTE_ADDR;
+	r->cr3 = reg_of(reply, "CR3=") & PTE_ADDR;
+	r->rsp = reg_of(reply, "RSP=");
+	r->levels = reg_of(reply, "CR4=") & CR4_LA57 ? 5 : 4;
 }
 
 static size_t mark_table(uint64_t gpa)
@@ -481,127 +502,121 @@ static size_t mark_table(uint64_t gpa)
 	return 1;
 }
 
-/* The guest-physical address of @va through the tables at @cr3, or 0. */
-static uint64_t translate(struct torture *t, uint64_t cr3, uint64_t va)
+/* Level @l of a table: 0 the page table, up to 4 (PML5); a large page
+ * ends the walk at 1 (2 MiB) and 2 (1 GiB). */
+static bool large(unsigned int l, uint64_t e)
 {
-	uint64_t table = cr3, e = 0;
+	return (l == 1 || l == 2) && (e & PTE_PS);
+}
 
-	for (int level = 3; level >= 0; level--) {
-		unsigned int i = (va >> (12 + 9 * level)) & 511;
+/* The guest-physical address of @va through @r's tables, or 0. */
+static uint64_t translate(struct torture *t, const struct guest_regs *r,
+			  uint64_t va)
+{
+	uint64_t table = r->cr3, e = 0;
+
+	for (int l = (int)r->levels - 1; l >= 0; l--) {
+		unsigned int i = (va >> (12 + 9 * l)) & 511;
+		uint64_t span = 1ull << (12 + 9 * l);
 
 		read_phys(t, table + 8 * i, 8, &e);
 		if (!(e & PTE_P))
 			return 0;
-		if (level && level < 3 && (e & PTE_PS))
-			return (e & PTE_ADDR &
-				~((1ull << (12 + 9 * level)) - 1)) |
-			       (va & ((1ull << (12 + 9 * level)) - 1));
+		if (large((unsigned int)l, e))
+			return (e & PTE_ADDR & ~(span - 1)) | (va & (span - 1));
 		table = e & PTE_ADDR;
 	}
 	return table | (va & 4095);
 }
 
-/* Mark the top-level table @top and the kernel half's tables below it
- * (read into @l4); returns how many are image pages. */
-static size_t walk_half(struct torture *t, uint64_t top, uint64_t *l4,
-			size_t *walked)
+/*
+ * Mark @table, a table of level @l (@top: the top level, whose kernel
+ * half only is walked), and every table below it; page tables (level 0)
+ * are marked unread. Returns how many kernel image pages it marked.
+ */
+static size_t walk_tables(struct torture *t, uint64_t table, unsigned int l,
+			  unsigned int top, size_t *walked)
 {
-	static uint64_t l3[512], l2[512];
-	size_t n = mark_table(top);
+	uint64_t *e;
+	size_t n = mark_table(table);
 
-	read_phys(t, top, 4096, l4);
-	for (int i = 256; i < 512; i++) {
-		if (!(l4[i] & PTE_P))
-			continue;
-		n += mark_table(l4[i] & PTE_ADDR);
-		read_phys(t, l4[i] & PTE_ADDR, 4096, l3);
-		(*walked)++;
-		for (int j = 0; j < 512; j++) {
-			if (!(l3[j] & PTE_P) || (l3[j] & PTE_PS))
-				continue;
-			n += mark_table(l3[j] & PTE_ADDR);
-			read_phys(t, l3[j] & PTE_ADDR, 4096, l2);
-			(*walked)++;
-			for (int k = 0; k < 512; k++)
-				if ((l2[k] & PTE_P) && !(l2[k] & PTE_PS))
-					n += mark_table(l2[k] & PTE_ADDR);
-		}
-	}
+	if (!l)
+		return n;
+	e = malloc(4096);
+	assert_non_null(e);
+	read_phys(t, table, 4096, e);
+	(*walked)++;
+	for (unsigned int i = l == top ? 256 : 0; i < 512; i++)
+		if ((e[i] & PTE_P) && !large(l, e[i]))
+			n += walk_tables(t, e[i] & PTE_ADDR, l - 1, top,
+					 walked);
+	free(e);
 	return n;
 }
 
-/*
- * Mark the kernel pages that are page tables of the kernel half, and the
- * idle task's stack (init_stack, in the image's data): the CPU pushes
- * interrupt frames there itself, and a fault in that delivery makes KVM
- * emulate the instruction at RIP instead (the first version of this
- * test: an emulation failure on an lfence in the idle loop).
- */
-static size_t find_tables(struct torture *t)
-{
-	static uint64_t l4[512], l3[512];
-	uint64_t rsp, cr3 = guest_cr3(t, &rsp);
-	size_t n = 0, walked = 1, stack = 0;
+/* What the image itself holds that the CPU writes: its page tables
+ * (init_top_pgt is the idle task's and kernel threads'; 6.1 and 6.12
+ * name them alike) and the idle task's stack. Not every kernel has each. */
+static const char *const cpu_written[] = {
+	"init_stack",	     "init_top_pgt",	  "level4_kernel_pgt",
+	"level3_kernel_pgt", "level2_kernel_pgt", "level2_fixmap_pgt",
+	"level1_fixmap_pgt", "level3_ident_pgt",  "level2_ident_pgt",
+};
 
-	/* the idle task's stack: x86-64's linker script puts init_stack
-	 * (THREAD_SIZE, 16 KiB) first in .data */
-	for (uint64_t a = kp[0].gfn << 12; a < (kp[0].gfn << 12) + 0x4000;
-	     a += 4096)
-		stack += mark_table(a);
-	/* and wherever the waiting vCPU's RSP is, sampled a few times */
+/* The physical address of image symbol @addr: the image is contiguous,
+ * and /proc/iomem's "Kernel data" starts at _sdata. */
+static uint64_t image_phys(const struct torture *t, uint64_t addr)
+{
+	return t->range[0][0] + (addr - t->sdata);
+}
+
+/*
+ * Mark the kernel pages the CPU writes: those named above, the tables
+ * of the kernel half from CR3 and from init_top_pgt, and the stack the
+ * waiting vCPU is on (sampled a few times).
+ */
+static void find_tables(struct torture *t)
+{
+	struct guest_regs r;
+	size_t named = 0, walked = 0, n;
+	uint64_t addr, size, top = 0;
+
+	for (size_t i = 0; i < sizeof(cpu_written) / sizeof(*cpu_written);
+	     i++) {
+		if (spp_ksym_lookup(syms, cpu_written[i], &addr, &size)) {
+			printf("# %s: not in this kernel\n", cpu_written[i]);
+			continue;
+		}
+		if (!size || size > 0x10000)
+			size = 4096;
+		for (uint64_t a = image_phys(t, addr) & ~4095ull;
+		     a < image_phys(t, addr) + size; a += 4096)
+			named += mark_table(a);
+		if (!strcmp(cpu_written[i], "init_top_pgt"))
+			top = image_phys(t, addr);
+	}
+	guest_regs(t, &r);
+	n = walk_tables(t, r.cr3, r.levels - 1, r.levels - 1, &walked);
+	if (top)
+		n += walk_tables(t, top, r.levels - 1, r.levels - 1, &walked);
 	for (int k = 0; k < 5; k++) {
-		uint64_t sp = translate(t, cr3, rsp);
+		uint64_t sp = translate(t, &r, r.rsp);
 
 		if (!k || !sp)
-			printf("# RSP 0x%" PRIx64 " -> 0x%" PRIx64 "\n", rsp,
+			printf("# RSP 0x%" PRIx64 " -> 0x%" PRIx64 "\n", r.rsp,
 			       sp);
-
 		if (sp)
 			for (uint64_t a = sp & ~0x3fffull;
 			     a < (sp & ~0x3fffull) + 0x4000; a += 4096)
-				stack += mark_table(a);
+				n += mark_table(a);
 		usleep(100000);
-		cr3 = guest_cr3(t, &rsp);
+		guest_regs(t, &r);
 	}
-
-	n += walk_half(t, cr3, l4, &walked);
-	/* Other top-level tables in the image (init_top_pgt, which the
-	 * idle task and kernel threads use): the same entry for the
-	 * kernel's own mapping (511); their kernel half is walked too
-	 * (entries may differ from the live table's: the first version
-	 * compared all of them and missed init_top_pgt, whose walk for the
-	 * IDT in cpu_entry_area then faulted on a trapped page) */
-	for (size_t i = 0, j; i < nkp; i = j) {
-		uint64_t *img;
-
-		for (j = i + 1; j < nkp && kp[j].gfn == kp[i].gfn + (j - i);
-		     j++)
-			;
-		img = malloc((j - i) * 4096);
-		assert_non_null(img);
-		read_phys(t, kp[i].gfn << 12, (j - i) * 4096, img);
-		for (size_t k = i; k < j; k++) {
-			uint64_t top = kp[k].gfn << 12;
-
-			const uint64_t *e = img + (k - i) * 512;
-
-			/* the kernel mapping (511) or cpu_entry_area (508,
-			 * the IDT: the walk that faulted was through 508 of
-			 * a table whose 511 did not match) */
-			if (top == cr3 ||
-			    !((l4[511] & PTE_P && e[511] == l4[511]) ||
-			      (l4[508] & PTE_P && e[508] == l4[508])))
-				continue;
-			printf("# a top-level table at 0x%" PRIx64 "\n", top);
-			n += walk_half(t, top, l3, &walked);
-		}
-		free(img);
-	}
-	printf("# page tables: CR3 0x%" PRIx64 ", %zu tables walked, %zu "
-	       "in the kernel image; %zu pages of the idle stack (never "
-	       "trapped)\n",
-	       cr3, walked, n, stack);
-	return n;
+	printf("# never trapped: %zu image pages by name, %zu more found by "
+	       "walking %zu tables (%u-level paging, CR3 0x%" PRIx64
+	       ") and on the vCPU's stack\n",
+	       named, n, walked, r.levels, r.cr3);
+	assert_true(top != 0);
 }
 
 /* ---- one whole run ----------------------------------------------------- */
@@ -673,6 +688,11 @@ static void torture_once(struct torture *t)
 			kp[nkp++].gfn = g;
 	printf("# kernel data 0x%llx-0x%llx, bss 0x%llx-0x%llx: %zu pages\n",
 	       r[0], r[1], r[2], r[3], nkp);
+	t->range[0][0] = r[0];
+	t->range[0][1] = r[1];
+	t->range[1][0] = r[2];
+	t->range[1][1] = r[3];
+	assert_int_equal(spp_ksym_lookup(syms, "_sdata", &t->sdata, NULL), 0);
 	find_tables(t);
 	t->c = ctl_open(t->sock);
 	json_decref(ctl_ok(t->c, "{\"execute\":\"set-policy\",\"arguments\":"
@@ -811,6 +831,17 @@ static void test_torture(void **state)
 	static volatile int attempt;
 
 	(void)state;
+	if (!syms) {
+		struct spp_ksym_error ke = { 0, NULL };
+		int e = spp_ksym_load_image(qemu_test_kernel(), &syms, &ke);
+
+		if (e)
+			fail_msg("the symbols of %s: %s (%s)",
+				 qemu_test_kernel(), strerror(-e),
+				 ke.what ? ke.what : "?");
+		printf("# %zu symbols from the image %s\n",
+		       spp_ksym_count(syms), qemu_test_kernel());
+	}
 	attempt = 0;
 	if (setjmp(stuck)) {
 		ctl_close(t.c);
