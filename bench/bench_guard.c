@@ -9,24 +9,21 @@
  * 4-byte store into an allowed and into a denied sub-page of a protected
  * page, and beside a pointer protected by byte in a denied sub-page
  * (spp_guard_protect_bytes(): allowed, judged per byte), against the raw VMM's whole handling of such an exit (a memcpy
- * into the backing memory). The guard runs on a fake VM: this program
- * defines ioctl(), which the statically linked libspp calls, and answers
- * the guard's few VM ioctls itself (capabilities as a 6.12 host has them,
- * memslot changes accepted); every other ioctl goes to the kernel. The
- * stores are 4 bytes inside one page, so the guard never re-enters
- * KVM_RUN for them. The event callback counts, as a VMM's would.
+ * into the backing memory). The guard runs on the fake VM of
+ * tests/kvm/fake_vm.h: its ioctl(), which the statically linked libspp
+ * calls, answers the guard's few VM ioctls itself (capabilities as a 6.12
+ * host has them, memslot changes accepted); every other ioctl goes to the
+ * kernel. The stores are 4 bytes inside one page, so the guard never
+ * re-enters KVM_RUN for them. The event callback counts, as a VMM's would.
  *
  * Output: a Markdown section in bench_kvm's format, on stdout.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +37,7 @@
 #include <spp/x86.h>
 
 #include "bench_fig.h"
+#include "fake_vm.h"
 
 #define MAX_TRIALS BENCH_MAX_TRIALS
 #define CALLS 200000
@@ -55,50 +53,6 @@
 #define FINE_PTR (FINE_PAGE + DENIED_SUBPAGE * 128 + 48)
 #define FINE_ADDR (FINE_PAGE + DENIED_SUBPAGE * 128)
 #define CODE_ADDR 0x400000ULL
-
-#ifndef KVM_CAP_DISABLE_QUIRKS2
-#define KVM_CAP_DISABLE_QUIRKS2 213
-#endif
-
-static int fake_vm_fd = -1;
-
-/* The ioctl() libspp calls: the fake VM's, or the kernel's. */
-int ioctl(int fd, unsigned long req, ...)
-{
-	va_list ap;
-	unsigned long arg;
-	long ret;
-
-	va_start(ap, req);
-	arg = va_arg(ap, unsigned long);
-	va_end(ap);
-	if (fd != fake_vm_fd || fd < 0) {
-		ret = syscall(SYS_ioctl, fd, req, arg);
-		return (int)ret;
-	}
-	switch (req) {
-	case KVM_CHECK_EXTENSION:
-		switch (arg) {
-		case KVM_CAP_READONLY_MEM:
-			return 1;
-		case KVM_CAP_NR_MEMSLOTS:
-			return 32764;
-		case KVM_CAP_SYNC_REGS:
-			return KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS |
-			       KVM_SYNC_X86_EVENTS;
-		case KVM_CAP_DISABLE_QUIRKS2:
-			return 1 << 7; /* the slot zap quirk */
-		default:
-			return 0;
-		}
-	case KVM_SET_USER_MEMORY_REGION:
-	case KVM_ENABLE_CAP:
-		return 0;
-	default:
-		errno = ENOTTY;
-		return -1;
-	}
-}
 
 static void die(const char *what, int err)
 {
@@ -227,14 +181,14 @@ int main(int argc, char **argv)
 		trials = (unsigned int)strtoul(argv[1], NULL, 10);
 	if (trials < 1 || trials > MAX_TRIALS)
 		trials = 7;
-	fake_vm_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	spp_fake_vm_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	run = calloc(1, sizeof(*run));
-	if (fake_vm_fd < 0 || ram == MAP_FAILED || !run)
+	if (spp_fake_vm_fd < 0 || ram == MAP_FAILED || !run)
 		die("setup", errno);
 	memset(ram, 0, RAM_SIZE);
-	ret = spp_guard_create(&g, fake_vm_fd, &ops, NULL);
+	ret = spp_guard_create(&g, spp_fake_vm_fd, &ops, NULL);
 	if (!ret)
 		ret = spp_guard_add_memory(g, 0, 0, RAM_SIZE, ram);
 	if (!ret)
@@ -245,7 +199,7 @@ int main(int argc, char **argv)
 	/* the same page in a guard without an event consumer: a denied
 	 * store there reads none of the fields an event carries */
 	if (!ret)
-		ret = spp_guard_create(&gq, fake_vm_fd, &quiet, NULL);
+		ret = spp_guard_create(&gq, spp_fake_vm_fd, &quiet, NULL);
 	if (!ret)
 		ret = spp_guard_add_memory(gq, 0, 0, RAM_SIZE, ram);
 	if (!ret)

@@ -254,6 +254,24 @@ static int build(struct spp_ksym_table *t, struct spp_ksym_error *err)
 	return 0;
 }
 
+/*
+ * finish() - the end of a constructor: builds @t's indexes and publishes
+ * @t in @out, or on an error (@err filled) frees @t with its pool.
+ * Returns 0 or -errno.
+ */
+static int finish(struct spp_ksym_table *t, struct spp_ksym_table **out,
+		  struct spp_ksym_error *err)
+{
+	int ret = build(t, err);
+
+	if (ret) {
+		table_free(t);
+		return ret;
+	}
+	*out = t;
+	return 0;
+}
+
 int spp_ksym_parse(const char *buf, size_t len, struct spp_ksym_table **out,
 		   struct spp_ksym_error *err)
 {
@@ -311,11 +329,7 @@ int spp_ksym_parse(const char *buf, size_t len, struct spp_ksym_table **out,
 		ret = fail(err, 0, "no symbol in it", -ENODATA);
 		goto out;
 	}
-	ret = build(t, err);
-	if (ret)
-		goto out;
-	*out = t;
-	return 0;
+	return finish(t, out, err);
 out:
 	table_free(t);
 	return ret;
@@ -327,7 +341,6 @@ int spp_ksymtab_new(char *pool, size_t pool_len,
 {
 	struct spp_ksym_table *t;
 	size_t i;
-	int ret;
 
 	if (!pool || !out || (n && !e)) {
 		free(pool);
@@ -352,8 +365,8 @@ int spp_ksymtab_new(char *pool, size_t pool_len,
 	t->pool = pool;
 	t->sym = malloc(n * sizeof(*t->sym));
 	if (!t->sym) {
-		ret = fail(err, 0, "out of memory", -ENOMEM);
-		goto out;
+		table_free(t);
+		return fail(err, 0, "out of memory", -ENOMEM);
 	}
 	for (i = 0; i < n; i++) {
 		t->sym[i].addr = e[i].addr;
@@ -364,14 +377,7 @@ int spp_ksymtab_new(char *pool, size_t pool_len,
 		t->sym[i].type = e[i].type;
 	}
 	t->nsym = n;
-	ret = build(t, err);
-	if (ret)
-		goto out;
-	*out = t;
-	return 0;
-out:
-	table_free(t);
-	return ret;
+	return finish(t, out, err);
 }
 
 int spp_ksym_load(const char *path, struct spp_ksym_table **out,

@@ -340,17 +340,28 @@ static json_t *cmd_version(struct spp_ctl *c, struct request *r, struct err *e)
 static json_t *cmd_commands(struct spp_ctl *c, struct request *r,
 			    struct err *e);
 
+/* A zeroed request for the maps of pages [@gfn, + @n) (the caller frees
+ * it), or NULL without memory. */
+static struct spp_subpage *maps_req(uint64_t gfn, uint32_t n)
+{
+	struct spp_subpage *req;
+
+	req = calloc(1, sizeof(*req) + n * sizeof(uint32_t));
+	if (req) {
+		req->gfn_base = gfn;
+		req->npages = n;
+	}
+	return req;
+}
+
 /* The maps of pages [@gfn, + @n) into @maps; 0 or a guard errno. */
 static int get_maps(struct spp_ctl *c, uint64_t gfn, uint32_t n, uint32_t *maps)
 {
-	struct spp_subpage *req;
+	struct spp_subpage *req = maps_req(gfn, n);
 	int ret;
 
-	req = calloc(1, sizeof(*req) + n * sizeof(uint32_t));
 	if (!req)
 		return -ENOMEM;
-	req->gfn_base = gfn;
-	req->npages = n;
 	ret = spp_guard_get_access(c->g, req);
 	if (ret >= 0)
 		memcpy(maps, req->access_map, n * sizeof(uint32_t));
@@ -362,14 +373,11 @@ static int get_maps(struct spp_ctl *c, uint64_t gfn, uint32_t n, uint32_t *maps)
 static int set_maps(struct spp_ctl *c, uint64_t gfn, uint32_t n,
 		    const uint32_t *maps)
 {
-	struct spp_subpage *req;
+	struct spp_subpage *req = maps_req(gfn, n);
 	int ret;
 
-	req = calloc(1, sizeof(*req) + n * sizeof(uint32_t));
 	if (!req)
 		return -ENOMEM;
-	req->gfn_base = gfn;
-	req->npages = n;
 	memcpy(req->access_map, maps, n * sizeof(uint32_t));
 	ret = spp_guard_set_access(c->g, req);
 	free(req);

@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -38,6 +37,7 @@
 #include <spp/spp.h>
 #include <spp/vector.h>
 
+#include "ctl_lines.h"
 #include "kvm_test.h"
 
 #define RAM_GPA 0x100000ULL
@@ -93,8 +93,7 @@ static int teardown(void **state)
 
 struct cl {
 	int fd;
-	char buf[1 << 16];
-	size_t len;
+	struct spp_ctl_lines in;
 };
 
 static struct cl *cl_connect_raw(const char *path)
@@ -113,33 +112,14 @@ static struct cl *cl_connect_raw(const char *path)
 static void cl_close(struct cl *c)
 {
 	close(c->fd);
+	spp_ctl_lines_free(&c->in);
 	free(c);
 }
 
 /* The next line (malloc'ed, without '\n'), NULL at EOF or after @ms. */
 static char *cl_line_ms(struct cl *c, int ms)
 {
-	for (;;) {
-		char *nl = memchr(c->buf, '\n', c->len), *s;
-		struct pollfd p = { c->fd, POLLIN, 0 };
-		ssize_t n;
-
-		if (nl) {
-			size_t k = (size_t)(nl - c->buf);
-
-			s = strndup(c->buf, k);
-			memmove(c->buf, nl + 1, c->len - k - 1);
-			c->len -= k + 1;
-			return s;
-		}
-		assert_true(c->len < sizeof(c->buf));
-		if (poll(&p, 1, ms) != 1)
-			return NULL;
-		n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
-		if (n <= 0)
-			return NULL;
-		c->len += (size_t)n;
-	}
+	return spp_ctl_line(&c->in, c->fd, ms);
 }
 
 static json_t *cl_json(struct cl *c)

@@ -4,10 +4,9 @@
  * (spp_guard_protect_bytes(), src/kvm/bytemask.c), no KVM needed.
  *
  * The mask set on its own, then the guard's API and judge on fabricated
- * KVM_EXIT_MMIO stores: this program defines ioctl(), which the
- * statically linked libspp calls, and answers the guard's few VM ioctls
- * (capabilities; memslot changes accepted; KVM_RUN on the vCPU fd:
- * "instruction complete"), as bench/bench_guard.c does. What KVM itself
+ * KVM_EXIT_MMIO stores on the fake VM of fake_vm.h (its ioctl() answers
+ * the guard's few VM ioctls; KVM_RUN on the vCPU fd: "instruction
+ * complete"), as bench/bench_guard.c does. What KVM itself
  * does with such stores is tests/kvm/test_kvm_bytes.c's business; here
  * the judge, the commit byte by byte, events, counters, the rules with
  * SET and bad input.
@@ -20,9 +19,7 @@
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -30,52 +27,13 @@
 
 #include <spp/guard.h>
 
+#include "fake_vm.h"
 #include "kvm/bytemask.h"
-
-#ifndef KVM_CAP_DISABLE_QUIRKS2
-#define KVM_CAP_DISABLE_QUIRKS2 213
-#endif
 
 #define RAM_SIZE (32ULL << 20)
 #define PAGE 0x100000ULL
 #define GFN (PAGE >> 12)
 #define PTR (PAGE + 5 * 128 + 16) /* an 8-byte pointer in sub-page 5 */
-
-static int fake_vm_fd = -1, fake_vcpu_fd = -1;
-
-/* The ioctl() libspp calls: the fake VM's and vCPU's, or the kernel's. */
-int ioctl(int fd, unsigned long req, ...)
-{
-	unsigned long arg;
-	va_list ap;
-
-	va_start(ap, req);
-	arg = va_arg(ap, unsigned long);
-	va_end(ap);
-	if (fd >= 0 && fd == fake_vcpu_fd) {
-		errno = req == KVM_RUN ? EINTR : ENOTTY;
-		return -1;
-	}
-	if (fd < 0 || fd != fake_vm_fd)
-		return (int)syscall(SYS_ioctl, fd, req, arg);
-	switch (req) {
-	case KVM_CHECK_EXTENSION:
-		switch (arg) {
-		case KVM_CAP_READONLY_MEM:
-			return 1;
-		case KVM_CAP_NR_MEMSLOTS:
-			return 32764;
-		default:
-			return 0;
-		}
-	case KVM_SET_USER_MEMORY_REGION:
-	case KVM_ENABLE_CAP:
-		return 0;
-	default:
-		errno = ENOTTY;
-		return -1;
-	}
-}
 
 /* ---- the mask set ------------------------------------------------------- */
 
@@ -169,13 +127,13 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	fake_vm_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	fake_vcpu_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	assert_true(fake_vm_fd >= 0 && fake_vcpu_fd >= 0);
+	spp_fake_vm_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	spp_fake_vcpu_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(spp_fake_vm_fd >= 0 && spp_fake_vcpu_fd >= 0);
 	f->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(f->ram != MAP_FAILED);
-	assert_int_equal(spp_guard_create(&f->g, fake_vm_fd, &ops, f), 0);
+	assert_int_equal(spp_guard_create(&f->g, spp_fake_vm_fd, &ops, f), 0);
 	assert_int_equal(spp_guard_add_memory(f->g, 0, 0, RAM_SIZE, f->ram), 0);
 	*state = f;
 	return 0;
@@ -187,8 +145,8 @@ static int teardown(void **state)
 
 	spp_guard_destroy(f->g);
 	munmap(f->ram, RAM_SIZE);
-	close(fake_vm_fd);
-	close(fake_vcpu_fd);
+	close(spp_fake_vm_fd);
+	close(spp_fake_vcpu_fd);
 	free(f);
 	return 0;
 }
@@ -204,7 +162,7 @@ static int store(struct fixture *f, uint64_t gpa, const void *data,
 	f->run.mmio.phys_addr = gpa;
 	f->run.mmio.len = len;
 	memcpy(f->run.mmio.data, data, len);
-	return spp_guard_handle_exit(f->g, fake_vcpu_fd, &f->run, 0, NULL);
+	return spp_guard_handle_exit(f->g, spp_fake_vcpu_fd, &f->run, 0, NULL);
 }
 
 static void fill(struct fixture *f, uint8_t v)
@@ -368,8 +326,8 @@ static void test_policies(void **state)
 	f->run.mmio.phys_addr = PTR - 4;
 	f->run.mmio.len = 8;
 	memcpy(f->run.mmio.data, v, 8);
-	assert_int_equal(spp_guard_handle_exit(f->g, fake_vcpu_fd, &f->run, 0,
-					       &held),
+	assert_int_equal(spp_guard_handle_exit(f->g, spp_fake_vcpu_fd, &f->run,
+					       0, &held),
 			 SPP_EXIT_STOP);
 	assert_int_equal(held.verdict, SPP_VERDICT_STOPPED);
 	for (k = 0; k < 8; k++)

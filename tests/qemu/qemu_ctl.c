@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,38 +29,9 @@ double now_ms(void)
 	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-/* The next line (malloc'd), or NULL after @timeout_ms or at EOF. */
 char *ctl_line(struct ctl *c, int timeout_ms)
 {
-	double end = now_ms() + timeout_ms;
-
-	for (;;) {
-		char *nl = memchr(c->buf, '\n', c->n), *l;
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		ssize_t r;
-		int left;
-
-		if (nl) {
-			size_t len = (size_t)(nl - c->buf);
-
-			l = strndup(c->buf, len);
-			memmove(c->buf, nl + 1, c->n - len - 1);
-			c->n -= len + 1;
-			return l;
-		}
-		left = (int)(end - now_ms());
-		if (left <= 0 || poll(&p, 1, left) <= 0)
-			return NULL;
-		if (c->size - c->n < 65536) {
-			c->size *= 2;
-			c->buf = realloc(c->buf, c->size);
-			assert_non_null(c->buf);
-		}
-		r = read(c->fd, c->buf + c->n, c->size - c->n);
-		if (r <= 0)
-			return NULL;
-		c->n += (size_t)r;
-	}
+	return spp_ctl_line(&c->in, c->fd, timeout_ms);
 }
 
 json_t *ctl_try(struct ctl *c, const char *text, int timeout_ms)
@@ -155,8 +125,6 @@ struct ctl *ctl_open(const char *path)
 	char *l;
 
 	assert_non_null(c);
-	c->size = 1 << 16;
-	c->buf = malloc(c->size);
 	c->events = json_array();
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -178,7 +146,7 @@ void ctl_close(struct ctl *c)
 		return;
 	close(c->fd);
 	json_decref(c->events);
-	free(c->buf);
+	spp_ctl_lines_free(&c->in);
 	free(c);
 }
 

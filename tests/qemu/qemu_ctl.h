@@ -10,10 +10,11 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "ctl_lines.h"
+
 struct ctl {
 	int fd;
-	char *buf;
-	size_t n, size;
+	struct spp_ctl_lines in;
 	json_t *events; /* the event objects received, in order */
 };
 
