@@ -30,23 +30,32 @@ char *spp_ctl_line(struct spp_ctl_lines *r, int fd, int timeout_ms)
 	double end = mono_ms() + timeout_ms;
 
 	for (;;) {
-		char *nl = r->buf ? memchr(r->buf, '\n', r->len) : NULL, *l;
 		struct pollfd p = { .fd = fd, .events = POLLIN };
+		char *nl = NULL, *l;
 		ssize_t n;
 		int left;
 
+		if (r->buf)
+			nl = memchr(r->buf + r->start, '\n', r->len - r->start);
 		if (nl) {
-			size_t k = (size_t)(nl - r->buf);
-
-			l = strndup(r->buf, k);
+			/* no memmove per line: a burst of events would
+			 * cost the square of its size */
+			l = strndup(r->buf + r->start,
+				    (size_t)(nl - r->buf) - r->start);
 			assert_non_null(l);
-			memmove(r->buf, nl + 1, r->len - k - 1);
-			r->len -= k + 1;
+			r->start = (size_t)(nl - r->buf) + 1;
+			if (r->start == r->len)
+				r->start = r->len = 0;
 			return l;
 		}
 		left = (int)(end - mono_ms());
 		if (left <= 0 || poll(&p, 1, left) <= 0)
 			return NULL;
+		if (r->start) { /* a partial line: to the front, once */
+			memmove(r->buf, r->buf + r->start, r->len - r->start);
+			r->len -= r->start;
+			r->start = 0;
+		}
 		if (r->cap - r->len < 65536) {
 			r->cap = r->cap ? r->cap * 2 : 1 << 16;
 			r->buf = realloc(r->buf, r->cap);
@@ -63,6 +72,7 @@ void spp_ctl_lines_free(struct spp_ctl_lines *r)
 {
 	free(r->buf);
 	r->buf = NULL;
+	r->start = 0;
 	r->len = 0;
 	r->cap = 0;
 }

@@ -16,6 +16,7 @@
  * Zero-initialised: empty; spp_ctl_lines_free() releases it. */
 struct spp_ctl_lines {
 	char *buf;
+	size_t start; /* of the first byte not yet returned */
 	size_t len, cap;
 };
 
