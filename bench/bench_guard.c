@@ -160,6 +160,20 @@ static void handle_pair(struct spp_guard *g, struct spp_guard *h,
 	*b /= CALLS;
 }
 
+/* A guard on the fake VM over @ram with PROT_PAGE protected. */
+static int guard_on(struct spp_guard **g, const struct spp_guard_ops *ops,
+		    uint8_t *ram)
+{
+	int ret = spp_guard_create(g, spp_fake_vm_fd, ops, NULL);
+
+	if (!ret)
+		ret = spp_guard_add_memory(*g, 0, 0, RAM_SIZE, ram);
+	if (!ret)
+		ret = spp_guard_set_range(*g, PROT_PAGE >> 12, 1,
+					  ~(1u << DENIED_SUBPAGE));
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	const struct spp_guard_ops ops = { .event = on_event };
@@ -188,23 +202,13 @@ int main(int argc, char **argv)
 	if (spp_fake_vm_fd < 0 || ram == MAP_FAILED || !run)
 		die("setup", errno);
 	memset(ram, 0, RAM_SIZE);
-	ret = spp_guard_create(&g, spp_fake_vm_fd, &ops, NULL);
-	if (!ret)
-		ret = spp_guard_add_memory(g, 0, 0, RAM_SIZE, ram);
-	if (!ret)
-		ret = spp_guard_set_range(g, PROT_PAGE >> 12, 1,
-					  ~(1u << DENIED_SUBPAGE));
+	ret = guard_on(&g, &ops, ram);
 	if (!ret)
 		ret = spp_guard_protect_bytes(g, FINE_PTR, 8);
 	/* the same page in a guard without an event consumer: a denied
 	 * store there reads none of the fields an event carries */
 	if (!ret)
-		ret = spp_guard_create(&gq, spp_fake_vm_fd, &quiet, NULL);
-	if (!ret)
-		ret = spp_guard_add_memory(gq, 0, 0, RAM_SIZE, ram);
-	if (!ret)
-		ret = spp_guard_set_range(gq, PROT_PAGE >> 12, 1,
-					  ~(1u << DENIED_SUBPAGE));
+		ret = guard_on(&gq, &quiet, ram);
 	if (ret < 0)
 		die("guard", ret);
 	/*
@@ -304,8 +308,7 @@ int main(int argc, char **argv)
 	       "no KVM: bench/bench_guard.c answers the guard's VM ioctls), "
 	       "against the raw VMM's memcpy; %u trials.\n",
 	       CALLS, model, u.release, trials);
-	printf("\n| user-space handling, native | median | min | max | unit "
-	       "|\n|---|---|---|---|---|\n");
+	table_head("user-space handling, native");
 	row("floor: memcpy into backing memory", &ff, "ns");
 	row("spp_guard_handle_exit, allowed", &fa, "ns");
 	row("spp_guard_handle_exit, denied (event to the VMM)", &fd, "ns");
@@ -322,8 +325,7 @@ int main(int argc, char **argv)
 	       "control socket writes it, without and with a kernel symbol "
 	       "table of %d symbols for insn_sym.\n",
 	       KSYMS);
-	printf("\n| per reported store, native | median | min | max | unit "
-	       "|\n|---|---|---|---|---|\n");
+	table_head("per reported store, native");
 	row("denied, no event consumer (no fields read)", &fn, "ns");
 	row("denied, event with its fields", &fd, "ns");
 	row("  the fields and the callback (difference)", &fe, "ns");
