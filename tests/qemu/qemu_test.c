@@ -611,8 +611,9 @@ static struct qemu_test *spawn(const struct qemu_test_opts *o)
 	snprintf(mem, sizeof(mem), "%u", o->mem_mib ? o->mem_mib : 256);
 	snprintf(smp, sizeof(smp), "%u", o->smp ? o->smp : 1);
 	snprintf(append, sizeof(append),
-		 "console=ttyS0 nokaslr panic=-1 quiet spp.test=%s%s%s%s%s%s",
-		 o->prog, o->args ? " spp.args=" : "", o->args ? o->args : "",
+		 "console=ttyS0 %spanic=-1 quiet spp.test=%s%s%s%s%s%s",
+		 o->kaslr ? "" : "nokaslr ", o->prog,
+		 o->args ? " spp.args=" : "", o->args ? o->args : "",
 		 o->smp > 1 && *QEMU_TEST_SMP_APPEND ? " " : "",
 		 o->smp > 1 ? QEMU_TEST_SMP_APPEND : "", o->append ? " " : "");
 	if (o->append)

@@ -50,6 +50,11 @@ struct qemu_test_opts {
 	const char *args;
 	/* More kernel command line, or NULL. */
 	const char *append;
+	/* Boot with KASLR (no "nokaslr" on the command line). Under
+	 * single-threaded TCG in the test VM such boots hang most of the
+	 * time; multi-threaded TCG (tests/run's qemu suites) boots them
+	 * (docs/introspection.md, "KASLR in the test VM"). */
+	bool kaslr;
 	/* More QEMU arguments, NULL-terminated, or NULL. */
 	const char *const *qemu_args;
 	/* "NAME=VALUE" for QEMU's environment (e.g. LD_PRELOAD=...),

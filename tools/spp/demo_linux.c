@@ -330,7 +330,7 @@ int spp_cli_demo_linux(void)
 		       targets[i][0], a, size, spec[i]);
 	}
 	printf("  spp qemu --protect-symbol %s --protect-symbol %s -- "
-	       "qemu-system-x86_64 -kernel %s -append nokaslr ...\n",
+	       "qemu-system-x86_64 -kernel %s ...\n",
 	       spec[0], spec[1], kernel);
 	spp_ksym_destroy(t);
 	if (!mkdtemp(dir) || pipe(to) || pipe(from))
@@ -368,7 +368,7 @@ int spp_cli_demo_linux(void)
 			"-initrd",
 			initrd,
 			"-append",
-			"console=ttyS0 nokaslr panic=-1 quiet spp.test=scene",
+			"console=ttyS0 panic=-1 quiet spp.test=scene",
 			NULL
 		};
 

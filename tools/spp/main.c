@@ -207,6 +207,9 @@ static int cmd_demo(int argc, char **argv)
 	if (linux_scene) {
 		if (spp_cli_kvm_usable(why, sizeof(why)))
 			return spp_cli_demo_linux();
+		/* multi-threaded TCG, as for spp qemu (qemu.c): nested
+		 * guests hang under single-threaded TCG */
+		setenv("SPP_KVM_VM_ACCEL", "tcg,thread=multi", 0);
 		ret = spp_cli_rerun_in_vm(
 			args_linux,
 			"spp: no /dev/kvm here: running the demo inside the "
