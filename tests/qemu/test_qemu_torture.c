@@ -28,7 +28,7 @@
  * console tail) and the whole run starts once more, counted like a hung
  * boot.
  *
- * SPP_TORTURE=0 leaves it out.
+ * Runs with SPP_TORTURE=1 only (docs/reliability.md says why).
  *
  * Environment (the long version, docs/reliability.md): SPP_TORTURE_PAGES
  * (N, default 24), SPP_TORTURE_ROUNDS (workload rounds of runs 0 and 2,
@@ -994,11 +994,15 @@ int main(int argc, char **argv)
 	profile_rounds = env_uint("SPP_TORTURE_PROFILE_ROUNDS", rounds);
 	profile_s = env_uint("SPP_TORTURE_PROFILE_SECONDS", 30);
 	timeout_s = env_uint("SPP_TORTURE_TIMEOUT", 300);
-	/* SPP_TORTURE=0 leaves it out (tests/run: a quicker qemu suite) */
-	if (getenv("SPP_TORTURE") && !strcmp(getenv("SPP_TORTURE"), "0")) {
-		printf("1..0 # SKIP the torture run was left out "
-		       "(SPP_TORTURE=0)\n");
-		fprintf(stderr, "qemu/torture: SKIPPED (SPP_TORTURE=0)\n");
+	/* On request (SPP_TORTURE=1): it passes, but the test VM's own
+	 * kernel (L1, nested SVM on TCG) has died or stalled under
+	 * sustained trapping (docs/reliability.md), which would take the
+	 * rest of CI's qemu suites with it. */
+	if (!getenv("SPP_TORTURE") || strcmp(getenv("SPP_TORTURE"), "1")) {
+		printf("1..0 # SKIP the torture run is on request "
+		       "(SPP_TORTURE=1): in the nested test VM it can take "
+		       "the VM's own kernel down\n");
+		fprintf(stderr, "qemu/torture: SKIPPED, set SPP_TORTURE=1\n");
 		return 0;
 	}
 	if (qemu_test_unavailable("qemu/torture", NULL))
