@@ -100,7 +100,7 @@ struct torture {
 	struct qemu_test *q;
 	struct ctl *c;
 	char sock[128];
-	uint64_t range[2][2]; /* data, bss: [first byte, last byte] */
+	uint64_t data_phys; /* where the image's data (_sdata) is */
 	uint64_t sdata; /* _sdata's link-time address */
 	uint64_t violations; /* SPP_VIOLATION events in the current run */
 	bool profiling;
@@ -643,7 +643,7 @@ static const char *const cpu_written[] = {
  * and /proc/iomem's "Kernel data" starts at _sdata. */
 static uint64_t image_phys(const struct torture *t, uint64_t addr)
 {
-	return t->range[0][0] + (addr - t->sdata);
+	return t->data_phys + (addr - t->sdata);
 }
 
 /*
@@ -784,10 +784,7 @@ static void torture_once(struct torture *t)
 			kp[nkp++].gfn = g;
 	printf("# kernel data 0x%llx-0x%llx, bss 0x%llx-0x%llx: %zu pages\n",
 	       r[0], r[1], r[2], r[3], nkp);
-	t->range[0][0] = r[0];
-	t->range[0][1] = r[1];
-	t->range[1][0] = r[2];
-	t->range[1][1] = r[3];
+	t->data_phys = r[0];
 	find_tables(t);
 	t->c = ctl_open(t->sock);
 	json_decref(ctl_ok(t->c, "{\"execute\":\"set-policy\",\"arguments\":"
