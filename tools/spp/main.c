@@ -207,11 +207,8 @@ static int cmd_demo(int argc, char **argv)
 	if (linux_scene) {
 		if (spp_cli_kvm_usable(why, sizeof(why)))
 			return spp_cli_demo_linux();
-		/* multi-threaded TCG, as for spp qemu (qemu.c): nested
-		 * guests hang under single-threaded TCG */
-		setenv("SPP_KVM_VM_ACCEL", "tcg,thread=multi", 0);
 		ret = spp_cli_rerun_in_vm(
-			args_linux,
+			args_linux, SPP_CLI_VM_NESTED,
 			"spp: no /dev/kvm here: running the demo inside the "
 			"KVM test VM (scripts/kvm-vm, ~15 s to boot)",
 			why_vm, sizeof(why_vm));
@@ -229,7 +226,7 @@ static int cmd_demo(int argc, char **argv)
 		snprintf(why, sizeof(why), "KVM refused the demo VM");
 	} else {
 		ret = spp_cli_rerun_in_vm(
-			args,
+			args, 0,
 			"spp: no /dev/kvm here: running the demo inside the "
 			"KVM test VM (scripts/kvm-vm, ~15 s to boot)",
 			why_vm, sizeof(why_vm));
@@ -259,7 +256,7 @@ static int cmd_info(int argc, char **argv)
 	printf("spp version:       %s\n", spp_version());
 	printf("/dev/kvm:          unusable here (%s)\n", why);
 	fflush(stdout);
-	ret = spp_cli_rerun_in_vm(args,
+	ret = spp_cli_rerun_in_vm(args, 0,
 				  "spp: running spp info inside the KVM test "
 				  "VM (scripts/kvm-vm, ~15 s to boot):",
 				  why_vm, sizeof(why_vm));

@@ -572,11 +572,9 @@ int spp_cli_qemu(int argc, char **argv)
 
 		/* The build tree's spp: QEMU runs inside the KVM test VM,
 		 * which sees this machine's files (read-only but for the
-		 * source tree). With multi-threaded TCG: single-threaded,
-		 * the VM now and then delivers an interrupt to the nested
-		 * guest twice, which hangs it (docs/testing.md). */
-		setenv("SPP_KVM_VM_ACCEL", "tcg,thread=multi", 0);
+		 * source tree). */
 		ret = spp_cli_rerun_in_vm((const char *const *)argv,
+					  SPP_CLI_VM_NESTED,
 					  "spp qemu: no /dev/kvm here: running "
 					  "QEMU inside the KVM test VM "
 					  "(scripts/kvm-vm, ~15 s to boot)",

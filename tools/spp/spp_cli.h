@@ -517,10 +517,15 @@ bool spp_cli_kvm_usable(char *why, size_t n);
  * without argv[0]) inside the KVM test VM of the source tree it was built
  * from (scripts/kvm-vm/run), after printing the line @announce on stderr.
  * Only for the build-tree binary, never inside that VM, and not with
- * SPP_NO_KVM_VM set. Returns the command's exit status, or -1 with a
- * reason in @why when that is not possible or the VM itself failed.
+ * SPP_NO_KVM_VM set. With SPP_CLI_VM_NESTED in @flags the command runs
+ * nested guests (QEMU with -enable-kvm): the VM gets multi-threaded TCG,
+ * as single-threaded TCG now and then delivers an interrupt to a nested
+ * guest twice, which hangs it (docs/testing.md); SPP_KVM_VM_ACCEL set by
+ * the user wins. Returns the command's exit status, or -1 with a reason
+ * in @why when that is not possible or the VM itself failed.
  */
-int spp_cli_rerun_in_vm(const char *const *args, const char *announce,
-			char *why, size_t n);
+#define SPP_CLI_VM_NESTED (1u << 0)
+int spp_cli_rerun_in_vm(const char *const *args, unsigned int flags,
+			const char *announce, char *why, size_t n);
 
 #endif /* SPP_CLI_H */

@@ -63,8 +63,8 @@ static int run_wait(char *const argv[], bool quiet)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-int spp_cli_rerun_in_vm(const char *const *args, const char *announce,
-			char *why, size_t n)
+int spp_cli_rerun_in_vm(const char *const *args, unsigned int flags,
+			const char *announce, char *why, size_t n)
 {
 	char exe[PATH_MAX], run[PATH_MAX], check[PATH_MAX];
 	const char *argv[512];
@@ -108,6 +108,8 @@ int spp_cli_rerun_in_vm(const char *const *args, const char *announce,
 			return -1;
 		}
 	}
+	if (flags & SPP_CLI_VM_NESTED)
+		setenv("SPP_KVM_VM_ACCEL", "tcg,thread=multi", 0);
 	argv[k++] = run;
 	argv[k++] = "--share";
 	argv[k++] = SPP_SOURCE_DIR;
