@@ -758,12 +758,9 @@ static void torture_once(struct torture *t)
 	static char out0[MAX_OUT], out1[MAX_OUT], out2[MAX_OUT];
 	char dir[64] = "/tmp/spp-torture.XXXXXX", pre[512], ctlenv[200];
 	const char *env[] = { pre, ctlenv, NULL };
-	/* a guest reset (a triple fault) logs the vCPU's last state */
-	const char *qargs[] = { "-d", "cpu_reset", NULL };
 	const struct qemu_test_opts o = { .prog = "torture",
 					  .marker = "^SPP-TORTURE ",
 					  .env = env,
-					  .qemu_args = qargs,
 					  .name = "torture" };
 	unsigned long long r[4];
 	struct figures f0, f1, f2;
