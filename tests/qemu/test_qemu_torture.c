@@ -37,7 +37,8 @@
  * default 2), SPP_TORTURE_PROFILE_ROUNDS (of run 1, default the same),
  * SPP_TORTURE_PROFILE_SECONDS (how long run 1 keeps every page trapped,
  * default 30; the run then goes on unprotected), SPP_TORTURE_TIMEOUT
- * (seconds per run, default 300).
+ * (seconds per run, default 300), SPP_TORTURE_WATCH (a GPA: the first 64
+ * events that store there are printed whole).
  *
  * Argument: libspp-qemu.so.
  */
@@ -79,6 +80,9 @@
 static const char *shim_lib;
 static struct spp_ksym_table *syms; /* of the guest kernel's image */
 static unsigned int n_pages, rounds, profile_rounds, timeout_s, profile_s;
+/* SPP_TORTURE_WATCH: print the first 64 events that store at this GPA */
+static uint64_t watch_gpa;
+static unsigned int watched;
 
 /* The kernel's data and bss pages and what the profile saw on them. */
 struct kpage {
@@ -164,6 +168,13 @@ static void take_event(struct torture *t, json_t *e, uint64_t *violations)
 	len = (uint64_t)json_integer_value(json_object_get(d, "len"));
 	if (!len)
 		return;
+	if (watch_gpa && gpa == watch_gpa && watched < 64) {
+		char *j = json_dumps(d, JSON_COMPACT);
+
+		watched++;
+		printf("# watch: %s\n", j ? j : "?");
+		free(j);
+	}
 	end = gpa + len - 1;
 	for (uint64_t a = gpa & ~127ull; a <= end; a += 128) {
 		struct kpage *p = kpage_of(a >> 12);
@@ -1024,6 +1035,8 @@ int main(int argc, char **argv)
 	profile_rounds = env_uint("SPP_TORTURE_PROFILE_ROUNDS", rounds);
 	profile_s = env_uint("SPP_TORTURE_PROFILE_SECONDS", 30);
 	timeout_s = env_uint("SPP_TORTURE_TIMEOUT", 300);
+	if (getenv("SPP_TORTURE_WATCH"))
+		watch_gpa = strtoull(getenv("SPP_TORTURE_WATCH"), NULL, 0);
 	/* On request (SPP_TORTURE=1; tests/run --suite qemu-torture sets
 	 * it): in the nested test VM the profile's nested guest is reset
 	 * now and then (docs/reliability.md). */
