@@ -28,9 +28,9 @@
  * console tail) and the whole run starts once more, counted like a hung
  * boot.
  *
- * Its own suite, qemu-torture, on request: SPP_TORTURE=1, which
- * tests/run --suite qemu-torture sets for the test-VM boot it gives the
- * suite alone (docs/reliability.md says why).
+ * Its own suite, qemu-torture, with SPP_TORTURE=1, which tests/run sets
+ * for the test-VM boot (a CPU without LA57) it gives the suite alone
+ * (docs/reliability.md says why).
  *
  * Environment (the long version, docs/reliability.md): SPP_TORTURE_PAGES
  * (N, default 24), SPP_TORTURE_ROUNDS (workload rounds of runs 0 and 2,
@@ -1037,13 +1037,14 @@ int main(int argc, char **argv)
 	timeout_s = env_uint("SPP_TORTURE_TIMEOUT", 300);
 	if (getenv("SPP_TORTURE_WATCH"))
 		watch_gpa = strtoull(getenv("SPP_TORTURE_WATCH"), NULL, 0);
-	/* On request (SPP_TORTURE=1; tests/run --suite qemu-torture sets
-	 * it): in the nested test VM the profile's nested guest is reset
-	 * now and then (docs/reliability.md). */
+	/* With SPP_TORTURE=1, which tests/run sets for the test-VM boot it
+	 * gives this suite alone: on the test VM's default CPU (TCG, LA57)
+	 * the profile's nested guest is reset now and then
+	 * (docs/reliability.md); tests/run boots that VM without LA57. */
 	if (!getenv("SPP_TORTURE") || strcmp(getenv("SPP_TORTURE"), "1")) {
-		printf("1..0 # SKIP the torture run is on request "
-		       "(SPP_TORTURE=1, or tests/run --suite qemu-torture): in "
-		       "the nested test VM its profile's guest is reset now "
+		printf("1..0 # SKIP the torture run needs SPP_TORTURE=1 "
+		       "(tests/run sets it, on a test VM without LA57): on a "
+		       "TCG test VM with LA57 its profile's guest is reset now "
 		       "and then\n");
 		fprintf(stderr, "qemu/torture: SKIPPED, set SPP_TORTURE=1\n");
 		return 0;
