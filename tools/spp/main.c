@@ -185,6 +185,18 @@ int spp_cli_demo_model(void)
 	return 0;
 }
 
+/* The demo with @args (and @flags, spp_cli_rerun_in_vm()) inside the KVM
+ * test VM: its exit status, or -1 with the reason in @why. */
+static int demo_in_vm(const char *const *args, unsigned int flags, char *why,
+		      size_t n)
+{
+	return spp_cli_rerun_in_vm(args, flags,
+				   "spp: no /dev/kvm here: running the demo "
+				   "inside the KVM test VM (scripts/kvm-vm, "
+				   "~15 s to boot)",
+				   why, n);
+}
+
 static int cmd_demo(int argc, char **argv)
 {
 	static const char *const args[] = { "demo", NULL };
@@ -207,11 +219,8 @@ static int cmd_demo(int argc, char **argv)
 	if (linux_scene) {
 		if (spp_cli_kvm_usable(why, sizeof(why)))
 			return spp_cli_demo_linux();
-		ret = spp_cli_rerun_in_vm(
-			args_linux, SPP_CLI_VM_NESTED,
-			"spp: no /dev/kvm here: running the demo inside the "
-			"KVM test VM (scripts/kvm-vm, ~15 s to boot)",
-			why_vm, sizeof(why_vm));
+		ret = demo_in_vm(args_linux, SPP_CLI_VM_NESTED, why_vm,
+				 sizeof(why_vm));
 		if (ret >= 0)
 			return ret;
 		spp_cli_err("%s, and no KVM test VM (%s): demo --linux needs "
@@ -225,11 +234,7 @@ static int cmd_demo(int argc, char **argv)
 			return ret;
 		snprintf(why, sizeof(why), "KVM refused the demo VM");
 	} else {
-		ret = spp_cli_rerun_in_vm(
-			args, 0,
-			"spp: no /dev/kvm here: running the demo inside the "
-			"KVM test VM (scripts/kvm-vm, ~15 s to boot)",
-			why_vm, sizeof(why_vm));
+		ret = demo_in_vm(args, 0, why_vm, sizeof(why_vm));
 		if (ret >= 0)
 			return ret;
 		strncat(why,
