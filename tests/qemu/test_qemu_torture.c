@@ -29,7 +29,7 @@
  * boot.
  *
  * Its own suite, qemu-torture, with SPP_TORTURE=1, which tests/run sets
- * for the test-VM boot (a CPU without LA57) it gives the suite alone
+ * for the test-VM boot (a CPU without LA57) it gives this suite
  * (docs/reliability.md says why).
  *
  * Environment (the long version, docs/reliability.md): SPP_TORTURE_PAGES
@@ -1038,7 +1038,7 @@ int main(int argc, char **argv)
 	if (getenv("SPP_TORTURE_WATCH"))
 		watch_gpa = strtoull(getenv("SPP_TORTURE_WATCH"), NULL, 0);
 	/* With SPP_TORTURE=1, which tests/run sets for the test-VM boot it
-	 * gives this suite alone: on the test VM's default CPU (TCG, LA57)
+	 * gives this suite: on the test VM's default CPU (TCG, LA57)
 	 * the profile's nested guest is reset now and then
 	 * (docs/reliability.md); tests/run boots that VM without LA57. */
 	if (!getenv("SPP_TORTURE") || strcmp(getenv("SPP_TORTURE"), "1")) {
