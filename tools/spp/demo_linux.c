@@ -297,8 +297,14 @@ static int boot_and_play(const char *exe, const char *kernel,
 	snprintf(sock, sizeof(sock), "%s/control", dir);
 	fflush(stdout);
 	s->pid = fork();
-	if (s->pid < 0)
+	if (s->pid < 0) {
+		close(to[0]);
+		close(to[1]);
+		close(from[0]);
+		close(from[1]);
+		rmdir(dir);
 		return SPP_CLI_ERROR;
+	}
 	if (!s->pid) {
 		const char *argv[] = {
 			exe,
