@@ -1304,11 +1304,12 @@ static bool may_continue(const struct kvm_run *run)
 
 int guard_complete_pending(int vcpu_fd, struct kvm_run *run)
 {
+	uint8_t kicked = run->immediate_exit;
 	int r;
 
 	run->immediate_exit = 1;
 	r = spp_kvm_ioctl_val(vcpu_fd, KVM_RUN, 0);
-	run->immediate_exit = 0;
+	run->immediate_exit = kicked;
 	if (r == -EINTR)
 		return 0;
 	if (r < 0)

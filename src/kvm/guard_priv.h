@@ -112,6 +112,10 @@ struct guard_piece {
  * pending MMIO of the last exit without running guest code. Returns 0
  * once the instruction is done (-EINTR from KVM), SPP_EXIT_AGAIN when
  * KVM produced another exit of it into @run, or a negative errno.
+ * A kick the VMM's signal handler gave the thread before (immediate_exit
+ * already 1) stays set: the VMM's next KVM_RUN returns EINTR as it
+ * expects. QEMU kicks once per pause, so clearing it would lose a
+ * "stop" for good.
  */
 int guard_complete_pending(int vcpu_fd, struct kvm_run *run);
 

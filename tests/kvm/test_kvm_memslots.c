@@ -14,7 +14,9 @@
  * memslots KVM holds (KVM_GET_DIRTY_LOG answers 0 only for an existing
  * slot that logs dirty pages; KVM_SET_USER_MEMORY_REGION refuses a slot
  * over memory another slot covers, and an id in use with another size),
- * and KVM's dirty bitmaps.
+ * and KVM's dirty bitmaps. And a kick (immediate_exit) the VMM's signal
+ * handler gave a vCPU thread before the guard handles its exit survives
+ * the guard completing the store: QEMU kicks only once per "stop".
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -689,6 +691,65 @@ static void test_dirty_log_later(void **state)
 	vm_free(vm);
 }
 
+/* ---- a kick that came before the exit's handling ----------------------- */
+
+/*
+ * QEMU's SIG_IPI handler sets immediate_exit; it can run between KVM_RUN
+ * returning an MMIO exit and the guard's handling (the shim blocks the
+ * signal only from there on). A 4-byte store at P5 + 0xffe splits at the
+ * page end, so the guard completes the instruction itself with
+ * immediate_exit. The kick must still be there afterwards, and KVM's next
+ * KVM_RUN must return EINTR without running guest code.
+ */
+static void test_kick_survives(void **state)
+{
+	/* mov dword [0x5ffe], 0x11223344; mov byte [0x9000], 0x55; hlt */
+	static const uint8_t code[] = {
+		0x66, 0xc7, 0x06, 0xfe, 0x5f, 0x44, 0x33, 0x22,
+		0x11, 0xc6, 0x06, 0x00, 0x90, 0x55, 0xf4,
+	};
+	struct vm *vm = vm_new();
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+
+	(void)state;
+	ram_add(vm, 0, 0);
+	protect(vm, P5, DENY_SP2);
+	memcpy(vm->mem + CODE_GPA, code, sizeof(code));
+	assert_int_equal(ioctl(vm->vcpu, KVM_GET_SREGS, &sregs), 0);
+	sregs.cs.base = 0;
+	sregs.cs.selector = 0;
+	sregs.ds.base = 0;
+	sregs.ds.selector = 0;
+	assert_int_equal(ioctl(vm->vcpu, KVM_SET_SREGS, &sregs), 0);
+	memset(&regs, 0, sizeof(regs));
+	regs.rflags = 2;
+	regs.rip = CODE_GPA;
+	assert_int_equal(ioctl(vm->vcpu, KVM_SET_REGS, &regs), 0);
+
+	assert_int_equal(ioctl(vm->vcpu, KVM_RUN, 0), 0);
+	assert_int_equal(vm->run->exit_reason, KVM_EXIT_MMIO);
+	assert_int_equal(vm->run->mmio.phys_addr, P5 + 0xffe);
+	assert_int_equal(vm->run->mmio.len, 2);
+	vm->run->immediate_exit = 1; /* the VMM's kick landed here */
+	assert_int_equal(spp_guard_handle_exit(vm->g, vm->vcpu, vm->run, 0,
+					       NULL),
+			 SPP_EXIT_HANDLED);
+	assert_int_equal(vm->run->immediate_exit, 1);
+	/* the whole store landed (sub-page 31 and the next page allow it) */
+	assert_memory_equal(vm->mem + P5 + 0xffe,
+			    ((const uint8_t[]){ 0x44, 0x33, 0x22, 0x11 }), 4);
+	/* the kick: KVM_RUN returns at once, the next store not done */
+	assert_int_equal(ioctl(vm->vcpu, KVM_RUN, 0), -1);
+	assert_int_equal(errno, EINTR);
+	assert_int_equal(vm->mem[0x9000], 0);
+	vm->run->immediate_exit = 0; /* the VMM ate it */
+	assert_int_equal(ioctl(vm->vcpu, KVM_RUN, 0), 0);
+	assert_int_equal(vm->run->exit_reason, KVM_EXIT_HLT);
+	assert_int_equal(vm->mem[0x9000], 0x55);
+	vm_free(vm);
+}
+
 /* ---- bad input -------------------------------------------------------- */
 
 static void test_bad_input(void **state)
@@ -783,6 +844,7 @@ int main(void)
 		cmocka_unit_test(test_remove_returns_ids),
 		cmocka_unit_test(test_dirty_log),
 		cmocka_unit_test(test_dirty_log_later),
+		cmocka_unit_test(test_kick_survives),
 		cmocka_unit_test(test_bad_input),
 	};
 

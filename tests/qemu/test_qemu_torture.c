@@ -337,20 +337,21 @@ static void evidence(struct torture *t, const char *what)
 }
 
 /* The console ended (@err): how QEMU ended, the console tail and
- * QEMU's stderr; then the test fails. */
+ * QEMU's stderr, all on stderr (meson shows it for a failure); then the
+ * test fails. */
 static void guest_gone(struct torture *t, int err)
 {
 	int status = 0;
 
-	printf("# the guest's console: %s\n", strerror(-err));
+	fprintf(stderr, "# the guest's console: %s\n", strerror(-err));
 	if (!qemu_test_wait_exit(t->q, 5000, &status))
-		printf("# QEMU %s %d\n",
-		       WIFEXITED(status) ? "exited with" : "died of signal",
-		       WIFEXITED(status) ? WEXITSTATUS(status) :
-					   WTERMSIG(status));
+		fprintf(stderr, "# QEMU %s %d\n",
+			WIFEXITED(status) ? "exited with" : "died of signal",
+			WIFEXITED(status) ? WEXITSTATUS(status) :
+					    WTERMSIG(status));
 	else
-		printf("# QEMU still runs\n");
-	fflush(stdout);
+		fprintf(stderr, "# QEMU still runs\n");
+	fflush(stderr);
 	qemu_test_print_tail(t->q, 40);
 	fail_msg("the guest's console ended: %s", strerror(-err));
 }
