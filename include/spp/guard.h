@@ -176,7 +176,8 @@ struct spp_guard_stats {
 	uint64_t slot_changes; /* memslots created or deleted */
 	uint32_t slots; /* memslots the guard holds now */
 	uint32_t ro_slots;
-	uint64_t trapped_pages; /* pages in read-only slots */
+	uint64_t trapped_pages; /* pages in read-only slots, over all
+				 * address spaces (SMM's counts too) */
 	uint64_t emulated; /* stores spp emulated (spp_guard_emulate) */
 	uint64_t unemulated; /* stores it had to refuse (-EOPNOTSUPP) */
 	uint64_t string_batches; /* rep STOS/MOVS finished in user space */
