@@ -12,9 +12,11 @@
  * pause (monitor "stop", reset, exit) never waits for spp.
  *
  * Exits are handled inside the call with SIGUSR1 blocked: the guard
- * completes pending MMIO with immediate_exit itself and clears it, so a
- * kick that came meanwhile must arrive after, on the way back into
- * KVM_RUN, where it makes the call return EINTR to QEMU as KVM would.
+ * completes pending MMIO with immediate_exit itself, so a kick that came
+ * meanwhile must arrive after, on the way back into KVM_RUN, where it
+ * makes the call return EINTR to QEMU as KVM would. A kick whose handler
+ * ran before the block (between KVM_RUN's return and here) is already in
+ * immediate_exit, which the guard leaves set: the same EINTR.
  */
 #include <errno.h>
 #include <signal.h>

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "qemu_ctl.h"
+#include "qemu_test.h"
 
 double now_ms(void)
 {
@@ -65,8 +66,14 @@ json_t *ctl_raw(struct ctl *c, const char *text)
 {
 	json_t *v = ctl_try(c, text, 15000);
 
-	if (!v)
+	if (!v) {
+		fprintf(stderr,
+			"# control socket: no reply (or not JSON) to %s: "
+			"%s\n",
+			text, strerror(errno));
+		qemu_test_explain();
 		fail_msg("control socket: no reply (or not JSON) to %s", text);
+	}
 	return v;
 }
 

@@ -50,6 +50,9 @@ struct qemu_test {
 	size_t qlen;
 };
 
+/* The last started QEMU, until stopped: what qemu_test_explain() shows. */
+static struct qemu_test *current;
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -292,7 +295,14 @@ int qemu_test_send(struct qemu_test *q, const char *text)
 {
 	int r = write_all(q->in_fd, text, strlen(text));
 
-	return r ? r : write_all(q->in_fd, "\n", 1);
+	if (!r)
+		r = write_all(q->in_fd, "\n", 1);
+	if (r) {
+		diag("%s: the guest's console refused '%s': %s", q->name, text,
+		     strerror(-r));
+		qemu_test_explain();
+	}
+	return r;
 }
 
 int qemu_test_cmd(struct qemu_test *q, const char *cmd, char *reply,
@@ -386,6 +396,8 @@ static int qmp_exec(struct qemu_test *q, const char *json, char *reply,
 		}
 	}
 	diag("QMP %s: %s", json, strerror(-r));
+	if (r == -ETIMEDOUT)
+		qemu_test_explain(); /* QEMU stuck: its threads say where */
 	return r;
 }
 
@@ -463,6 +475,36 @@ static bool reap(struct qemu_test *q, int options)
 		q->status = -1;
 	}
 	return q->exited;
+}
+
+void qemu_test_explain(void)
+{
+	struct qemu_test *q = current;
+
+	if (!q)
+		return;
+	if (!reap(q, WNOHANG)) {
+		char cmd[400];
+
+		diag("%s: QEMU (pid %d) still runs; its threads (state, "
+		     "where in the kernel):",
+		     q->name, (int)q->pid);
+		snprintf(cmd, sizeof(cmd),
+			 "for t in /proc/%d/task/*; do echo \"# qemu_test:   "
+			 "$(cat $t/comm) $(cut -d' ' -f3 $t/stat) "
+			 "$(cat $t/wchan)\"; done >&2",
+			 (int)q->pid);
+		if (system(cmd) < 0)
+			diag("(no thread list)");
+	} else if (q->status == -1)
+		diag("%s: QEMU is gone (not our child any more)", q->name);
+	else if (WIFSIGNALED(q->status))
+		diag("%s: QEMU died of signal %d (%s)", q->name,
+		     WTERMSIG(q->status), strsignal(WTERMSIG(q->status)));
+	else
+		diag("%s: QEMU exited with status %d", q->name,
+		     WEXITSTATUS(q->status));
+	qemu_test_print_tail(q, 30);
 }
 
 int qemu_test_wait_exit(struct qemu_test *q, int timeout_ms, int *status)
@@ -547,6 +589,8 @@ int qemu_test_stop(struct qemu_test *q)
 			q->status = -1;
 		}
 	}
+	if (current == q)
+		current = NULL;
 	/* Whatever else of the process group is left (a prefix's QEMU). */
 	kill(-q->pid, SIGKILL);
 	st = q->status;
@@ -666,6 +710,10 @@ static struct qemu_test *spawn(const struct qemu_test_opts *o)
 	close(out[1]);
 	q->in_fd = in[1];
 	q->out_fd = out[0];
+	/* a QEMU that went makes a write fail with EPIPE, not kill the test
+	 * before it says what happened */
+	signal(SIGPIPE, SIG_IGN);
+	current = q;
 	return q;
 }
 

@@ -187,6 +187,13 @@ void qemu_test_print_tail(const struct qemu_test *q, int n);
 int qemu_test_print_cpu(struct qemu_test *q, int samples);
 
 /*
+ * qemu_test_explain() - after a failed request (console, QMP, control
+ * socket): whether the last started QEMU still runs or how it ended, the
+ * console tail and QEMU's stderr, on stderr. Nothing without one.
+ */
+void qemu_test_explain(void);
+
+/*
  * qemu_test_stop() - end QEMU if it still runs (SIGTERM to its process
  * group, after 5 s SIGKILL), reap it, remove the directory (unless
  * SPP_QEMU_KEEP=1) and free @q. Returns QEMU's wait status (-1 when it
