@@ -79,6 +79,11 @@ struct spp_ctl {
 	struct spp_ksym_table *syms; /* under lock: events read it */
 	atomic_bool stop;
 	atomic_bool retry_now; /* try pending rules at once (new symbols) */
+	/* spp_ctl_guest_reset(): resets asked (atomic) and done (under
+	 * lock, reset_cond signalled) */
+	atomic_uint resets_asked;
+	unsigned int resets_done;
+	pthread_cond_t reset_cond;
 
 	/* the server thread's own */
 	struct rule *rules[SPP_CTL_MAX_RULES];
@@ -1114,6 +1119,73 @@ static bool retry_pending(struct spp_ctl *c)
 	return took;
 }
 
+/* The guest was reset: every applied rule gives its sub-pages back and
+ * waits again (spp_ctl_guest_reset()). The server thread only. */
+static void rules_reset(struct spp_ctl *c)
+{
+	unsigned int i, k;
+
+	for (i = 0; i < c->nrules; i++) {
+		struct rule *r = c->rules[i];
+		int ret = 0;
+
+		if (!r->applied)
+			continue;
+		for (k = 0; k < r->npages; k++) {
+			const struct rule_page *p = &r->pages[k];
+			uint32_t m;
+			int e = get_maps(c, p->gpa >> SPP_PAGE_SHIFT, 1, &m);
+
+			if (!e) {
+				m |= p->denied;
+				e = set_maps(c, p->gpa >> SPP_PAGE_SHIFT, 1,
+					     &m);
+			}
+			if (e && !ret)
+				ret = e;
+		}
+		r->applied = false;
+		r->npages = 0;
+		if (ret)
+			why(r,
+			    "the guest was reset (its old pages: %s); waiting "
+			    "for its kernel again",
+			    strerror(-ret));
+		else
+			why(r, "the guest was reset; waiting for its kernel "
+			       "again");
+		broadcast(c, "SPP_RULE_PENDING", rule_obj(r));
+	}
+	c->idle_rounds = 0;
+	c->next_retry = now();
+}
+
+int spp_ctl_guest_reset(struct spp_ctl *c, int timeout_ms)
+{
+	struct timespec end;
+	unsigned int mine;
+	int ret = 0;
+
+	if (!c || timeout_ms < 0)
+		return -EINVAL;
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += timeout_ms / 1000;
+	end.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (end.tv_nsec >= 1000000000L) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000L;
+	}
+	mine = atomic_fetch_add(&c->resets_asked, 1) + 1;
+	wake(c);
+	pthread_mutex_lock(&c->lock);
+	while ((int)(c->resets_done - mine) < 0 && !ret)
+		if (pthread_cond_timedwait(&c->reset_cond, &c->lock, &end) ==
+		    ETIMEDOUT)
+			ret = -ETIMEDOUT;
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
 /* A new rule @r (taken): tried at once, kept when applied or pending. */
 static json_t *add_rule(struct spp_ctl *c, struct rule *r, struct err *e)
 {
@@ -1908,6 +1980,17 @@ static void *server(void *arg)
 		}
 		if (atomic_load(&c->stop))
 			break;
+		{
+			unsigned int asked = atomic_load(&c->resets_asked);
+
+			if (asked != c->resets_done) {
+				rules_reset(c);
+				pthread_mutex_lock(&c->lock);
+				c->resets_done = asked;
+				pthread_cond_broadcast(&c->reset_cond);
+				pthread_mutex_unlock(&c->lock);
+			}
+		}
 		/* back to front: client_drop() moves the last one into the
 		 * hole, which was handled already */
 		for (i = n; i-- > 0;) {
@@ -2022,6 +2105,7 @@ int spp_ctl_create(struct spp_ctl **out, const char *path, struct spp_guard *g,
 		goto err;
 	}
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->reset_cond, NULL);
 	c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	c->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->efd < 0 || c->lfd < 0) {
@@ -2053,6 +2137,7 @@ int spp_ctl_create(struct spp_ctl **out, const char *path, struct spp_guard *g,
 	*out = c;
 	return 0;
 err_lock:
+	pthread_cond_destroy(&c->reset_cond);
 	pthread_mutex_destroy(&c->lock);
 	if (c->lfd >= 0)
 		close(c->lfd);
@@ -2074,6 +2159,7 @@ void spp_ctl_destroy(struct spp_ctl *c)
 	close(c->lfd);
 	unlink(c->path);
 	close(c->efd);
+	pthread_cond_destroy(&c->reset_cond);
 	pthread_mutex_destroy(&c->lock);
 	while (c->nrules) {
 		struct rule *r = c->rules[--c->nrules];

@@ -341,6 +341,33 @@ static bool cap_hidden(uint32_t cap)
 	return cap != KVM_CAP_NR_MEMSLOTS && !check_extension(cap, 1);
 }
 
+/* ---- guest resets ------------------------------------------------------- */
+
+/*
+ * QEMU's system reset writes the reset state into every vCPU (KVM_SET_SREGS
+ * or KVM_SET_SREGS2, whose start is struct kvm_sregs): real mode, CS
+ * f000:ffff0000. On the first vCPU that is a guest reset, and no other
+ * write of QEMU's looks like it (it writes the registers back after a
+ * monitor read, a migration, a debugger: a running guest is never at the
+ * reset vector in real mode). The kernel-address rules then wait for the
+ * kernel that boots next; the call returns before this vCPU runs again.
+ */
+#define SHIM_RESET_WAIT_MS 5000
+
+static void sregs_written(struct shim_vcpu *v, const struct kvm_sregs *s)
+{
+	struct spp_ctl *c = __atomic_load_n(&shim.ctl, __ATOMIC_ACQUIRE);
+	int ret;
+
+	if (!c || v != shim.vcpus[0] || (s->cr0 & 1) ||
+	    s->cs.selector != 0xf000 || s->cs.base != 0xffff0000u)
+		return;
+	ret = spp_ctl_guest_reset(c, SHIM_RESET_WAIT_MS);
+	if (ret)
+		shim_say("the guest's reset: its kernel rules: %s",
+			 strerror(-ret));
+}
+
 /* ---- the interposer ----------------------------------------------------- */
 
 int ioctl(int fd, unsigned long req, ...)
@@ -368,6 +395,13 @@ int ioctl(int fd, unsigned long req, ...)
 		return (int)shim_ioctl(fd, req, arg);
 	}
 
+	if ((req == KVM_SET_SREGS || req == KVM_SET_SREGS2) &&
+	    (v = vcpu_of(fd))) {
+		ret = shim_ioctl(fd, req, arg);
+		if (!ret)
+			sregs_written(v, arg);
+		return (int)ret;
+	}
 	switch (req) {
 	case KVM_CHECK_EXTENSION:
 		ret = shim_ioctl(fd, req, arg);

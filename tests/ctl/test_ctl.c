@@ -1368,6 +1368,93 @@ static void test_rules_pending(void **state)
 	cl_close(c);
 }
 
+/* A guest reset: applied rules give their sub-pages back and wait for
+ * the next kernel, which may sit elsewhere (another slide); a protection
+ * by address stays. */
+static void test_rules_reset(void **state)
+{
+	struct fx *f = *state;
+	struct cl *c = cl_connect(f);
+	json_t *v, *r, *d;
+
+	assert_int_equal(spp_ctl_guest_reset(NULL, 0), -EINVAL);
+	assert_int_equal(spp_ctl_guest_reset(f->c, -1), -EINVAL);
+	/* nothing applied yet: a reset changes nothing */
+	assert_int_equal(spp_ctl_guest_reset(f->c, 5000), 0);
+	v = req_fmt(c,
+		    "{\"execute\":\"set-symbols\",\"arguments\":{\"path\":"
+		    "\"%s\"}}",
+		    map_path);
+	ok(v);
+	json_decref(v);
+	v = cl_req(c, "{\"execute\":\"events\",\"arguments\":{\"enable\":"
+		      "true}}");
+	ok(v);
+	json_decref(v);
+	/* a page protected by address, and the kernel up at slide 0 */
+	v = cl_req(c, "{\"execute\":\"protect\",\"arguments\":"
+		      "{\"gpa\":1835008,\"map\":4294967294}}"); /* 0x1c0000 */
+	ok(v);
+	json_decref(v);
+	set_vstate(0x80000011, PML4_K, 0xffffffff81000100ULL);
+	v = cl_req(c, "{\"execute\":\"protect-symbol\",\"arguments\":"
+		      "{\"symbol\":\"modprobe_path/8\"}}");
+	r = ok(v);
+	assert_string_equal(str(r, "state"), "applied");
+	assert_string_equal(str(r, "gva"), "0xffffffff81000f80");
+	json_decref(v);
+	v = cl_req(c, "{\"execute\":\"protect-gva\",\"arguments\":"
+		      "{\"gva\":\"0xffffffff81001100\",\"len\":8}}");
+	r = ok(v);
+	assert_string_equal(str(r, "state"), "applied");
+	json_decref(v);
+	assert_int_equal(map_of(f, PAGE_A >> SPP_PAGE_SHIFT), 0x7fffffff);
+	assert_int_equal(map_of(f, PAGE_B >> SPP_PAGE_SHIFT), 0xfffffffa);
+
+	/* the reset: the vCPU at the reset vector, both rules wait */
+	set_vstate(0x10, 0, 0);
+	assert_int_equal(spp_ctl_guest_reset(f->c, 5000), 0);
+	for (int i = 1; i <= 2; i++) {
+		v = next_event(c, "SPP_RULE_PENDING");
+		d = json_object_get(v, "data");
+		assert_int_equal(json_integer_value(json_object_get(d, "id")),
+				 i);
+		assert_string_equal(str(d, "state"), "pending");
+		assert_non_null(strstr(str(d, "why"), "reset"));
+		json_decref(v);
+	}
+	/* sub-page 31 of A and 2 of B back; B's sub-page 0 (the protect's)
+	 * stays denied */
+	assert_int_equal(map_of(f, PAGE_A >> SPP_PAGE_SHIFT), 0xffffffff);
+	assert_int_equal(map_of(f, PAGE_B >> SPP_PAGE_SHIFT), 0xfffffffe);
+	v = cl_req(c, "{\"execute\":\"query-rules\"}");
+	r = json_object_get(ok(v), "rules");
+	assert_int_equal(json_array_size(r), 2);
+	assert_string_equal(str(json_array_get(r, 0), "state"), "pending");
+	assert_string_equal(str(json_array_get(r, 1), "state"), "pending");
+	json_decref(v);
+
+	/* the next kernel, slid: the symbol rule follows it */
+	set_vstate(0x80000011, PML4_K, 0xffffffff81000100ULL + SLIDE);
+	for (int seen = 0; seen != 3;) {
+		v = next_event(c, "SPP_RULE_APPLIED");
+		d = json_object_get(v, "data");
+		if (json_integer_value(json_object_get(d, "id")) == 1) {
+			assert_string_equal(str(d, "gva"),
+					    "0xffffffff81200f80");
+			seen |= 1;
+		} else {
+			assert_string_equal(str(d, "gva"),
+					    "0xffffffff81001100");
+			seen |= 2;
+		}
+		json_decref(v);
+	}
+	assert_int_equal(map_of(f, PAGE_A >> SPP_PAGE_SHIFT), 0x7fffffff);
+	assert_int_equal(map_of(f, PAGE_B >> SPP_PAGE_SHIFT), 0xfffffffa);
+	cl_close(c);
+}
+
 /* Tables that point at themselves give some translation, never a loop;
  * a VMM without vcpu_state says so. */
 static void test_rules_untrusted_tables(void **state)
@@ -1435,6 +1522,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rules_bad_input,
 						setup_rules, teardown_rules),
 		cmocka_unit_test_setup_teardown(test_rules_pending, setup_rules,
+						teardown_rules),
+		cmocka_unit_test_setup_teardown(test_rules_reset, setup_rules,
 						teardown_rules),
 		cmocka_unit_test_setup_teardown(test_rules_untrusted_tables,
 						setup_rules, teardown_rules),

@@ -17,7 +17,10 @@
  *   (entry_SYSCALL_64, modprobe_path, the storing function) through
  *   set-symbols, protect-symbol modprobe_path/64 (slide 0 from
  *   MSR_LSTAR), the write dropped again and the event's insn_sym naming
- *   the function.
+ *   the function; a guest reset (QMP system_reset): the rule gives its
+ *   page back (SPP_RULE_PENDING, the map all writable again), waits for
+ *   the kernel that boots next and takes again (SPP_RULE_APPLIED, the
+ *   same page: nokaslr), and the write is dropped once more.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -68,6 +71,47 @@ static json_t *next_violation(struct ctl *c)
 	return NULL;
 }
 
+/* The next event @name of @c (events enabled) within @ms: from those a
+ * request's reply came after (c->events) first, then from the socket. */
+static json_t *next_event(struct ctl *c, const char *name, int ms)
+{
+	double end = now_ms() + ms;
+
+	for (size_t i = 0; i < json_array_size(c->events); i++) {
+		json_t *v = json_array_get(c->events, i);
+
+		if (!strcmp(json_string_value(json_object_get(v, "event")) ?:
+									     "",
+			    name)) {
+			json_t *d = json_incref(json_object_get(v, "data"));
+
+			json_array_remove(c->events, i);
+			return d;
+		}
+	}
+	while (now_ms() < end) {
+		char *s = ctl_line(c, 1000);
+		json_t *v;
+
+		if (!s)
+			continue;
+		v = json_loads(s, 0, NULL);
+		free(s);
+		if (v &&
+		    !strcmp(json_string_value(json_object_get(v, "event")) ?:
+									     "",
+			    name)) {
+			json_t *d = json_incref(json_object_get(v, "data"));
+
+			json_decref(v);
+			return d;
+		}
+		json_decref(v);
+	}
+	fail_msg("no %s within %d s", name, ms / 1000);
+	return NULL;
+}
+
 static void test_protect_kernel_gva(void **state)
 {
 	char dir[64] = "/tmp/spp-ksymtest.XXXXXX", sock[128], mapf[128],
@@ -83,8 +127,9 @@ static void test_protect_kernel_gva(void **state)
 	const struct qemu_test_opts o = { .prog = "wptest",
 					  .marker = "^SPP-WPTEST ",
 					  .prefix = prefix,
+					  .reboot = true,
 					  .name = "spp-qemu-ksym" };
-	unsigned long long addr, a, next, rip, irip, entry;
+	unsigned long long addr, a, next, rip, irip, entry, gpa0;
 	struct qemu_test *q;
 	struct ctl *c;
 	json_t *r, *ev, *pages;
@@ -191,6 +236,8 @@ static void test_protect_kernel_gva(void **state)
 	assert_string_equal(json_string_value(json_object_get(r, "state")),
 			    "applied");
 	assert_int_equal(hexstr(json_object_get(r, "gva")), addr);
+	gpa0 = hexstr(json_object_get(
+		json_array_get(json_object_get(r, "pages"), 0), "gpa"));
 	json_decref(r);
 	r = ctl_ok(c, "{\"execute\":\"query-rules\"}");
 	assert_string_equal(json_string_value(json_object_get(r, "slide")),
@@ -217,6 +264,58 @@ static void test_protect_kernel_gva(void **state)
 				       reply, sizeof(reply)),
 			 0);
 	assert_string_equal(reply, orig);
+
+	/* a guest reset: the rule gives the page back and waits for the
+	 * next kernel (policy log meanwhile: the booting kernel may store
+	 * next to modprobe_path, and a dropped store could hang the boot) */
+	json_decref(ctl_ok(c, "{\"execute\":\"set-policy\",\"arguments\":"
+			      "{\"policy\":\"log\"}}"));
+	assert_int_equal(qemu_test_qmp(q, "system_reset", NULL, 0), 0);
+	ev = next_event(c, "SPP_RULE_PENDING", 30000);
+	printf("# after system_reset: %s\n", json_dumps(ev, JSON_COMPACT));
+	assert_int_equal(json_integer_value(json_object_get(ev, "id")), 3);
+	assert_string_equal(json_string_value(json_object_get(ev, "state")),
+			    "pending");
+	assert_non_null(
+		strstr(json_string_value(json_object_get(ev, "why")), "reset"));
+	json_decref(ev);
+	/* (nothing else protects that page) */
+	assert_int_equal(ctl_map(c, gpa0), 0xffffffffu);
+	/* a reboot that hangs is a hung boot: counted, reset once more */
+	for (int attempt = 0;; attempt++) {
+		if (!qemu_test_expect(q, "^SPP-WPTEST ", 60000, NULL))
+			break;
+		assert_int_equal(attempt, 0); /* hung twice */
+		qemu_test_hung(q, "no SPP-WPTEST within 60 s of system_reset");
+		assert_int_equal(qemu_test_qmp(q, "system_reset", NULL, 0), 0);
+	}
+	ev = next_event(c, "SPP_RULE_APPLIED", 30000);
+	printf("# the kernel booted again: %s\n", json_dumps(ev, JSON_COMPACT));
+	assert_int_equal(json_integer_value(json_object_get(ev, "id")), 3);
+	assert_int_equal(hexstr(json_object_get(ev, "gva")), addr);
+	assert_int_equal(
+		hexstr(json_object_get(
+			json_array_get(json_object_get(ev, "pages"), 0),
+			"gpa")),
+		gpa0); /* nokaslr: where it was */
+	json_decref(ev);
+	assert_int_not_equal(ctl_map(c, gpa0), 0xffffffffu);
+	json_decref(ctl_ok(c, "{\"execute\":\"set-policy\",\"arguments\":"
+			      "{\"policy\":\"deny\"}}"));
+	assert_int_equal(qemu_test_cmd(q,
+				       "putfile /proc/sys/kernel/modprobe "
+				       "/tmp/z",
+				       reply, sizeof(reply)),
+			 0);
+	ev = next_violation(c);
+	assert_string_equal(json_string_value(json_object_get(ev, "verdict")),
+			    "denied");
+	json_decref(ev);
+	assert_int_equal(qemu_test_cmd(q, "getfile /proc/sys/kernel/modprobe",
+				       reply, sizeof(reply)),
+			 0);
+	assert_string_equal(reply, orig);
+
 	/* before quit, as test_qemu_shim does: the page back to the kernel */
 	json_decref(ctl_ok(c, "{\"execute\":\"unprotect-rule\",\"arguments\":"
 			      "{\"id\":3}}"));

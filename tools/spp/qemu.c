@@ -205,7 +205,8 @@ static void on_event(void *ctx, const char *line, json_t *v)
 		}
 		return;
 	}
-	if (!strcmp(name, "SPP_RULE_APPLIED")) {
+	if (!strcmp(name, "SPP_RULE_APPLIED") ||
+	    !strcmp(name, "SPP_RULE_PENDING")) { /* taken, or reset */
 		json_t *d = json_object_get(v, "data");
 
 		if (!s->o->quiet)
