@@ -1150,6 +1150,22 @@ static const char *str(json_t *o, const char *k)
 	return s;
 }
 
+/* The test's System.map loaded, events on. */
+static void symbols_and_events(struct cl *c)
+{
+	json_t *v = req_fmt(c,
+			    "{\"execute\":\"set-symbols\",\"arguments\":"
+			    "{\"path\":\"%s\"}}",
+			    map_path);
+
+	ok(v);
+	json_decref(v);
+	v = cl_req(c, "{\"execute\":\"events\",\"arguments\":{\"enable\":"
+		      "true}}");
+	ok(v);
+	json_decref(v);
+}
+
 /* Bad input: an error reply each, nothing kept, nothing protected. */
 static void test_rules_bad_input(void **state)
 {
@@ -1250,16 +1266,7 @@ static void test_rules_pending(void **state)
 	struct spp_event ev = crafted;
 	int seen = 0, i;
 
-	v = req_fmt(c,
-		    "{\"execute\":\"set-symbols\",\"arguments\":{\"path\":"
-		    "\"%s\"}}",
-		    map_path);
-	ok(v);
-	json_decref(v);
-	v = cl_req(c, "{\"execute\":\"events\",\"arguments\":{\"enable\":"
-		      "true}}");
-	ok(v);
-	json_decref(v);
+	symbols_and_events(c);
 	/* the guest in its firmware: both wait */
 	v = cl_req(c, "{\"execute\":\"protect-symbol\",\"arguments\":"
 		      "{\"symbol\":\"modprobe_path\"}}");
@@ -1381,16 +1388,7 @@ static void test_rules_reset(void **state)
 	assert_int_equal(spp_ctl_guest_reset(f->c, -1), -EINVAL);
 	/* nothing applied yet: a reset changes nothing */
 	assert_int_equal(spp_ctl_guest_reset(f->c, 5000), 0);
-	v = req_fmt(c,
-		    "{\"execute\":\"set-symbols\",\"arguments\":{\"path\":"
-		    "\"%s\"}}",
-		    map_path);
-	ok(v);
-	json_decref(v);
-	v = cl_req(c, "{\"execute\":\"events\",\"arguments\":{\"enable\":"
-		      "true}}");
-	ok(v);
-	json_decref(v);
+	symbols_and_events(c);
 	/* a page protected by address, and the kernel up at slide 0 */
 	v = cl_req(c, "{\"execute\":\"protect\",\"arguments\":"
 		      "{\"gpa\":1835008,\"map\":4294967294}}"); /* 0x1c0000 */

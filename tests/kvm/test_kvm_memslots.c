@@ -188,22 +188,12 @@ struct store {
 	uint8_t val;
 };
 
-static void run_stores(struct vm *vm, const struct store *s, size_t n, bool smm)
+/* The vCPU in real mode (CS = DS = 0) at CODE_GPA. */
+static void real_mode_at_code(struct vm *vm)
 {
-	uint64_t code = smm ? 0x38000 : CODE_GPA;
-	uint8_t *p = vm->mem + code;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
-	size_t i;
 
-	for (i = 0; i < n; i++) {
-		*p++ = 0xc6;
-		*p++ = 0x06;
-		*p++ = (uint8_t)s[i].addr;
-		*p++ = (uint8_t)(s[i].addr >> 8);
-		*p++ = s[i].val;
-	}
-	*p++ = 0xf4;
 	assert_int_equal(ioctl(vm->vcpu, KVM_GET_SREGS, &sregs), 0);
 	sregs.cs.base = 0;
 	sregs.cs.selector = 0;
@@ -214,6 +204,23 @@ static void run_stores(struct vm *vm, const struct store *s, size_t n, bool smm)
 	regs.rflags = 2;
 	regs.rip = CODE_GPA;
 	assert_int_equal(ioctl(vm->vcpu, KVM_SET_REGS, &regs), 0);
+}
+
+static void run_stores(struct vm *vm, const struct store *s, size_t n, bool smm)
+{
+	uint64_t code = smm ? 0x38000 : CODE_GPA;
+	uint8_t *p = vm->mem + code;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		*p++ = 0xc6;
+		*p++ = 0x06;
+		*p++ = (uint8_t)s[i].addr;
+		*p++ = (uint8_t)(s[i].addr >> 8);
+		*p++ = s[i].val;
+	}
+	*p++ = 0xf4;
+	real_mode_at_code(vm);
 	if (smm)
 		assert_int_equal(ioctl(vm->vcpu, KVM_SMI, 0), 0);
 	for (;;) {
@@ -226,8 +233,9 @@ static void run_stores(struct vm *vm, const struct store *s, size_t n, bool smm)
 		if (vm->run->exit_reason == KVM_EXIT_HLT)
 			break;
 		if (vm->run->exit_reason != KVM_EXIT_MMIO)
-			fail_msg("exit %u at rip 0x%llx", vm->run->exit_reason,
-				 (unsigned long long)regs.rip);
+			fail_msg("exit %u running the code at 0x%llx",
+				 vm->run->exit_reason,
+				 (unsigned long long)code);
 		ret = spp_guard_handle_exit(vm->g, vm->vcpu, vm->run, 0, NULL);
 		if (ret != SPP_EXIT_HANDLED)
 			fail_msg("MMIO at 0x%llx: handle_exit %d",
@@ -709,23 +717,12 @@ static void test_kick_survives(void **state)
 		0x11, 0xc6, 0x06, 0x00, 0x90, 0x55, 0xf4,
 	};
 	struct vm *vm = vm_new();
-	struct kvm_sregs sregs;
-	struct kvm_regs regs;
 
 	(void)state;
 	ram_add(vm, 0, 0);
 	protect(vm, P5, DENY_SP2);
 	memcpy(vm->mem + CODE_GPA, code, sizeof(code));
-	assert_int_equal(ioctl(vm->vcpu, KVM_GET_SREGS, &sregs), 0);
-	sregs.cs.base = 0;
-	sregs.cs.selector = 0;
-	sregs.ds.base = 0;
-	sregs.ds.selector = 0;
-	assert_int_equal(ioctl(vm->vcpu, KVM_SET_SREGS, &sregs), 0);
-	memset(&regs, 0, sizeof(regs));
-	regs.rflags = 2;
-	regs.rip = CODE_GPA;
-	assert_int_equal(ioctl(vm->vcpu, KVM_SET_REGS, &regs), 0);
+	real_mode_at_code(vm);
 
 	assert_int_equal(ioctl(vm->vcpu, KVM_RUN, 0), 0);
 	assert_int_equal(vm->run->exit_reason, KVM_EXIT_MMIO);

@@ -43,34 +43,6 @@
 
 static const char *spp_bin;
 
-/* The next SPP_VIOLATION of @c (events enabled), within 30 s. */
-static json_t *next_violation(struct ctl *c)
-{
-	double end = now_ms() + 30000;
-
-	while (now_ms() < end) {
-		char *s = ctl_line(c, 1000);
-		json_t *v;
-
-		if (!s)
-			continue;
-		v = json_loads(s, 0, NULL);
-		free(s);
-		if (v &&
-		    !strcmp(json_string_value(json_object_get(v, "event")) ?:
-									     "",
-			    "SPP_VIOLATION")) {
-			json_t *d = json_incref(json_object_get(v, "data"));
-
-			json_decref(v);
-			return d;
-		}
-		json_decref(v);
-	}
-	fail_msg("no SPP_VIOLATION within 30 s");
-	return NULL;
-}
-
 /* The next event @name of @c (events enabled) within @ms: from those a
  * request's reply came after (c->events) first, then from the socket. */
 static json_t *next_event(struct ctl *c, const char *name, int ms)
@@ -110,6 +82,12 @@ static json_t *next_event(struct ctl *c, const char *name, int ms)
 	}
 	fail_msg("no %s within %d s", name, ms / 1000);
 	return NULL;
+}
+
+/* The next SPP_VIOLATION of @c (events enabled), within 30 s. */
+static json_t *next_violation(struct ctl *c)
+{
+	return next_event(c, "SPP_VIOLATION", 30000);
 }
 
 static void test_protect_kernel_gva(void **state)
