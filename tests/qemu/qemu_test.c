@@ -483,6 +483,10 @@ void qemu_test_explain(void)
 
 	if (!q)
 		return;
+	/* one that is on its way out (threads exiting, a zombie) is reaped
+	 * within moments */
+	for (int i = 0; i < 20 && !reap(q, WNOHANG); i++)
+		usleep(100000);
 	if (!reap(q, WNOHANG)) {
 		char cmd[400];
 
