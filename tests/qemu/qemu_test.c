@@ -721,7 +721,8 @@ static struct qemu_test *spawn(const struct qemu_test_opts *o)
 	return q;
 }
 
-static void log_retry(const struct qemu_test *q, int timeout_ms)
+/* One line "nested guest NAME (smp N): WHAT, retried" in the retry log. */
+static void log_retry(const struct qemu_test *q, const char *what)
 {
 	const char *log = getenv("SPP_QEMU_RETRY_LOG");
 	FILE *f;
@@ -735,22 +736,16 @@ static void log_retry(const struct qemu_test *q, int timeout_ms)
 		diag("retry log %s: %s", log, strerror(errno));
 		return;
 	}
-	if (timeout_ms)
-		fprintf(f,
-			"nested guest %s (smp %u): hung boot after %d s, "
-			"retried\n",
-			q->name, q->o.smp ? q->o.smp : 1, timeout_ms / 1000);
-	else
-		fprintf(f, "nested guest %s (smp %u): hung reboot, retried\n",
-			q->name, q->o.smp ? q->o.smp : 1);
+	fprintf(f, "nested guest %s (smp %u): %s, retried\n", q->name,
+		q->o.smp ? q->o.smp : 1, what);
 	fclose(f);
 }
 
 void qemu_test_hung(const struct qemu_test *q, const char *what)
 {
-	diag("%s: %s (hung boot); console tail:", q->name, what);
+	diag("%s: %s (hung, retried); console tail:", q->name, what);
 	qemu_test_print_tail(q, 20);
-	log_retry(q, 0);
+	log_retry(q, what);
 }
 
 /* Once: nested guests in the kvm-vm on single-threaded TCG hang now and
@@ -824,7 +819,14 @@ struct qemu_test *qemu_test_start(const struct qemu_test_opts *opts)
 		qemu_test_print_tail(q, 20);
 		qemu_test_print_cpu(q, 2);
 		if (attempt == 0 && !o.no_retry) {
-			log_retry(q, timeout_ms);
+			{
+				char what[64];
+
+				snprintf(what, sizeof(what),
+					 "hung boot after %d s",
+					 timeout_ms / 1000);
+				log_retry(q, what);
+			}
 			diag("%s: starting QEMU again", q->name);
 		}
 		qemu_test_stop(q);

@@ -158,10 +158,11 @@ int qemu_test_qmp(struct qemu_test *q, const char *cmd, char *reply,
 int qemu_test_wait_exit(struct qemu_test *q, int timeout_ms, int *status);
 
 /*
- * qemu_test_hung() - for a boot after qemu_test_start() that hung (a
- * reboot after system_reset, the test's own timeout): print @what and the
- * console tail and count it as a retried hung boot in the retry log
- * (above); the caller then starts again.
+ * qemu_test_hung() - for a guest that hung after qemu_test_start() (a
+ * reboot after system_reset, a guest that stopped answering within the
+ * test's own timeout): print @what and the console tail and count it in
+ * the retry log (above) as "nested guest NAME (smp N): @what, retried";
+ * the caller then starts again.
  */
 void qemu_test_hung(const struct qemu_test *q, const char *what);
 
