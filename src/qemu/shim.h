@@ -10,7 +10,9 @@
  *            them, QEMU's memslot calls handed to the guard (RAM slots of
  *            both address spaces; read-only ROM slots pass), dirty logs
  *            merged over the guard's pieces, capabilities the shim cannot
- *            honour hidden; start-up from the environment
+ *            honour hidden, a guest reset (QEMU writing the reset state
+ *            into the first vCPU) told to the control socket's kernel
+ *            rules; start-up from the environment
  *   vcpu.c   QEMU's KVM_RUN: trapped stores resolved inside the call
  *            (QEMU never sees them), the pause every protection change
  *            needs, stores held under policy STOP
