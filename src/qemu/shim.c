@@ -353,14 +353,19 @@ static bool cap_hidden(uint32_t cap)
  * kernel that boots next; the call returns before this vCPU runs again.
  */
 #define SHIM_RESET_WAIT_MS 5000
+/* CS after RESET or INIT: selector f000, base ffff0000 (the first fetch
+ * is at ffff_fff0) until the first far jump loads a real-mode base. */
+#define SHIM_RESET_CS_SEL 0xf000
+#define SHIM_RESET_CS_BASE 0xffff0000u
 
 static void sregs_written(struct shim_vcpu *v, const struct kvm_sregs *s)
 {
 	struct spp_ctl *c = __atomic_load_n(&shim.ctl, __ATOMIC_ACQUIRE);
 	int ret;
 
-	if (!c || v != shim.vcpus[0] || (s->cr0 & 1) ||
-	    s->cs.selector != 0xf000 || s->cs.base != 0xffff0000u)
+	if (!c || v != shim.vcpus[0] || (s->cr0 & SPP_X86_CR0_PE) ||
+	    s->cs.selector != SHIM_RESET_CS_SEL ||
+	    s->cs.base != SHIM_RESET_CS_BASE)
 		return;
 	ret = spp_ctl_guest_reset(c, SHIM_RESET_WAIT_MS);
 	if (ret)
