@@ -15,6 +15,8 @@
 
 #include <linux/kvm.h>
 
+#include <spp/x86.h>
+
 #include "kvm/kvm_ioctl.h"
 #include "shim.h"
 
