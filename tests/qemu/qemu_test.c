@@ -804,14 +804,27 @@ struct qemu_test *qemu_test_start(const struct qemu_test_opts *opts)
 			return q;
 		}
 		if (r != -ETIMEDOUT) {
+			bool reset;
+
 			reap(q, 0);
 			st = q->status;
+			/* exit 0 before the marker: the guest reset while it
+			 * booted (-no-reboot), as a hung boot it is retried */
+			reset = st >= 0 && WIFEXITED(st) && !WEXITSTATUS(st) &&
+				attempt == 0 && !o.no_retry;
 			diag("%s: QEMU ended (%s, wait status 0x%x) before the "
-			     "marker /%s/; console tail:",
-			     q->name, strerror(-r), st, o.marker);
+			     "marker /%s/%s; console tail:",
+			     q->name, strerror(-r), st, o.marker,
+			     reset ? " (a reset at boot, attempt 1 of 2)" : "");
 			qemu_test_print_tail(q, 30);
+			if (!reset) {
+				qemu_test_stop(q);
+				return NULL;
+			}
+			log_retry(q, "reset at boot (QEMU exited 0)");
+			diag("%s: starting QEMU again", q->name);
 			qemu_test_stop(q);
-			return NULL;
+			continue;
 		}
 		diag("%s: no /%s/ on the console within %d s (hung boot, "
 		     "attempt %d of 2); console tail:",

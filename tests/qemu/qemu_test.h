@@ -104,14 +104,16 @@ bool qemu_test_unavailable(const char *prog, const struct qemu_test_opts *o);
 
 /*
  * qemu_test_start() - start QEMU and wait for the marker line, with one
- * retry of a hung boot (above). NULL on failure, having printed why and
- * the console tail on stderr. @o may be NULL (wptest, defaults).
+ * retry of a hung boot (above) or of a boot the guest reset before the
+ * marker (QEMU exits 0 under -no-reboot), counted alike. NULL on failure,
+ * having printed why and the console tail on stderr. @o may be NULL
+ * (wptest, defaults).
  */
 struct qemu_test *qemu_test_start(const struct qemu_test_opts *o);
 
 /* The console line that matched the marker. */
 const char *qemu_test_marker_line(const struct qemu_test *q);
-/* How many hung boots qemu_test_start() retried (0 or 1). */
+/* How many failed boots qemu_test_start() retried (0 or 1). */
 int qemu_test_retries(const struct qemu_test *q);
 /* The process started (argv[0] of the prefix, or QEMU). */
 pid_t qemu_test_pid(const struct qemu_test *q);
