@@ -1119,6 +1119,20 @@ static bool retry_pending(struct spp_ctl *c)
 	return took;
 }
 
+/* The sub-pages rule page @p denied, writable again (whatever else had
+ * denied them): 0 or the guard's errno. */
+static int give_back(struct spp_ctl *c, const struct rule_page *p)
+{
+	uint32_t m;
+	int ret = get_maps(c, p->gpa >> SPP_PAGE_SHIFT, 1, &m);
+
+	if (!ret) {
+		m |= p->denied;
+		ret = set_maps(c, p->gpa >> SPP_PAGE_SHIFT, 1, &m);
+	}
+	return ret;
+}
+
 /* The guest was reset: every applied rule gives its sub-pages back and
  * waits again (spp_ctl_guest_reset()). The server thread only. */
 static void rules_reset(struct spp_ctl *c)
@@ -1132,15 +1146,8 @@ static void rules_reset(struct spp_ctl *c)
 		if (!r->applied)
 			continue;
 		for (k = 0; k < r->npages; k++) {
-			const struct rule_page *p = &r->pages[k];
-			uint32_t m;
-			int e = get_maps(c, p->gpa >> SPP_PAGE_SHIFT, 1, &m);
+			int e = give_back(c, &r->pages[k]);
 
-			if (!e) {
-				m |= p->denied;
-				e = set_maps(c, p->gpa >> SPP_PAGE_SHIFT, 1,
-					     &m);
-			}
 			if (e && !ret)
 				ret = e;
 		}
@@ -1329,16 +1336,8 @@ static json_t *cmd_unprotect_rule(struct spp_ctl *c, struct request *r,
 	if (i == c->nrules)
 		return fail(e, "no rule %" PRIu64, id);
 	rule = c->rules[i];
-	for (k = 0; rule->applied && k < rule->npages && !ret; k++) {
-		const struct rule_page *p = &rule->pages[k];
-		uint32_t m;
-
-		ret = get_maps(c, p->gpa >> SPP_PAGE_SHIFT, 1, &m);
-		if (!ret) {
-			m |= p->denied;
-			ret = set_maps(c, p->gpa >> SPP_PAGE_SHIFT, 1, &m);
-		}
-	}
+	for (k = 0; rule->applied && k < rule->npages && !ret; k++)
+		ret = give_back(c, &rule->pages[k]);
 	if (ret)
 		return guard_fail(e, ret, 0, 0);
 	c->rules[i] = c->rules[--c->nrules];

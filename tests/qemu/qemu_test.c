@@ -832,14 +832,11 @@ struct qemu_test *qemu_test_start(const struct qemu_test_opts *opts)
 		qemu_test_print_tail(q, 20);
 		qemu_test_print_cpu(q, 2);
 		if (attempt == 0 && !o.no_retry) {
-			{
-				char what[64];
+			char what[64];
 
-				snprintf(what, sizeof(what),
-					 "hung boot after %d s",
-					 timeout_ms / 1000);
-				log_retry(q, what);
-			}
+			snprintf(what, sizeof(what), "hung boot after %d s",
+				 timeout_ms / 1000);
+			log_retry(q, what);
 			diag("%s: starting QEMU again", q->name);
 		}
 		qemu_test_stop(q);

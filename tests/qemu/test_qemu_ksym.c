@@ -90,6 +90,21 @@ static json_t *next_violation(struct ctl *c)
 	return next_event(c, "SPP_VIOLATION", 30000);
 }
 
+/* The guest's root writes @value into /proc/sys/kernel/modprobe: the
+ * violation it caused (the events of the writes before, which requests
+ * since took in, are not this write's). */
+static json_t *write_modprobe(struct qemu_test *q, struct ctl *c,
+			      const char *value)
+{
+	char cmd[96];
+
+	json_array_clear(c->events);
+	snprintf(cmd, sizeof(cmd), "putfile /proc/sys/kernel/modprobe %s",
+		 value);
+	assert_int_equal(qemu_test_cmd(q, cmd, NULL, 0), 0);
+	return next_violation(c);
+}
+
 static void test_protect_kernel_gva(void **state)
 {
 	char dir[64] = "/tmp/spp-ksymtest.XXXXXX", sock[128], mapf[128],
@@ -159,16 +174,11 @@ static void test_protect_kernel_gva(void **state)
 	json_decref(r);
 
 	/* the guest's root writes the sysctl: dropped */
-	assert_int_equal(qemu_test_cmd(q,
-				       "putfile /proc/sys/kernel/modprobe "
-				       "/tmp/x",
-				       reply, sizeof(reply)),
-			 0);
+	ev = write_modprobe(q, c, "/tmp/x");
 	assert_int_equal(qemu_test_cmd(q, "getfile /proc/sys/kernel/modprobe",
 				       reply, sizeof(reply)),
 			 0);
 	assert_string_equal(reply, orig);
-	ev = next_violation(c);
 	printf("# event: %s\n", json_dumps(ev, JSON_COMPACT));
 	assert_string_equal(json_string_value(json_object_get(ev, "verdict")),
 			    "denied");
@@ -221,15 +231,7 @@ static void test_protect_kernel_gva(void **state)
 	assert_string_equal(json_string_value(json_object_get(r, "slide")),
 			    "0x0");
 	json_decref(r);
-	/* the events of the writes before (the requests since took them
-	 * in) are not this write's */
-	json_array_clear(c->events);
-	assert_int_equal(qemu_test_cmd(q,
-				       "putfile /proc/sys/kernel/modprobe "
-				       "/tmp/y",
-				       reply, sizeof(reply)),
-			 0);
-	ev = next_violation(c);
+	ev = write_modprobe(q, c, "/tmp/y");
 	printf("# event: %s\n", json_dumps(ev, JSON_COMPACT));
 	if (json_is_null(json_object_get(ev, "insn_rip"))) {
 		assert_true(json_is_null(json_object_get(ev, "insn_sym")));
@@ -283,15 +285,7 @@ static void test_protect_kernel_gva(void **state)
 	assert_int_not_equal(ctl_map(c, gpa0), 0xffffffffu);
 	json_decref(ctl_ok(c, "{\"execute\":\"set-policy\",\"arguments\":"
 			      "{\"policy\":\"deny\"}}"));
-	/* the events of the writes before (the requests since took them
-	 * in) are not this write's */
-	json_array_clear(c->events);
-	assert_int_equal(qemu_test_cmd(q,
-				       "putfile /proc/sys/kernel/modprobe "
-				       "/tmp/z",
-				       reply, sizeof(reply)),
-			 0);
-	ev = next_violation(c);
+	ev = write_modprobe(q, c, "/tmp/z");
 	assert_string_equal(json_string_value(json_object_get(ev, "verdict")),
 			    "denied");
 	json_decref(ev);
