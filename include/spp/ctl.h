@@ -152,13 +152,14 @@ int spp_ctl_set_symbols(struct spp_ctl *c, struct spp_ksym_table *t);
 /*
  * spp_ctl_guest_reset() - the VMM reset the guest (its first vCPU is back
  * at the reset vector): every applied kernel-address rule (protect-symbol,
- * protect-gva) makes the sub-pages it denied writable again, as
- * unprotect-rule does, and waits, pending, for the kernel that boots next
+ * protect-gva) gives back the sub-pages it denied, as unprotect-rule
+ * does, and waits, pending, for the kernel that boots next
  * (whose KASLR slide and page tables may differ: the old pages may hold
  * anything now). Each such rule is announced as SPP_RULE_PENDING; pending
  * rules are retried at the full rate. Protections set by guest-physical
- * address are not rules and stay (but a sub-page a rule denied too is
- * writable again, as with unprotect-rule). The server thread does it; the call
+ * address are not rules and stay, sub-pages a rule denied too included
+ * (a rule gives back only what it turned from writable to denied and no
+ * address protection denied since). The server thread does it; the call
  * waits for that, at most @timeout_ms. Any thread but the server's (the
  * ops run there). Returns 0, -ETIMEDOUT (it happens later) or -EINVAL
  * (NULL @c, negative @timeout_ms).

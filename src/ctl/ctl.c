@@ -389,6 +389,9 @@ static int set_maps(struct spp_ctl *c, uint64_t gfn, uint32_t n,
 	return ret < 0 ? ret : 0;
 }
 
+static void rules_claim(struct spp_ctl *c, uint64_t gfn, uint64_t n,
+			const uint32_t *maps);
+
 static json_t *cmd_set_access(struct spp_ctl *c, struct request *r,
 			      struct err *e)
 {
@@ -415,6 +418,7 @@ static json_t *cmd_set_access(struct spp_ctl *c, struct request *r,
 	if (ret)
 		return guard_fail(e, ret, gfn << SPP_PAGE_SHIFT,
 				  n << SPP_PAGE_SHIFT);
+	rules_claim(c, gfn, n, m);
 	return json_pack("{s:I}", "npages", (json_int_t)n);
 }
 
@@ -456,6 +460,7 @@ static json_t *cmd_protect(struct spp_ctl *c, struct request *r, struct err *e)
 	ret = set_maps(c, gpa >> SPP_PAGE_SHIFT, 1, &map);
 	if (ret)
 		return guard_fail(e, ret, gpa, SPP_PAGE_SIZE);
+	rules_claim(c, gpa >> SPP_PAGE_SHIFT, 1, &map);
 	return json_pack("{s:i}", "pages", 1);
 }
 
@@ -527,6 +532,11 @@ static json_t *change_range(struct spp_ctl *c, uint64_t gpa, uint64_t len,
 			break;
 		}
 	}
+	/* what the range denied is the address protection's now */
+	for (i = 0; !ret && deny && i < npages; i++)
+		m[i] = ~touched(first + (i << SPP_PAGE_SHIFT), gpa, end);
+	if (!ret && deny)
+		rules_claim(c, first >> SPP_PAGE_SHIFT, npages, m);
 	free(old);
 	free(m);
 	if (ret)
@@ -752,12 +762,21 @@ static json_t *cmd_start(struct spp_ctl *c, struct request *r, struct err *e)
 
 /* ---- kernel-address rules (protect-symbol, protect-gva) ------------------- */
 
-/* One page a rule protects: the sub-pages it denied there. */
+/*
+ * One page a rule protects: the sub-pages it denies there, and the ones it
+ * holds. A rule holds the sub-pages it turned from writable to denied and
+ * gives only those back; a sub-page denied by two rules is held by one,
+ * and passes to the other when that one goes (give_back()); one an
+ * address protection denies later is the address protection's
+ * (rules_claim()). So dropping a rule never opens what something else
+ * still denies.
+ */
 struct rule_page {
 	uint64_t gva; /* the first byte of the rule on this page */
 	uint64_t gpa; /* the page */
 	uint32_t map; /* the map the rule set */
-	uint32_t denied; /* the sub-pages it cleared */
+	uint32_t denied; /* the sub-pages the rule touches, all denied */
+	uint32_t held; /* of them, the ones the rule gives back */
 };
 
 struct rule {
@@ -996,7 +1015,8 @@ static int rule_protect(struct spp_ctl *c, struct rule *r,
 		for (k = 0; k < np && pg[k].gpa != page; k++)
 			;
 		if (k == np)
-			pg[np++] = (struct rule_page){ p[i].gva, page, 0, 0 };
+			pg[np++] =
+				(struct rule_page){ p[i].gva, page, 0, 0, 0 };
 		pg[k].denied |= t; /* two virtual pages on one page */
 	}
 	for (k = 0; k < np; k++) {
@@ -1011,6 +1031,7 @@ static int rule_protect(struct spp_ctl *c, struct rule *r,
 			return ret;
 		}
 		pg[k].map = old[k] & ~pg[k].denied;
+		pg[k].held = old[k] & pg[k].denied;
 	}
 	for (k = 0; k < np; k++) {
 		ret = set_maps(c, pg[k].gpa >> SPP_PAGE_SHIFT, 1, &pg[k].map);
@@ -1119,18 +1140,73 @@ static bool retry_pending(struct spp_ctl *c)
 	return took;
 }
 
-/* The sub-pages rule page @p denied, writable again (whatever else had
- * denied them): 0 or the guard's errno. */
-static int give_back(struct spp_ctl *c, const struct rule_page *p)
+/* The rule page of applied rule @r on page @gpa, or NULL. */
+static struct rule_page *rule_page_at(struct rule *r, uint64_t gpa)
 {
-	uint32_t m;
-	int ret = get_maps(c, p->gpa >> SPP_PAGE_SHIFT, 1, &m);
+	unsigned int k;
 
-	if (!ret) {
-		m |= p->denied;
+	for (k = 0; r->applied && k < r->npages; k++)
+		if (r->pages[k].gpa == gpa)
+			return &r->pages[k];
+	return NULL;
+}
+
+/* Rule @r gives page @p back: the sub-pages it holds become writable,
+ * except those another applied rule denies, which that rule holds from
+ * now on. 0 or the guard's errno (then nothing changed). */
+static int give_back(struct spp_ctl *c, struct rule *r, struct rule_page *p)
+{
+	uint32_t keep = 0, pass, m;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < c->nrules; i++) {
+		struct rule_page *q = c->rules[i] == r ?
+					      NULL :
+					      rule_page_at(c->rules[i], p->gpa);
+
+		if (q)
+			keep |= q->denied;
+	}
+	ret = get_maps(c, p->gpa >> SPP_PAGE_SHIFT, 1, &m);
+	if (!ret && (p->held & ~keep)) {
+		m |= p->held & ~keep;
 		ret = set_maps(c, p->gpa >> SPP_PAGE_SHIFT, 1, &m);
 	}
-	return ret;
+	if (ret)
+		return ret;
+	pass = p->held & keep;
+	for (i = 0; pass && i < c->nrules; i++) {
+		struct rule_page *q = c->rules[i] == r ?
+					      NULL :
+					      rule_page_at(c->rules[i], p->gpa);
+
+		if (q) {
+			q->held |= pass & q->denied;
+			pass &= ~q->denied;
+		}
+	}
+	p->held = 0;
+	return 0;
+}
+
+/* An address protection set maps @maps on pages [@gfn, + @n): the
+ * sub-pages clear in them are its own now, no rule gives them back. */
+static void rules_claim(struct spp_ctl *c, uint64_t gfn, uint64_t n,
+			const uint32_t *maps)
+{
+	unsigned int i, k;
+
+	for (i = 0; i < c->nrules; i++) {
+		struct rule *r = c->rules[i];
+
+		for (k = 0; r->applied && k < r->npages; k++) {
+			uint64_t f = r->pages[k].gpa >> SPP_PAGE_SHIFT;
+
+			if (f >= gfn && f - gfn < n)
+				r->pages[k].held &= maps[f - gfn];
+		}
+	}
 }
 
 /* The guest was reset: every applied rule gives its sub-pages back and
@@ -1146,7 +1222,7 @@ static void rules_reset(struct spp_ctl *c)
 		if (!r->applied)
 			continue;
 		for (k = 0; k < r->npages; k++) {
-			int e = give_back(c, &r->pages[k]);
+			int e = give_back(c, r, &r->pages[k]);
 
 			if (e && !ret)
 				ret = e;
@@ -1337,7 +1413,7 @@ static json_t *cmd_unprotect_rule(struct spp_ctl *c, struct request *r,
 		return fail(e, "no rule %" PRIu64, id);
 	rule = c->rules[i];
 	for (k = 0; rule->applied && k < rule->npages && !ret; k++)
-		ret = give_back(c, &rule->pages[k]);
+		ret = give_back(c, rule, &rule->pages[k]);
 	if (ret)
 		return guard_fail(e, ret, 0, 0);
 	c->rules[i] = c->rules[--c->nrules];

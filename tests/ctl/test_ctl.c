@@ -1453,6 +1453,92 @@ static void test_rules_reset(void **state)
 	cl_close(c);
 }
 
+/* A request @fmt that must succeed. */
+static void req_ok(struct cl *c, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	json_t *v;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	v = cl_req(c, buf);
+	ok(v);
+	json_decref(v);
+}
+
+/* Overlaps: dropping a rule, or a reset, opens only the sub-pages no
+ * other rule and no address protection still denies. */
+static void test_rules_overlap(void **state)
+{
+	struct fx *f = *state;
+	struct cl *c = cl_connect(f);
+	const uint64_t a = PAGE_A >> SPP_PAGE_SHIFT,
+		       b = PAGE_B >> SPP_PAGE_SHIFT;
+
+	symbols_and_events(c);
+	set_vstate(0x80000011, PML4_K, 0xffffffff81000100ULL);
+	/* B's sub-page 0 by address, before any rule */
+	req_ok(c,
+	       "{\"execute\":\"protect-range\",\"arguments\":"
+	       "{\"gpa\":%llu,\"len\":1}}",
+	       (unsigned long long)PAGE_B);
+	/* 1: A 31 and B 0; 2: A 31 again; 3: B 1 */
+	req_ok(c, "{\"execute\":\"protect-symbol\",\"arguments\":"
+		  "{\"symbol\":\"modprobe_path\"}}");
+	req_ok(c, "{\"execute\":\"protect-gva\",\"arguments\":"
+		  "{\"gva\":\"0xffffffff81000f80\",\"len\":8}}");
+	req_ok(c, "{\"execute\":\"protect-gva\",\"arguments\":"
+		  "{\"gva\":\"0xffffffff81001080\",\"len\":8}}");
+	assert_int_equal(map_of(f, a), 0x7fffffff);
+	assert_int_equal(map_of(f, b), 0xfffffffc);
+	/* B 1 by address too, after rule 3 */
+	req_ok(c,
+	       "{\"execute\":\"protect\",\"arguments\":"
+	       "{\"gpa\":%llu,\"map\":%u}}",
+	       (unsigned long long)PAGE_B, 0xfffffffcu);
+
+	/* rule 1 goes: A 31 is rule 2's, B 0 the address protection's */
+	req_ok(c, "{\"execute\":\"unprotect-rule\",\"arguments\":{\"id\":1}}");
+	assert_int_equal(map_of(f, a), 0x7fffffff);
+	assert_int_equal(map_of(f, b), 0xfffffffc);
+	/* rule 3 goes: B 1 stays, the protect asked for it */
+	req_ok(c, "{\"execute\":\"unprotect-rule\",\"arguments\":{\"id\":3}}");
+	assert_int_equal(map_of(f, b), 0xfffffffc);
+	/* rule 2 goes: it took A 31 over from rule 1 and gives it back */
+	req_ok(c, "{\"execute\":\"unprotect-rule\",\"arguments\":{\"id\":2}}");
+	assert_int_equal(map_of(f, a), 0xffffffff);
+	assert_int_equal(map_of(f, b), 0xfffffffc);
+	req_ok(c, "{\"execute\":\"unprotect\",\"arguments\":{\"gpa\":%llu}}",
+	       (unsigned long long)PAGE_B);
+	assert_int_equal(map_of(f, b), 0xffffffff);
+
+	/* two rules on one sub-page, reset in either order: all back */
+	req_ok(c, "{\"execute\":\"protect-gva\",\"arguments\":"
+		  "{\"gva\":\"0xffffffff81000f80\",\"len\":8}}");
+	req_ok(c, "{\"execute\":\"protect-symbol\",\"arguments\":"
+		  "{\"symbol\":\"modprobe_path/8\"}}");
+	assert_int_equal(map_of(f, a), 0x7fffffff);
+	set_vstate(0x10, 0, 0);
+	assert_int_equal(spp_ctl_guest_reset(f->c, 5000), 0);
+	assert_int_equal(map_of(f, a), 0xffffffff);
+	/* a range by address over a rule's sub-page keeps it past the
+	 * reset */
+	set_vstate(0x80000011, PML4_K, 0xffffffff81000100ULL);
+	for (int i = 0; i < 2; i++)
+		json_decref(next_event(c, "SPP_RULE_APPLIED"));
+	assert_int_equal(map_of(f, a), 0x7fffffff);
+	req_ok(c,
+	       "{\"execute\":\"protect-range\",\"arguments\":"
+	       "{\"gpa\":%llu,\"len\":128}}",
+	       (unsigned long long)PAGE_A + 0xf80);
+	set_vstate(0x10, 0, 0);
+	assert_int_equal(spp_ctl_guest_reset(f->c, 5000), 0);
+	assert_int_equal(map_of(f, a), 0x7fffffff);
+	cl_close(c);
+}
+
 /* Tables that point at themselves give some translation, never a loop;
  * a VMM without vcpu_state says so. */
 static void test_rules_untrusted_tables(void **state)
@@ -1522,6 +1608,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rules_pending, setup_rules,
 						teardown_rules),
 		cmocka_unit_test_setup_teardown(test_rules_reset, setup_rules,
+						teardown_rules),
+		cmocka_unit_test_setup_teardown(test_rules_overlap, setup_rules,
 						teardown_rules),
 		cmocka_unit_test_setup_teardown(test_rules_untrusted_tables,
 						setup_rules, teardown_rules),
