@@ -40,6 +40,8 @@
 #include <spp/vector.h>
 #include <spp/x86.h>
 
+#include "util/clock.h"
+
 #define RING_SIZE (256u << 10) /* a client's output queue */
 #define REPLY_MAX (64u << 10) /* the longest reply */
 #define EVENT_MAX 1536 /* the longest event line (insn_sym included) */
@@ -1251,13 +1253,7 @@ int spp_ctl_guest_reset(struct spp_ctl *c, int timeout_ms)
 
 	if (!c || timeout_ms < 0)
 		return -EINVAL;
-	clock_gettime(CLOCK_REALTIME, &end);
-	end.tv_sec += timeout_ms / 1000;
-	end.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (end.tv_nsec >= 1000000000L) {
-		end.tv_sec++;
-		end.tv_nsec -= 1000000000L;
-	}
+	spp_clock_deadline(&end, timeout_ms);
 	mine = atomic_fetch_add(&c->resets_asked, 1) + 1;
 	wake(c);
 	pthread_mutex_lock(&c->lock);

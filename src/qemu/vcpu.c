@@ -29,21 +29,17 @@
 #include <linux/kvm.h>
 
 #include "shim.h"
+#include "util/clock.h"
 
 /* How often a waiting thread looks at immediate_exit, a pausing one
  * kicks again. */
-#define SHIM_POLL_NS 2000000L
+#define SHIM_POLL_MS 2
 
 static void wait_a_while(void)
 {
 	struct timespec t;
 
-	clock_gettime(CLOCK_REALTIME, &t);
-	t.tv_nsec += SHIM_POLL_NS;
-	if (t.tv_nsec >= 1000000000L) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000L;
-	}
+	spp_clock_deadline(&t, SHIM_POLL_MS);
 	pthread_cond_timedwait(&shim.cond, &shim.lock, &t);
 }
 

@@ -26,6 +26,7 @@
 #include <spp/x86.h>
 
 #include "kvm/kvm_ioctl.h"
+#include "util/clock.h"
 #include "vm_priv.h"
 
 #define VM_RAM_SLOT 0
@@ -96,12 +97,7 @@ static void wait_parked(struct spp_vm *vm)
 		struct timespec ts;
 
 		kick_all(vm);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 10 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		spp_clock_deadline(&ts, 10);
 		pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
 	}
 }
@@ -849,17 +845,6 @@ int spp_vm_load_elf_file(struct spp_vm *vm, const char *path)
 	return ret;
 }
 
-static void add_ms(struct timespec *ts, unsigned int ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 int spp_vm_run(struct spp_vm *vm, unsigned int timeout_ms,
 	       struct spp_vm_result *res)
 {
@@ -899,11 +884,11 @@ int spp_vm_run(struct spp_vm *vm, unsigned int timeout_ms,
 			"%s", "");
 	pthread_cond_broadcast(&vm->cond);
 	if (timeout_ms)
-		add_ms(&deadline, timeout_ms);
+		spp_clock_deadline(&deadline, timeout_ms);
 	while (!vm->ended) {
 		struct timespec probe;
 
-		add_ms(&probe, VM_PROBE_MS);
+		spp_clock_deadline(&probe, VM_PROBE_MS);
 		if (timeout_ms && (probe.tv_sec > deadline.tv_sec ||
 				   (probe.tv_sec == deadline.tv_sec &&
 				    probe.tv_nsec > deadline.tv_nsec)))
