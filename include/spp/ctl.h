@@ -168,7 +168,7 @@ int spp_ctl_guest_reset(struct spp_ctl *c, int timeout_ms);
 
 /*
  * spp_ctl_destroy() - send subscribers a last {"event": "SHUTDOWN",
- * "data": {"reason": "spp-exit", "stats": ...}} with the guard's
+ * "data": {"guest": false, "reason": "spp-exit", "stats": ...}} with the guard's
  * counters, flush every client's queue (at most a second in all), close
  * the clients and the socket, unlink it, join the server thread, free
  * everything. Protections stay as they are. NULL: nothing. No
