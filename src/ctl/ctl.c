@@ -837,9 +837,10 @@ static json_t *rule_obj(const struct rule *r)
 		snprintf(g, sizeof(g), "0x%" PRIx64, p->gva);
 		snprintf(a, sizeof(a), "0x%" PRIx64, p->gpa);
 		json_array_append_new(
-			pages, json_pack("{s:s,s:s,s:I,s:I}", "gva", g, "gpa",
-					 a, "map", (json_int_t)p->map, "denied",
-					 (json_int_t)p->denied));
+			pages, json_pack("{s:s,s:s,s:I,s:I,s:I}", "gva", g,
+					 "gpa", a, "map", (json_int_t)p->map,
+					 "denied", (json_int_t)p->denied,
+					 "held", (json_int_t)p->held));
 	}
 	json_object_set_new(o, "pages", pages ? pages : json_null());
 	return o;

@@ -1468,6 +1468,31 @@ static void req_ok(struct cl *c, const char *fmt, ...)
 	json_decref(v);
 }
 
+/* The sub-pages rule @id holds on page @gpa now (query-rules); -1 when
+ * it has no such page. */
+static long long held_of(struct cl *c, long long id, uint64_t gpa)
+{
+	json_t *v = cl_req(c, "{\"execute\":\"query-rules\"}"), *r, *p;
+	char want[24];
+	long long held = -1;
+	size_t i, k;
+
+	snprintf(want, sizeof(want), "0x%" PRIx64, gpa);
+	json_array_foreach(json_object_get(ok(v), "rules"), i, r)
+	{
+		if (json_integer_value(json_object_get(r, "id")) != id)
+			continue;
+		json_array_foreach(json_object_get(r, "pages"), k, p)
+		{
+			if (!strcmp(str(p, "gpa"), want))
+				held = json_integer_value(
+					json_object_get(p, "held"));
+		}
+	}
+	json_decref(v);
+	return held;
+}
+
 /* Overlaps: dropping a rule, or a reset, opens only the sub-pages no
  * other rule and no address protection still denies. */
 static void test_rules_overlap(void **state)
@@ -1493,16 +1518,24 @@ static void test_rules_overlap(void **state)
 		  "{\"gva\":\"0xffffffff81001080\",\"len\":8}}");
 	assert_int_equal(map_of(f, a), 0x7fffffff);
 	assert_int_equal(map_of(f, b), 0xfffffffc);
-	/* B 1 by address too, after rule 3 */
+	/* each holds what it turned from writable to denied */
+	assert_int_equal(held_of(c, 1, PAGE_A), 0x80000000);
+	assert_int_equal(held_of(c, 1, PAGE_B), 0);
+	assert_int_equal(held_of(c, 2, PAGE_A), 0);
+	assert_int_equal(held_of(c, 3, PAGE_B), 0x2);
+	/* B 1 by address too, after rule 3: the address protection's now */
 	req_ok(c,
 	       "{\"execute\":\"protect\",\"arguments\":"
 	       "{\"gpa\":%llu,\"map\":%u}}",
 	       (unsigned long long)PAGE_B, 0xfffffffcu);
+	assert_int_equal(held_of(c, 3, PAGE_B), 0);
 
 	/* rule 1 goes: A 31 is rule 2's, B 0 the address protection's */
 	req_ok(c, "{\"execute\":\"unprotect-rule\",\"arguments\":{\"id\":1}}");
 	assert_int_equal(map_of(f, a), 0x7fffffff);
 	assert_int_equal(map_of(f, b), 0xfffffffc);
+	assert_int_equal(held_of(c, 2, PAGE_A), 0x80000000);
+	assert_int_equal(held_of(c, 1, PAGE_A), -1);
 	/* rule 3 goes: B 1 stays, the protect asked for it */
 	req_ok(c, "{\"execute\":\"unprotect-rule\",\"arguments\":{\"id\":3}}");
 	assert_int_equal(map_of(f, b), 0xfffffffc);
