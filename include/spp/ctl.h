@@ -159,7 +159,7 @@ int spp_ctl_set_symbols(struct spp_ctl *c, struct spp_ksym_table *t);
  * rules are retried at the full rate. Protections set by guest-physical
  * address are not rules and stay, sub-pages a rule denied too included
  * (a rule gives back only what it turned from writable to denied and no
- * address protection denied since). The server thread does it; the call
+ * address protection claimed since; docs/control.md). The server thread does it; the call
  * waits for that, at most @timeout_ms. Any thread but the server's (the
  * ops run there). Returns 0, -ETIMEDOUT (it happens later) or -EINVAL
  * (NULL @c, negative @timeout_ms).

@@ -394,6 +394,30 @@ static int set_maps(struct spp_ctl *c, uint64_t gfn, uint32_t n,
 static void rules_claim(struct spp_ctl *c, uint64_t gfn, uint64_t n,
 			const uint32_t *maps);
 
+/*
+ * set-access and protect: whole maps @m for pages [@gfn, + @n). A whole
+ * map carries the page's other denials over (a read-modify-write of the
+ * map does), so only the sub-pages it turns from writable to denied are
+ * the address protection's; a rule keeps what it denied before. 0 or the
+ * guard's errno.
+ */
+static int set_whole_maps(struct spp_ctl *c, uint64_t gfn, uint32_t n,
+			  const uint32_t *m)
+{
+	uint32_t old[SPP_CTL_MAX_PAGES];
+	uint32_t i;
+	int ret = get_maps(c, gfn, n, old);
+
+	if (!ret)
+		ret = set_maps(c, gfn, n, m);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++)
+		old[i] = ~old[i] | m[i]; /* clear: newly denied */
+	rules_claim(c, gfn, n, old);
+	return 0;
+}
+
 static json_t *cmd_set_access(struct spp_ctl *c, struct request *r,
 			      struct err *e)
 {
@@ -416,11 +440,10 @@ static json_t *cmd_set_access(struct spp_ctl *c, struct request *r,
 	}
 	if (protect && !protectable(c, gfn, n, e))
 		return NULL;
-	ret = set_maps(c, gfn, (uint32_t)n, m);
+	ret = set_whole_maps(c, gfn, (uint32_t)n, m);
 	if (ret)
 		return guard_fail(e, ret, gfn << SPP_PAGE_SHIFT,
 				  n << SPP_PAGE_SHIFT);
-	rules_claim(c, gfn, n, m);
 	return json_pack("{s:I}", "npages", (json_int_t)n);
 }
 
@@ -459,10 +482,9 @@ static json_t *cmd_protect(struct spp_ctl *c, struct request *r, struct err *e)
 	if (map != SPP_ACCESS_FULL &&
 	    !protectable(c, gpa >> SPP_PAGE_SHIFT, 1, e))
 		return NULL;
-	ret = set_maps(c, gpa >> SPP_PAGE_SHIFT, 1, &map);
+	ret = set_whole_maps(c, gpa >> SPP_PAGE_SHIFT, 1, &map);
 	if (ret)
 		return guard_fail(e, ret, gpa, SPP_PAGE_SIZE);
-	rules_claim(c, gpa >> SPP_PAGE_SHIFT, 1, &map);
 	return json_pack("{s:i}", "pages", 1);
 }
 
@@ -769,9 +791,10 @@ static json_t *cmd_start(struct spp_ctl *c, struct request *r, struct err *e)
  * holds. A rule holds the sub-pages it turned from writable to denied and
  * gives only those back; a sub-page denied by two rules is held by one,
  * and passes to the other when that one goes (give_back()); one an
- * address protection denies later is the address protection's
+ * address protection denies later by name (protect-range) or turns from
+ * writable to denied (set-access, protect) is the address protection's
  * (rules_claim()). So dropping a rule never opens what something else
- * still denies.
+ * still asks to deny.
  */
 struct rule_page {
 	uint64_t gva; /* the first byte of the rule on this page */
@@ -1193,8 +1216,8 @@ static int give_back(struct spp_ctl *c, struct rule *r, struct rule_page *p)
 	return 0;
 }
 
-/* An address protection set maps @maps on pages [@gfn, + @n): the
- * sub-pages clear in them are its own now, no rule gives them back. */
+/* An address protection claims, on pages [@gfn, + @n), the sub-pages
+ * clear in @maps: they are its own now, no rule gives them back. */
 static void rules_claim(struct spp_ctl *c, uint64_t gfn, uint64_t n,
 			const uint32_t *maps)
 {

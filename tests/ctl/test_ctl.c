@@ -1523,26 +1523,33 @@ static void test_rules_overlap(void **state)
 	assert_int_equal(held_of(c, 1, PAGE_B), 0);
 	assert_int_equal(held_of(c, 2, PAGE_A), 0);
 	assert_int_equal(held_of(c, 3, PAGE_B), 0x2);
-	/* B 1 by address too, after rule 3: the address protection's now */
+	/* a read-modify-write of B's map (sub-page 5 more) carries rule 3's
+	 * sub-page 1 over: still rule 3's; sub-page 5 is the protect's */
 	req_ok(c,
 	       "{\"execute\":\"protect\",\"arguments\":"
 	       "{\"gpa\":%llu,\"map\":%u}}",
-	       (unsigned long long)PAGE_B, 0xfffffffcu);
+	       (unsigned long long)PAGE_B, 0xffffffdcu);
+	assert_int_equal(held_of(c, 3, PAGE_B), 0x2);
+	/* B 1 named by a range after rule 3: the address protection's now */
+	req_ok(c,
+	       "{\"execute\":\"protect-range\",\"arguments\":"
+	       "{\"gpa\":%llu,\"len\":8}}",
+	       (unsigned long long)PAGE_B + 0x80);
 	assert_int_equal(held_of(c, 3, PAGE_B), 0);
 
 	/* rule 1 goes: A 31 is rule 2's, B 0 the address protection's */
 	req_ok(c, "{\"execute\":\"unprotect-rule\",\"arguments\":{\"id\":1}}");
 	assert_int_equal(map_of(f, a), 0x7fffffff);
-	assert_int_equal(map_of(f, b), 0xfffffffc);
+	assert_int_equal(map_of(f, b), 0xffffffdc);
 	assert_int_equal(held_of(c, 2, PAGE_A), 0x80000000);
 	assert_int_equal(held_of(c, 1, PAGE_A), -1);
-	/* rule 3 goes: B 1 stays, the protect asked for it */
+	/* rule 3 goes: B 1 stays, the range named it */
 	req_ok(c, "{\"execute\":\"unprotect-rule\",\"arguments\":{\"id\":3}}");
-	assert_int_equal(map_of(f, b), 0xfffffffc);
+	assert_int_equal(map_of(f, b), 0xffffffdc);
 	/* rule 2 goes: it took A 31 over from rule 1 and gives it back */
 	req_ok(c, "{\"execute\":\"unprotect-rule\",\"arguments\":{\"id\":2}}");
 	assert_int_equal(map_of(f, a), 0xffffffff);
-	assert_int_equal(map_of(f, b), 0xfffffffc);
+	assert_int_equal(map_of(f, b), 0xffffffdc);
 	req_ok(c, "{\"execute\":\"unprotect\",\"arguments\":{\"gpa\":%llu}}",
 	       (unsigned long long)PAGE_B);
 	assert_int_equal(map_of(f, b), 0xffffffff);
