@@ -365,6 +365,22 @@ int spp_guard_unprotect_bytes(struct spp_guard *g, uint64_t gpa, uint64_t len);
 int spp_guard_get_bytes(struct spp_guard *g, uint64_t gfn,
 			uint64_t bits[SPP_PAGE_SIZE / 64]);
 
+/*
+ * spp_guard_set_bytes() - in the sub-pages of @subpages of page @gfn, the
+ * byte mask becomes exactly that of @bits (as spp_guard_get_bytes() gives
+ * it; bits of other sub-pages are ignored): with bits such a sub-page is
+ * byte-protected, without it is denied whole. Each must be denied (its
+ * map bit clear). Neither the map nor the memslots change, so there is no
+ * moment between the two states: what spp_guard_get_bytes() read before
+ * a spp_guard_protect_add() dropped it can be put back on a sub-page
+ * still denied. Returns 0, or -EINVAL (NULL, a sub-page of @subpages
+ * writable), -EFAULT (not guest RAM), -ENOSPC (more than
+ * SPP_GUARD_BYTES_MAX_PAGES pages would have masks) or -ENOMEM; on error
+ * nothing changed.
+ */
+int spp_guard_set_bytes(struct spp_guard *g, uint64_t gfn, uint32_t subpages,
+			const uint64_t bits[SPP_PAGE_SIZE / 64]);
+
 /* spp_guard_lookup() - the current map of page @gfn. */
 uint32_t spp_guard_lookup(struct spp_guard *g, uint64_t gfn);
 

@@ -1130,6 +1130,53 @@ int spp_guard_unprotect_bytes(struct spp_guard *g, uint64_t gpa, uint64_t len)
 	return bytes_change(g, gpa, len, false);
 }
 
+/* spp_guard_set_bytes(): the sub-pages' words of the new bits. */
+struct bytes_set {
+	uint32_t subpages;
+	const uint64_t *bits;
+};
+
+static void bytes_set_edit(void *ctx, uint64_t gfn, uint64_t *bits)
+{
+	const struct bytes_set *b = ctx;
+	unsigned int i;
+
+	(void)gfn;
+	for (i = 0; i < SPP_SUBPAGES_PER_PAGE; i++) {
+		if (!(b->subpages & (1u << i)))
+			continue;
+		bits[2 * i] = b->bits[2 * i];
+		bits[2 * i + 1] = b->bits[2 * i + 1];
+	}
+}
+
+int spp_guard_set_bytes(struct spp_guard *g, uint64_t gfn, uint32_t subpages,
+			const uint64_t bits[SPP_PAGE_SIZE / 64])
+{
+	struct bytes_set b = { subpages, bits };
+	struct spp_bytemask nb;
+	int ret;
+
+	if (!g || !bits)
+		return -EINVAL;
+	if (!subpages)
+		return 0;
+	pthread_mutex_lock(&g->lock);
+	if (!spp_access_is_ram(g->acc, gfn, 1))
+		ret = -EFAULT;
+	else if (spp_access_lookup(g->acc, gfn) & subpages)
+		ret = -EINVAL;
+	else
+		ret = spp_bytemask_edit(&g->bytes, gfn, 1, bytes_set_edit, &b,
+					SPP_GUARD_BYTES_MAX_PAGES, &nb);
+	if (!ret) {
+		swap_bytes(g, &nb); /* the maps stay: denied either way */
+		spp_bytemask_release(&nb);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
 int spp_guard_get_bytes(struct spp_guard *g, uint64_t gfn,
 			uint64_t bits[SPP_PAGE_SIZE / 64])
 {

@@ -413,6 +413,55 @@ static void test_rules_with_set(void **state)
 	assert_int_equal(spp_guard_get_bytes(f->g, GFN + 1, bits), 0);
 }
 
+/* spp_guard_set_bytes(): a mask set aside and put back on a sub-page
+ * that stayed denied; never on a writable one. */
+static void test_set_bytes(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t saved[SPP_PAGE_SIZE / 64], bits[SPP_PAGE_SIZE / 64];
+	uint64_t zero[SPP_PAGE_SIZE / 64] = { 0 };
+
+	assert_int_equal(spp_guard_protect_bytes(f->g, PTR, 8), 0);
+	assert_int_equal(spp_guard_get_bytes(f->g, GFN, saved), 8);
+	/* denied whole: the mask goes, the sub-page's other bytes too */
+	assert_int_equal(spp_guard_protect_add(f->g, GFN, ~(1u << 5)), 0);
+	assert_int_equal(spp_guard_get_bytes(f->g, GFN, bits), 0);
+	fill(f, 0);
+	assert_int_equal(store(f, PAGE + 5 * 128, ones, 8), SPP_EXIT_HANDLED);
+	assert_int_equal(f->ram[PAGE + 5 * 128], 0);
+	assert_int_equal(f->nev, 1);
+	/* put back: byte-protected again, the map as it was */
+	assert_int_equal(spp_guard_set_bytes(f->g, GFN, 1u << 5, saved), 0);
+	assert_int_equal(spp_guard_lookup(f->g, GFN), ~(1u << 5));
+	assert_int_equal(spp_guard_get_bytes(f->g, GFN, bits), 8);
+	assert_memory_equal(bits, saved, sizeof(bits));
+	assert_int_equal(store(f, PAGE + 5 * 128, ones, 8), SPP_EXIT_HANDLED);
+	assert_int_equal(f->ram[PAGE + 5 * 128], 1);
+	assert_int_equal(f->nev, 1);
+	assert_int_equal(store(f, PTR, ones, 8), SPP_EXIT_HANDLED);
+	assert_int_equal(f->ram[PTR], 0);
+	assert_int_equal(f->nev, 2);
+	/* bits outside @subpages are ignored; none: denied whole */
+	assert_int_equal(spp_guard_set_bytes(f->g, GFN, 1u << 5, zero), 0);
+	assert_int_equal(spp_guard_get_bytes(f->g, GFN, bits), 0);
+	assert_int_equal(spp_guard_lookup(f->g, GFN), ~(1u << 5));
+	assert_int_equal(spp_guard_set_bytes(f->g, GFN, 1u << 5, saved), 0);
+	/* bad input: nothing changes */
+	assert_int_equal(spp_guard_set_bytes(f->g, GFN, 1u << 5 | 1u << 6,
+					     saved),
+			 -EINVAL); /* sub-page 6 is writable */
+	assert_int_equal(spp_guard_set_bytes(NULL, GFN, 1u << 5, saved),
+			 -EINVAL);
+	assert_int_equal(spp_guard_set_bytes(f->g, GFN, 1u << 5, NULL),
+			 -EINVAL);
+	assert_int_equal(spp_guard_set_bytes(f->g, RAM_SIZE >> 12, 1, saved),
+			 -EFAULT);
+	assert_int_equal(spp_guard_set_bytes(f->g, GFN, 0, zero), 0);
+	assert_int_equal(spp_guard_get_bytes(f->g, GFN, bits), 8);
+	assert_memory_equal(bits, saved, sizeof(bits));
+	assert_int_equal(spp_guard_lookup(f->g, GFN), ~(1u << 5));
+}
+
 /* Bad input and the limits: nothing changes. */
 static void test_bad_input(void **state)
 {
@@ -494,6 +543,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_policies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rules_with_set, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_set_bytes, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup,
 						teardown),
