@@ -795,13 +795,19 @@ static json_t *cmd_start(struct spp_ctl *c, struct request *r, struct err *e)
  * writable to denied (set-access, protect) is the address protection's
  * (rules_claim()). So dropping a rule never opens what something else
  * still asks to deny.
+ *
+ * A rule denies its sub-pages whole. One that was byte-protected
+ * (protect-bytes) loses its mask while the rule holds it; the mask is
+ * kept here and put back when the rule goes, on the same terms.
  */
 struct rule_page {
 	uint64_t gva; /* the first byte of the rule on this page */
 	uint64_t gpa; /* the page */
 	uint32_t map; /* the map the rule set */
 	uint32_t denied; /* the sub-pages the rule touches, all denied */
-	uint32_t held; /* of them, the ones the rule gives back */
+	uint32_t held; /* of them, the ones it gives back writable */
+	uint32_t masks_held; /* and the ones it gives back byte-protected */
+	uint64_t *bytes; /* their masks (spp_guard_get_bytes()); or NULL */
 };
 
 struct rule {
@@ -813,6 +819,23 @@ struct rule {
 	unsigned int npages;
 	struct rule_page pages[SPP_CTL_RULE_MAX_PAGES];
 };
+
+/* @r's pages forgotten (what they set aside freed); the maps stay. */
+static void rule_pages_release(struct rule *r)
+{
+	unsigned int k;
+
+	for (k = 0; k < r->npages; k++)
+		free(r->pages[k].bytes);
+	r->npages = 0;
+}
+
+static void rule_free(struct rule *r)
+{
+	rule_pages_release(r);
+	free(r->symbol);
+	free(r);
+}
 
 /* 4 KiB virtual pages [@gva, + @len) spans (@len > 0, no wrap). */
 static uint64_t span_pages(uint64_t gva, uint64_t len)
@@ -860,10 +883,12 @@ static json_t *rule_obj(const struct rule *r)
 		snprintf(g, sizeof(g), "0x%" PRIx64, p->gva);
 		snprintf(a, sizeof(a), "0x%" PRIx64, p->gpa);
 		json_array_append_new(
-			pages, json_pack("{s:s,s:s,s:I,s:I,s:I}", "gva", g,
-					 "gpa", a, "map", (json_int_t)p->map,
-					 "denied", (json_int_t)p->denied,
-					 "held", (json_int_t)p->held));
+			pages,
+			json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "gva", g, "gpa",
+				  a, "map", (json_int_t)p->map, "denied",
+				  (json_int_t)p->denied, "held",
+				  (json_int_t)p->held, "masks_held",
+				  (json_int_t)p->masks_held));
 	}
 	json_object_set_new(o, "pages", pages ? pages : json_null());
 	return o;
@@ -1023,7 +1048,37 @@ static int rule_translate(struct spp_ctl *c, struct rule *r,
 	return ret;
 }
 
-/* Deny what the pieces touch, page by page, all or nothing; fills
+/* The sub-pages of @bits (a page's byte mask) that have a protected byte. */
+static uint32_t mask_subpages(const uint64_t *bits)
+{
+	uint32_t s = 0;
+	unsigned int i;
+
+	for (i = 0; i < SPP_SUBPAGES_PER_PAGE; i++)
+		if (bits[2 * i] | bits[2 * i + 1])
+			s |= 1u << i;
+	return s;
+}
+
+/* Rule page @p about to deny its sub-pages whole on a page whose map is
+ * @old: the masks of the byte-protected ones set aside. 0 or -ENOMEM. */
+static int masks_aside(struct spp_ctl *c, struct rule_page *p, uint32_t old)
+{
+	uint64_t bits[SPP_PAGE_SIZE / 64];
+
+	if (spp_guard_get_bytes(c->g, p->gpa >> SPP_PAGE_SHIFT, bits) <= 0)
+		return 0;
+	p->masks_held = mask_subpages(bits) & p->denied & ~old;
+	if (!p->masks_held)
+		return 0;
+	p->bytes = malloc(sizeof(bits));
+	if (!p->bytes)
+		return -ENOMEM;
+	memcpy(p->bytes, bits, sizeof(bits));
+	return 0;
+}
+
+/* Deny what the pieces touch, page by page, whole, all or nothing; fills
  * @r->pages. 0 or an errno (why said). */
 static int rule_protect(struct spp_ctl *c, struct rule *r,
 			const struct spp_gva_piece *p, size_t n)
@@ -1041,32 +1096,49 @@ static int rule_protect(struct spp_ctl *c, struct rule *r,
 		for (k = 0; k < np && pg[k].gpa != page; k++)
 			;
 		if (k == np)
-			pg[np++] =
-				(struct rule_page){ p[i].gva, page, 0, 0, 0 };
+			pg[np++] = (struct rule_page){ .gva = p[i].gva,
+						       .gpa = page };
 		pg[k].denied |= t; /* two virtual pages on one page */
 	}
-	for (k = 0; k < np; k++) {
-		if (!protectable(c, pg[k].gpa >> SPP_PAGE_SHIFT, 1, &e)) {
+	for (k = 0; k < np && !ret; k++) {
+		uint64_t gfn = pg[k].gpa >> SPP_PAGE_SHIFT;
+
+		if (!protectable(c, gfn, 1, &e)) {
 			why(r, "page 0x%" PRIx64 ": %s", pg[k].gpa, e.desc);
-			return -EPERM;
+			ret = -EPERM;
+			break;
 		}
-		ret = get_maps(c, pg[k].gpa >> SPP_PAGE_SHIFT, 1, &old[k]);
+		ret = get_maps(c, gfn, 1, &old[k]);
+		if (!ret)
+			ret = masks_aside(c, &pg[k], old[k]);
 		if (ret) {
 			guard_fail(&e, ret, pg[k].gpa, SPP_PAGE_SIZE);
 			why(r, "page 0x%" PRIx64 ": %s", pg[k].gpa, e.desc);
-			return ret;
+			break;
 		}
 		pg[k].map = old[k] & ~pg[k].denied;
 		pg[k].held = old[k] & pg[k].denied;
 	}
-	for (k = 0; k < np; k++) {
-		ret = set_maps(c, pg[k].gpa >> SPP_PAGE_SHIFT, 1, &pg[k].map);
+	for (k = 0; k < np && !ret; k++) {
+		uint64_t gfn = pg[k].gpa >> SPP_PAGE_SHIFT;
+
+		/* whole: a byte-protected sub-page's mask goes too */
+		ret = spp_guard_protect_add(c->g, gfn, ~pg[k].denied);
 		if (!ret)
 			continue;
-		while (k-- > 0) /* all or nothing */
-			set_maps(c, pg[k].gpa >> SPP_PAGE_SHIFT, 1, &old[k]);
+		while (k-- > 0) { /* all or nothing */
+			gfn = pg[k].gpa >> SPP_PAGE_SHIFT;
+			spp_guard_set_bytes(c->g, gfn, pg[k].masks_held,
+					    pg[k].bytes);
+			set_maps(c, gfn, 1, &old[k]);
+		}
 		guard_fail(&e, ret, 0, 0);
 		why(r, "setting the maps: %s", e.desc);
+		break;
+	}
+	if (ret) {
+		for (k = 0; k < np; k++)
+			free(pg[k].bytes);
 		return ret;
 	}
 	memcpy(r->pages, pg, np * sizeof(pg[0]));
@@ -1178,41 +1250,65 @@ static struct rule_page *rule_page_at(struct rule *r, uint64_t gpa)
 }
 
 /* Rule @r gives page @p back: the sub-pages it holds become writable,
- * except those another applied rule denies, which that rule holds from
- * now on. 0 or the guard's errno (then nothing changed). */
+ * or byte-protected again, except those another applied rule denies,
+ * which that rule holds from now on (masks included). 0 or an errno
+ * (then nothing changed). */
 static int give_back(struct spp_ctl *c, struct rule *r, struct rule_page *p)
 {
-	uint32_t keep = 0, pass, m;
-	unsigned int i;
+	uint64_t gfn = p->gpa >> SPP_PAGE_SHIFT;
+	uint32_t keep = 0, open, masks, pass, m;
+	struct rule_page *q;
+	unsigned int i, k;
 	int ret;
 
 	for (i = 0; i < c->nrules; i++) {
-		struct rule_page *q = c->rules[i] == r ?
-					      NULL :
-					      rule_page_at(c->rules[i], p->gpa);
-
-		if (q)
-			keep |= q->denied;
+		q = c->rules[i] == r ? NULL : rule_page_at(c->rules[i], p->gpa);
+		if (!q)
+			continue;
+		keep |= q->denied;
+		/* room for masks it may take over: before anything changes */
+		if (p->masks_held & q->denied && !q->bytes) {
+			q->bytes = calloc(SPP_PAGE_SIZE / 64, sizeof(uint64_t));
+			if (!q->bytes)
+				return -ENOMEM;
+		}
 	}
-	ret = get_maps(c, p->gpa >> SPP_PAGE_SHIFT, 1, &m);
-	if (!ret && (p->held & ~keep)) {
-		m |= p->held & ~keep;
-		ret = set_maps(c, p->gpa >> SPP_PAGE_SHIFT, 1, &m);
+	ret = get_maps(c, gfn, 1, &m);
+	if (ret)
+		return ret;
+	open = p->held & ~keep;
+	masks = p->masks_held & ~keep & ~m; /* still denied */
+	ret = spp_guard_set_bytes(c->g, gfn, masks, p->bytes);
+	if (!ret && open) {
+		m |= open;
+		ret = set_maps(c, gfn, 1, &m);
+		if (ret) /* whole again, as before */
+			spp_guard_set_bytes(
+				c->g, gfn, masks,
+				(uint64_t[SPP_PAGE_SIZE / 64]){ 0 });
 	}
 	if (ret)
 		return ret;
-	pass = p->held & keep;
+	pass = (p->held | p->masks_held) & keep;
 	for (i = 0; pass && i < c->nrules; i++) {
-		struct rule_page *q = c->rules[i] == r ?
-					      NULL :
-					      rule_page_at(c->rules[i], p->gpa);
-
-		if (q) {
-			q->held |= pass & q->denied;
-			pass &= ~q->denied;
+		q = c->rules[i] == r ? NULL : rule_page_at(c->rules[i], p->gpa);
+		if (!q)
+			continue;
+		q->held |= pass & p->held & q->denied;
+		masks = pass & p->masks_held & q->denied;
+		q->masks_held |= masks;
+		for (k = 0; k < SPP_SUBPAGES_PER_PAGE; k++) {
+			if (!(masks & (1u << k)))
+				continue;
+			q->bytes[2 * k] = p->bytes[2 * k];
+			q->bytes[2 * k + 1] = p->bytes[2 * k + 1];
 		}
+		pass &= ~q->denied;
 	}
 	p->held = 0;
+	p->masks_held = 0;
+	free(p->bytes);
+	p->bytes = NULL;
 	return 0;
 }
 
@@ -1229,8 +1325,10 @@ static void rules_claim(struct spp_ctl *c, uint64_t gfn, uint64_t n,
 		for (k = 0; r->applied && k < r->npages; k++) {
 			uint64_t f = r->pages[k].gpa >> SPP_PAGE_SHIFT;
 
-			if (f >= gfn && f - gfn < n)
+			if (f >= gfn && f - gfn < n) {
 				r->pages[k].held &= maps[f - gfn];
+				r->pages[k].masks_held &= maps[f - gfn];
+			}
 		}
 	}
 }
@@ -1254,7 +1352,7 @@ static void rules_reset(struct spp_ctl *c)
 				ret = e;
 		}
 		r->applied = false;
-		r->npages = 0;
+		rule_pages_release(r);
 		if (ret)
 			why(r,
 			    "the guest was reset (its old pages: %s); waiting "
@@ -1296,8 +1394,7 @@ static json_t *add_rule(struct spp_ctl *c, struct rule *r, struct err *e)
 	int ret;
 
 	if (c->nrules == SPP_CTL_MAX_RULES) {
-		free(r->symbol);
-		free(r);
+		rule_free(r);
 		return fail(e, "too many rules (at most %u)",
 			    SPP_CTL_MAX_RULES);
 	}
@@ -1305,8 +1402,7 @@ static json_t *add_rule(struct spp_ctl *c, struct rule *r, struct err *e)
 	ret = rule_try(c, r, &st, ret);
 	if (ret && ret != -EAGAIN) {
 		fail(e, "%s", r->why);
-		free(r->symbol);
-		free(r);
+		rule_free(r);
 		return NULL;
 	}
 	r->id = ++c->rule_seq;
@@ -1437,8 +1533,7 @@ static json_t *cmd_unprotect_rule(struct spp_ctl *c, struct request *r,
 	if (ret)
 		return guard_fail(e, ret, 0, 0);
 	c->rules[i] = c->rules[--c->nrules];
-	free(rule->symbol);
-	free(rule);
+	rule_free(rule);
 	return json_pack("{s:I}", "id", (json_int_t)id);
 }
 
@@ -2259,8 +2354,7 @@ void spp_ctl_destroy(struct spp_ctl *c)
 	while (c->nrules) {
 		struct rule *r = c->rules[--c->nrules];
 
-		free(r->symbol);
-		free(r);
+		rule_free(r);
 	}
 	spp_ksym_destroy(c->syms);
 	free(c->path);

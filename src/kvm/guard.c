@@ -1157,10 +1157,12 @@ int spp_guard_set_bytes(struct spp_guard *g, uint64_t gfn, uint32_t subpages,
 	struct spp_bytemask nb;
 	int ret;
 
-	if (!g || !bits)
+	if (!g)
 		return -EINVAL;
 	if (!subpages)
 		return 0;
+	if (!bits)
+		return -EINVAL;
 	pthread_mutex_lock(&g->lock);
 	if (!spp_access_is_ram(g->acc, gfn, 1))
 		ret = -EFAULT;

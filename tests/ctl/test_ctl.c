@@ -1468,9 +1468,10 @@ static void req_ok(struct cl *c, const char *fmt, ...)
 	json_decref(v);
 }
 
-/* The sub-pages rule @id holds on page @gpa now (query-rules); -1 when
- * it has no such page. */
-static long long held_of(struct cl *c, long long id, uint64_t gpa)
+/* Field @key of rule @id's page @gpa now (query-rules); -1 when it has
+ * no such page. */
+static long long page_field(struct cl *c, long long id, uint64_t gpa,
+			    const char *key)
 {
 	json_t *v = cl_req(c, "{\"execute\":\"query-rules\"}"), *r, *p;
 	char want[24];
@@ -1486,11 +1487,17 @@ static long long held_of(struct cl *c, long long id, uint64_t gpa)
 		{
 			if (!strcmp(str(p, "gpa"), want))
 				held = json_integer_value(
-					json_object_get(p, "held"));
+					json_object_get(p, key));
 		}
 	}
 	json_decref(v);
 	return held;
+}
+
+/* The sub-pages rule @id holds on page @gpa now; -1: no such page. */
+static long long held_of(struct cl *c, long long id, uint64_t gpa)
+{
+	return page_field(c, id, gpa, "held");
 }
 
 /* Overlaps: dropping a rule, or a reset, opens only the sub-pages no
@@ -1579,6 +1586,65 @@ static void test_rules_overlap(void **state)
 	cl_close(c);
 }
 
+/* A rule denies whole: a byte-protected sub-page loses its mask while a
+ * rule holds it, and gets it back when the last rule on it goes. */
+static void test_rules_bytes(void **state)
+{
+	struct fx *f = *state;
+	struct cl *c = cl_connect(f);
+	const uint64_t a = PAGE_A >> SPP_PAGE_SHIFT;
+	uint64_t bits[SPP_PAGE_SIZE / 64], before[SPP_PAGE_SIZE / 64];
+
+	symbols_and_events(c);
+	set_vstate(0x80000011, PML4_K, 0xffffffff81000100ULL);
+	/* an 8-byte pointer in A's sub-page 31 */
+	req_ok(c,
+	       "{\"execute\":\"protect-bytes\",\"arguments\":"
+	       "{\"gpa\":%llu,\"len\":8}}",
+	       (unsigned long long)PAGE_A + 0xf90);
+	assert_int_equal(spp_guard_get_bytes(f->g, a, before), 8);
+	/* 1 and 2 deny that sub-page whole */
+	req_ok(c, "{\"execute\":\"protect-gva\",\"arguments\":"
+		  "{\"gva\":\"0xffffffff81000f80\",\"len\":8}}");
+	assert_int_equal(spp_guard_get_bytes(f->g, a, bits), 0);
+	assert_int_equal(map_of(f, a), 0x7fffffff);
+	assert_int_equal(page_field(c, 1, PAGE_A, "masks_held"), 0x80000000);
+	assert_int_equal(held_of(c, 1, PAGE_A), 0);
+	req_ok(c, "{\"execute\":\"protect-symbol\",\"arguments\":"
+		  "{\"symbol\":\"modprobe_path/8\"}}");
+	assert_int_equal(page_field(c, 2, PAGE_A, "masks_held"), 0);
+	/* 1 goes: 2 takes the mask over, the sub-page stays whole */
+	req_ok(c, "{\"execute\":\"unprotect-rule\",\"arguments\":{\"id\":1}}");
+	assert_int_equal(spp_guard_get_bytes(f->g, a, bits), 0);
+	assert_int_equal(map_of(f, a), 0x7fffffff);
+	assert_int_equal(page_field(c, 2, PAGE_A, "masks_held"), 0x80000000);
+	/* 2 goes: byte-protected again, the same bytes */
+	req_ok(c, "{\"execute\":\"unprotect-rule\",\"arguments\":{\"id\":2}}");
+	assert_int_equal(spp_guard_get_bytes(f->g, a, bits), 8);
+	assert_memory_equal(bits, before, sizeof(bits));
+	assert_int_equal(map_of(f, a), 0x7fffffff);
+	/* and through a reset */
+	req_ok(c, "{\"execute\":\"protect-gva\",\"arguments\":"
+		  "{\"gva\":\"0xffffffff81000f80\",\"len\":8}}");
+	assert_int_equal(spp_guard_get_bytes(f->g, a, bits), 0);
+	set_vstate(0x10, 0, 0);
+	assert_int_equal(spp_ctl_guest_reset(f->c, 5000), 0);
+	assert_int_equal(spp_guard_get_bytes(f->g, a, bits), 8);
+	assert_memory_equal(bits, before, sizeof(bits));
+	assert_int_equal(map_of(f, a), 0x7fffffff);
+	/* a rule whose page the address side made writable meanwhile:
+	 * nothing to put back */
+	set_vstate(0x80000011, PML4_K, 0xffffffff81000100ULL);
+	json_decref(next_event(c, "SPP_RULE_APPLIED"));
+	assert_int_equal(spp_guard_get_bytes(f->g, a, bits), 0);
+	req_ok(c, "{\"execute\":\"unprotect\",\"arguments\":{\"gpa\":%llu}}",
+	       (unsigned long long)PAGE_A);
+	req_ok(c, "{\"execute\":\"unprotect-rule\",\"arguments\":{\"id\":3}}");
+	assert_int_equal(map_of(f, a), 0xffffffff);
+	assert_int_equal(spp_guard_get_bytes(f->g, a, bits), 0);
+	cl_close(c);
+}
+
 /* Tables that point at themselves give some translation, never a loop;
  * a VMM without vcpu_state says so. */
 static void test_rules_untrusted_tables(void **state)
@@ -1650,6 +1716,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rules_reset, setup_rules,
 						teardown_rules),
 		cmocka_unit_test_setup_teardown(test_rules_overlap, setup_rules,
+						teardown_rules),
+		cmocka_unit_test_setup_teardown(test_rules_bytes, setup_rules,
 						teardown_rules),
 		cmocka_unit_test_setup_teardown(test_rules_untrusted_tables,
 						setup_rules, teardown_rules),
