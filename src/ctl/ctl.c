@@ -40,6 +40,7 @@
 #include <spp/vector.h>
 #include <spp/x86.h>
 
+#include "kvm/bytemask.h"
 #include "util/clock.h"
 
 #define RING_SIZE (256u << 10) /* a client's output queue */
@@ -1048,18 +1049,6 @@ static int rule_translate(struct spp_ctl *c, struct rule *r,
 	return ret;
 }
 
-/* The sub-pages of @bits (a page's byte mask) that have a protected byte. */
-static uint32_t mask_subpages(const uint64_t *bits)
-{
-	uint32_t s = 0;
-	unsigned int i;
-
-	for (i = 0; i < SPP_SUBPAGES_PER_PAGE; i++)
-		if (bits[2 * i] | bits[2 * i + 1])
-			s |= 1u << i;
-	return s;
-}
-
 /* Rule page @p about to deny its sub-pages whole on a page whose map is
  * @old: the masks of the byte-protected ones set aside. 0 or -ENOMEM. */
 static int masks_aside(struct spp_ctl *c, struct rule_page *p, uint32_t old)
@@ -1068,7 +1057,7 @@ static int masks_aside(struct spp_ctl *c, struct rule_page *p, uint32_t old)
 
 	if (spp_guard_get_bytes(c->g, p->gpa >> SPP_PAGE_SHIFT, bits) <= 0)
 		return 0;
-	p->masks_held = mask_subpages(bits) & p->denied & ~old;
+	p->masks_held = spp_bytemask_subpages(bits) & p->denied & ~old;
 	if (!p->masks_held)
 		return 0;
 	p->bytes = malloc(sizeof(bits));
