@@ -751,7 +751,7 @@ static void test_protect_gva(void **state)
 	if (!strstr(o.out, "\"state\":\"applied\"") ||
 	    !strstr(o.out, "\"pages\":[{\"gva\":\"0x10000290\",\"gpa\":"
 			   "\"0x10000000\",\"map\":4294967263,"
-			   "\"denied\":32}]"))
+			   "\"denied\":32,\"held\":32,\"masks_held\":0}]"))
 		fail_msg("protect-gva answered %s", o.out);
 	spp_out_free(&o);
 	assert_int_equal(reap(run), 1); /* the guest's own checks passed */
