@@ -1247,7 +1247,7 @@ static int give_back(struct spp_ctl *c, struct rule *r, struct rule_page *p)
 	uint64_t gfn = p->gpa >> SPP_PAGE_SHIFT;
 	uint32_t keep = 0, open, masks, pass, m;
 	struct rule_page *q;
-	unsigned int i, k;
+	unsigned int i;
 	int ret;
 
 	for (i = 0; i < c->nrules; i++) {
@@ -1286,12 +1286,7 @@ static int give_back(struct spp_ctl *c, struct rule *r, struct rule_page *p)
 		q->held |= pass & p->held & q->denied;
 		masks = pass & p->masks_held & q->denied;
 		q->masks_held |= masks;
-		for (k = 0; k < SPP_SUBPAGES_PER_PAGE; k++) {
-			if (!(masks & (1u << k)))
-				continue;
-			q->bytes[2 * k] = p->bytes[2 * k];
-			q->bytes[2 * k + 1] = p->bytes[2 * k + 1];
-		}
+		spp_bytemask_copy(q->bytes, p->bytes, masks);
 		pass &= ~q->denied;
 	}
 	p->held = 0;

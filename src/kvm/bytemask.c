@@ -37,6 +37,18 @@ uint32_t spp_bytemask_subpages(const uint64_t *bits)
 	return s;
 }
 
+void spp_bytemask_copy(uint64_t *dst, const uint64_t *src, uint32_t subpages)
+{
+	unsigned int i;
+
+	for (i = 0; i < SPP_SUBPAGES_PER_PAGE; i++) {
+		if (!(subpages & (1u << i)))
+			continue;
+		dst[2 * i] = src[2 * i];
+		dst[2 * i + 1] = src[2 * i + 1];
+	}
+}
+
 /* Index of the first page with gfn >= @gfn. */
 static size_t lower_bound(const struct spp_bytemask *m, uint64_t gfn)
 {

@@ -37,6 +37,11 @@ const uint64_t *spp_bytemask_find(const struct spp_bytemask *m, uint64_t gfn);
  * SPP_BYTEMASK_WORDS words) has a protected byte. */
 uint32_t spp_bytemask_subpages(const uint64_t *bits);
 
+/* spp_bytemask_copy() - the words of the sub-pages of @subpages from
+ * @src into @dst (both a page's SPP_BYTEMASK_WORDS words); the other
+ * sub-pages' words of @dst stay. */
+void spp_bytemask_copy(uint64_t *dst, const uint64_t *src, uint32_t subpages);
+
 /* spp_bytemask_any() - whether a page of [@gfn, @gfn + @n) has bits. */
 bool spp_bytemask_any(const struct spp_bytemask *m, uint64_t gfn, uint64_t n);
 

@@ -1139,15 +1139,9 @@ struct bytes_set {
 static void bytes_set_edit(void *ctx, uint64_t gfn, uint64_t *bits)
 {
 	const struct bytes_set *b = ctx;
-	unsigned int i;
 
 	(void)gfn;
-	for (i = 0; i < SPP_SUBPAGES_PER_PAGE; i++) {
-		if (!(b->subpages & (1u << i)))
-			continue;
-		bits[2 * i] = b->bits[2 * i];
-		bits[2 * i + 1] = b->bits[2 * i + 1];
-	}
+	spp_bytemask_copy(bits, b->bits, b->subpages);
 }
 
 int spp_guard_set_bytes(struct spp_guard *g, uint64_t gfn, uint32_t subpages,

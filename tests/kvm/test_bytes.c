@@ -92,12 +92,22 @@ static void test_mask_set(void **state)
 	/* the last sub-page, across a word */
 	{
 		uint64_t w[SPP_BYTEMASK_WORDS] = { 0 };
+		uint64_t d[SPP_BYTEMASK_WORDS] = { 0 };
 
 		spp_bytemask_set(w, 4090, 6, true);
 		assert_int_equal(spp_bytemask_subpages(w), 1u << 31);
 		assert_int_equal(w[63], 0x3fULL << 58);
 		spp_bytemask_set(w, 4092, 2, false);
 		assert_int_equal(w[63], 0x33ULL << 58);
+		/* copied by sub-page: only 31's words, 0's stay */
+		d[0] = 1;
+		d[62] = 7;
+		spp_bytemask_copy(d, w, 1u << 31);
+		assert_int_equal(d[0], 1);
+		assert_int_equal(d[62], w[62]);
+		assert_int_equal(d[63], 0x33ULL << 58);
+		spp_bytemask_copy(d, w, 0);
+		assert_int_equal(d[0], 1);
 	}
 	spp_bytemask_release(&a);
 }
