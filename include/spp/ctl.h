@@ -159,19 +159,19 @@ int spp_ctl_set_symbols(struct spp_ctl *c, struct spp_ksym_table *t);
  * rules are retried at the full rate. Protections set by guest-physical
  * address are not rules and stay, sub-pages a rule denied too included
  * (a rule gives back only what it turned from writable to denied and no
- * address protection claimed since; docs/control.md). The server thread does it; the call
- * waits for that, at most @timeout_ms. Any thread but the server's (the
- * ops run there). Returns 0, -ETIMEDOUT (it happens later) or -EINVAL
+ * address protection claimed since; docs/control.md). The server thread
+ * does it; the call waits for that, at most @timeout_ms. Any thread but
+ * the server's (the ops run there). Returns 0, -ETIMEDOUT (it happens later) or -EINVAL
  * (NULL @c, negative @timeout_ms).
  */
 int spp_ctl_guest_reset(struct spp_ctl *c, int timeout_ms);
 
 /*
  * spp_ctl_destroy() - send subscribers a last {"event": "SHUTDOWN",
- * "data": {"guest": false, "reason": "spp-exit", "stats": ...}} with the guard's
- * counters, flush every client's queue (at most a second in all), close
- * the clients and the socket, unlink it, join the server thread, free
- * everything. Protections stay as they are. NULL: nothing. No
+ * "data": {"guest": false, "reason": "spp-exit", "stats": ...}} with
+ * the guard's counters, flush every client's queue (at most a second in
+ * all), close the clients and the socket, unlink it, join the server
+ * thread, free everything. Protections stay as they are. NULL: nothing. No
  * spp_ctl_event() may run concurrently or after.
  */
 void spp_ctl_destroy(struct spp_ctl *c);

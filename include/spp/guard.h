@@ -374,9 +374,9 @@ int spp_guard_get_bytes(struct spp_guard *g, uint64_t gfn,
  * moment between the two states: what spp_guard_get_bytes() read before
  * a spp_guard_protect_add() dropped it can be put back on a sub-page
  * still denied. Returns 0 (also for @subpages 0, @bits then unread), or
- * -EINVAL (NULL, a sub-page of @subpages writable), -EFAULT (not guest RAM), -ENOSPC (more than
- * SPP_GUARD_BYTES_MAX_PAGES pages would have masks) or -ENOMEM; on error
- * nothing changed.
+ * -EINVAL (NULL, a sub-page of @subpages writable), -EFAULT (not guest
+ * RAM), -ENOSPC (more than SPP_GUARD_BYTES_MAX_PAGES pages would have
+ * masks) or -ENOMEM; on error nothing changed.
  */
 int spp_guard_set_bytes(struct spp_guard *g, uint64_t gfn, uint32_t subpages,
 			const uint64_t bits[SPP_PAGE_SIZE / 64]);

@@ -407,8 +407,11 @@ static int set_whole_maps(struct spp_ctl *c, uint64_t gfn, uint32_t n,
 {
 	uint32_t old[SPP_CTL_MAX_PAGES];
 	uint32_t i;
-	int ret = get_maps(c, gfn, n, old);
+	int ret;
 
+	if (!c->nrules) /* no rule to claim from: no need for the old maps */
+		return set_maps(c, gfn, n, m);
+	ret = get_maps(c, gfn, n, old);
 	if (!ret)
 		ret = set_maps(c, gfn, n, m);
 	if (ret)
@@ -558,10 +561,12 @@ static json_t *change_range(struct spp_ctl *c, uint64_t gpa, uint64_t len,
 		}
 	}
 	/* what the range denied is the address protection's now */
-	for (i = 0; !ret && deny && i < npages; i++)
-		m[i] = ~touched(first + (i << SPP_PAGE_SHIFT), gpa, end);
-	if (!ret && deny)
+	if (!ret && deny && c->nrules) {
+		for (i = 0; i < npages; i++)
+			m[i] = ~touched(first + (i << SPP_PAGE_SHIFT), gpa,
+					end);
 		rules_claim(c, first >> SPP_PAGE_SHIFT, npages, m);
+	}
 	free(old);
 	free(m);
 	if (ret)

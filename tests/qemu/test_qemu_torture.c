@@ -13,8 +13,9 @@
  *     Linux frees at boot) but those the CPU writes by itself (found by
  *     name in the image's symbols and by walking the live page tables)
  *     and pvclock's last_value page (clock_page() says why) trapped
- *     under policy log for SPP_TORTURE_PROFILE_SECONDS, sub-page 16 denied and allowed stores reported: per page and per
- *     sub-page the stores that landed there, from the events;
+ *     under policy log for SPP_TORTURE_PROFILE_SECONDS, sub-page 16
+ *     denied and allowed stores reported: per page and per sub-page the
+ *     stores that landed there, from the events;
  *  2. torture: the N pages with the most stores in the profile, each with
  *     one sub-page that had no store denied (pages without a free one are
  *     skipped), policy log: every kernel store to them goes through spp.
